@@ -1,0 +1,91 @@
+"""Hosted media over HTTP on loopback, as the API's hosted URLs serve them.
+
+``GET /media/orig/<sha256>`` returns stored bytes and needs the same key as the gRPC API
+(``Authorization: Key <PAT>``). ``GET /exports/<token>.zip`` returns a dataset-version
+export archive; like the real service's pre-signed URLs, its unguessable token is the
+credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("clarifai_connect.server.media")
+_MEDIA = re.compile(r"^/media/orig/([0-9a-f]{64})$")
+_EXPORT = re.compile(r"^/exports/([0-9a-f]{32})\.zip$")
+
+_MAGIC = [
+    (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"), (b"RIFF", "image/webp"), (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"), (b"ID3", "audio/mpeg"),
+    (b"fLaC", "audio/flac"), (b"OggS", "audio/ogg"), (b"\x1aE\xdf\xa3", "video/webm"),
+]
+
+
+def sniff_mime(data: bytes) -> str:
+    """A content type from the first bytes of ``data`` (octet-stream when unknown)."""
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
+    return "application/octet-stream"
+
+
+class MediaServer:
+    """A threaded HTTP server bound to ``host``; ``base_url`` is where it answers."""
+
+    def __init__(self, server: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = server
+        handler = type("Handler", (_Handler,), {"local": server})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://{host}:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="media-http",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    local: Any = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # never log headers (keys)
+        log.debug("media %s", self.path.split("?")[0])
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?")[0]
+        if match := _MEDIA.match(path):
+            if not self.local.auth.check_http(self.headers.get("Authorization")):
+                return self._send(401, b"missing or invalid key", "text/plain")
+            try:
+                data = self.local.blobs.get(match.group(1))
+            except KeyError:
+                return self._send(404, b"not found", "text/plain")
+            return self._send(200, data, sniff_mime(data))
+        if match := _EXPORT.match(path):
+            archive = Path(self.local.exports_dir) / f"{match.group(1)}.zip"
+            if not archive.exists():
+                return self._send(404, b"not found", "text/plain")
+            return self._send(200, archive.read_bytes(), "application/zip")
+        return self._send(404, b"not found", "text/plain")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

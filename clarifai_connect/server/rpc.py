@@ -1,0 +1,131 @@
+"""The RPC registry: resource modules register handlers by method name; the registry turns
+them into one gRPC generic handler for ``clarifai.api.V2``.
+
+Every call goes through the same wrapper: authentication, fault injection (tests only),
+and conversion of unexpected exceptions into a FAILURE status, so that a handler bug never
+surfaces as a transport error the SDK would retry for a minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from google.protobuf import message_factory
+
+SERVICE = "clarifai.api.V2"
+_DESCRIPTOR = service_pb2.DESCRIPTOR.services_by_name["V2"]
+log = logging.getLogger("clarifai_connect.server")
+
+Handler = Callable[["CallContext", Any], Any]
+_HANDLERS: dict[str, Handler] = {}
+
+
+class RpcFailure(Exception):
+    """Raised by a handler to answer the whole call with an application status."""
+
+    def __init__(self, code: int, description: str, details: str = "") -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+def rpc(name: str) -> Callable[[Handler], Handler]:
+    """Register ``fn(ctx, request) -> response`` as the handler of the V2 method ``name``."""
+    if name not in _DESCRIPTOR.methods_by_name:
+        raise ValueError(f"V2 has no method {name}")
+
+    def decorate(fn: Handler) -> Handler:
+        _HANDLERS[name] = fn
+        return fn
+
+    return decorate
+
+
+def registered() -> dict[str, Handler]:
+    """The handlers registered so far, by method name."""
+    return dict(_HANDLERS)
+
+
+def response_class(method: str) -> type:
+    """The response message class of a V2 method."""
+    return message_factory.GetMessageClass(_DESCRIPTOR.methods_by_name[method].output_type)
+
+
+def request_class(method: str) -> type:
+    """The request message class of a V2 method."""
+    return message_factory.GetMessageClass(_DESCRIPTOR.methods_by_name[method].input_type)
+
+
+def status(code: int = status_code_pb2.SUCCESS, description: str = "", details: str = "",
+           req_id: str = "") -> status_pb2.Status:
+    """Build a Status; the description defaults to the code's name, as the API does."""
+    if not description:
+        description = "Ok" if code == status_code_pb2.SUCCESS else _code_name(code)
+    return status_pb2.Status(code=code, description=description, details=details, req_id=req_id)
+
+
+def _code_name(code: int) -> str:
+    try:
+        return status_code_pb2.StatusCode.Name(code).replace("_", " ").capitalize()
+    except ValueError:
+        return "Failure"
+
+
+@dataclass
+class CallContext:
+    """What a handler knows about the call besides its request."""
+
+    method: str
+    server: Any  # the LocalServer: store, blobs, media base URL, settings
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    grpc_context: Any = None
+
+
+def build_handler(server: Any) -> grpc.GenericRpcHandler:
+    """One generic handler serving every registered method of V2."""
+    handlers = {}
+    for name, fn in _HANDLERS.items():
+        handlers[name] = grpc.unary_unary_rpc_method_handler(
+            _wrap(server, name, fn),
+            request_deserializer=request_class(name).FromString,
+            response_serializer=lambda msg: msg.SerializeToString(),
+        )
+    return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+
+def _wrap(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerContext], Any]:
+    resp_cls = response_class(name)
+
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        ctx = CallContext(method=name, server=server, grpc_context=context)
+        refusal = server.auth.check(context.invocation_metadata())
+        if refusal is not None:
+            return resp_cls(status=status(refusal[0], refusal[1], req_id=ctx.request_id))
+        fault = server.faults.before_call(name, context)
+        if fault is not None:
+            return resp_cls(status=status(fault[0], fault[1], req_id=ctx.request_id))
+        try:
+            response = fn(ctx, request)
+        except RpcFailure as failure:
+            return resp_cls(status=status(failure.code, failure.description, failure.details,
+                                          req_id=ctx.request_id))
+        except Exception as exc:  # a handler bug must not look like a transport fault
+            log.exception("%s failed", name)
+            return resp_cls(status=status(status_code_pb2.FAILURE, "Internal error",
+                                          f"{type(exc).__name__}: {exc}", req_id=ctx.request_id))
+        if not response.HasField("status"):
+            response.status.CopyFrom(status(req_id=ctx.request_id))
+        elif not response.status.req_id:
+            response.status.req_id = ctx.request_id
+        return response
+
+    call.__name__ = name
+    return call

@@ -1,0 +1,106 @@
+"""The running local server: gRPC on one port, hosted media over HTTP on another."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from . import auth as auth_mod
+from .blobs import BlobStore
+from .faults import FaultInjector
+from .media import MediaServer
+from .rpc import build_handler
+from .store import Store
+
+log = logging.getLogger("clarifai_connect.server")
+# 128 base64 images of several MB each fit in one request.
+MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder of the embedded server."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "clarifai-connect" / "server"
+
+
+class LocalServer:
+    """A Clarifai-compatible API server over SQLite and a blob folder under ``data_dir``.
+
+    ``keys`` are the accepted PATs (one is generated when none is given: see ``keys``).
+    ``port`` 0 picks a free port. Use as a context manager or call start()/stop().
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, host: str = "127.0.0.1",
+                 port: int = 0, keys: list[str] | None = None, workers: int = 16,
+                 faults: FaultInjector | None = None, download_timeout: float = 10.0) -> None:
+        from . import handlers  # noqa: F401  (registers every RPC)
+
+        self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.exports_dir = self.data_dir / "exports"
+        self.exports_dir.mkdir(exist_ok=True)
+        self.host = host
+        self.keys = list(keys or auth_mod.keys_from_env() or [auth_mod.generate_key()])
+        self.auth = auth_mod.KeyAuth(self.keys)
+        self.faults = faults or FaultInjector()
+        self.download_timeout = download_timeout
+        self.store = Store(self.data_dir)
+        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.background = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bg")
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)],
+        )
+        self._grpc.add_generic_rpc_handlers((build_handler(self),))
+        self.port = self._grpc.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind {host}:{port}")
+        self.media = MediaServer(self, host=host)
+        self._stopped = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"LocalServer(base_url={self.base_url!r}, data_dir={str(self.data_dir)!r})"
+
+    @property
+    def base_url(self) -> str:
+        """Where the gRPC API answers, as a client's ``base_url``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def media_url(self) -> str:
+        """Where hosted media and export archives are served."""
+        return self.media.base_url
+
+    def start(self) -> LocalServer:
+        """Start serving gRPC and HTTP; returns self."""
+        self.media.start()
+        self._grpc.start()
+        log.info("serving on %s (media on %s)", self.base_url, self.media_url)
+        return self
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        """Stop serving and close the store."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._grpc.stop(grace).wait()
+        self.media.stop()
+        self.background.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
+
+    def wait(self) -> None:
+        """Block until the server is stopped."""
+        self._grpc.wait_for_termination()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

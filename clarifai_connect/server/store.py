@@ -1,0 +1,121 @@
+"""SQLite persistence for the local server.
+
+Resources are stored as serialized protobuf messages beside the few columns that queries
+need (ids, ordering, status, foreign keys). One write lock serialises writers (SQLite
+allows one at a time anyway); readers use per-thread connections and WAL lets them run
+beside a writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS apps (
+  pk INTEGER PRIMARY KEY, user_id TEXT NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL,
+  created_at REAL NOT NULL, UNIQUE (user_id, id));
+CREATE TABLE IF NOT EXISTS datasets (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS dataset_inputs (
+  app_pk INTEGER NOT NULL, dataset_id TEXT NOT NULL, input_id TEXT NOT NULL,
+  seq INTEGER NOT NULL, created_at REAL NOT NULL,
+  PRIMARY KEY (app_pk, dataset_id, input_id));
+CREATE INDEX IF NOT EXISTS dataset_inputs_by_input ON dataset_inputs (app_pk, input_id);
+CREATE TABLE IF NOT EXISTS dataset_versions (
+  app_pk INTEGER NOT NULL, dataset_id TEXT NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL,
+  seq INTEGER NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (app_pk, dataset_id, id));
+CREATE TABLE IF NOT EXISTS inputs (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, status INTEGER NOT NULL,
+  job_id TEXT, proto BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE INDEX IF NOT EXISTS inputs_by_seq ON inputs (app_pk, seq);
+CREATE INDEX IF NOT EXISTS inputs_by_job ON inputs (app_pk, job_id);
+CREATE TABLE IF NOT EXISTS annotations (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, input_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  proto BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE INDEX IF NOT EXISTS annotations_by_input ON annotations (app_pk, input_id);
+CREATE TABLE IF NOT EXISTS concepts (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL, seq INTEGER NOT NULL,
+  created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS inputs_add_jobs (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL, seq INTEGER NOT NULL,
+  created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class Store:
+    """The server's SQLite database under ``data_dir/server.sqlite3``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "server.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self._write_lock:  # executescript commits by itself: no BEGIN around it
+            self._connection().executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=60000")
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    def read(self) -> sqlite3.Connection:
+        """This thread's connection, for queries outside a write transaction."""
+        return self._connection()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: serialised, committed on success, rolled back on error."""
+        with self._write_lock:
+            db = self._connection()
+            if db.in_transaction:  # nested use joins the outer transaction
+                yield db
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def next_seq(self, db: sqlite3.Connection, name: str, count: int = 1) -> int:
+        """Reserve ``count`` consecutive sequence numbers (inside a write); returns the first."""
+        row = db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        first = (row[0] if row else 0) + 1
+        db.execute("INSERT INTO counters(name, value) VALUES(?, ?) "
+                   "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                   (name, first + count - 1))
+        return first
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._all_lock:
+            for db in self._all:
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+def now() -> float:
+    """Wall-clock seconds, the unit of every ``created_at`` column."""
+    return time.time()

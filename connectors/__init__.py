@@ -1,0 +1,1 @@
+"""Built-in connector plugins, one module per format."""
