@@ -1,3 +1,10 @@
 """Imports every resource module so that its RPCs register."""
 
-from . import apps  # noqa: F401
+from . import (  # noqa: F401
+    annotations,
+    apps,
+    concepts,
+    datasets,
+    inputs,
+    versions,
+)

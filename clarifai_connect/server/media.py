@@ -27,6 +27,29 @@ _MAGIC = [
 ]
 
 
+MEDIA_KINDS = ("image", "video", "audio", "text")
+
+
+def render_hosted(message, media_url: str):
+    """Fill the hosted URLs of a stored Input (or Data) in place, for a response.
+
+    Stored media keep only ``hosted.suffix`` (the blob digest); the prefix depends on where
+    the media server answers now, so it is added on the way out. A part uploaded as bytes
+    gets its ``url`` pointing at the hosted copy too; one uploaded by URL keeps its URL.
+    """
+    data = message.data if hasattr(message, "data") else message
+    for kind in MEDIA_KINDS:
+        if not data.HasField(kind):
+            continue
+        part = getattr(data, kind)
+        if part.hosted.suffix:
+            part.hosted.prefix = f"{media_url}/media"
+            part.hosted.sizes[:] = ["orig"]
+            if not part.url:
+                part.url = f"{part.hosted.prefix}/orig/{part.hosted.suffix}"
+    return message
+
+
 def sniff_mime(data: bytes) -> str:
     """A content type from the first bytes of ``data`` (octet-stream when unknown)."""
     for magic, mime in _MAGIC:

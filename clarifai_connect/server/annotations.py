@@ -1,0 +1,1 @@
+"""Annotations: RPCs (being written)."""

@@ -1,0 +1,1 @@
+"""Concepts: RPCs (being written)."""

@@ -1,0 +1,1 @@
+"""Datasets: RPCs (being written)."""

@@ -1,0 +1,1 @@
+"""Inputs: RPCs (being written)."""

@@ -1,0 +1,1 @@
+"""Versions: RPCs (being written)."""
