@@ -1,0 +1,148 @@
+"""PostInputs throughput of the local server, as a ratio to a do-nothing V2 servicer.
+
+Both servers are started in this process on loopback and fed the same pre-built batches of
+128 small images by the same raw-stub client threads, so the ratio is the cost of
+persistence (validation, SQLite, blob files) in one number, whatever the machine's speed.
+
+    python -m bench.server_post_inputs [--inputs 20000] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+import uuid
+from concurrent import futures
+
+import grpc
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2
+
+from clarifai_connect.server import LocalServer
+from clarifai_connect.server.rpc import SERVICE
+from clarifai_connect.testing import raw_api
+
+BATCH = 128
+
+
+class NullServer:
+    """A V2 server whose PostInputs accepts everything and stores nothing."""
+
+    def __init__(self) -> None:
+        def post_inputs(request, context):
+            return service_pb2.MultiInputResponse(
+                status={"code": status_code_pb2.SUCCESS},
+                inputs=[resources_pb2.Input(id=i.id) for i in request.inputs])
+
+        handler = grpc.method_handlers_generic_handler(SERVICE, {
+            "PostInputs": grpc.unary_unary_rpc_method_handler(
+                post_inputs, request_deserializer=service_pb2.PostInputsRequest.FromString,
+                response_serializer=lambda m: m.SerializeToString())})
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                                   options=[("grpc.max_receive_message_length", 1 << 30)])
+        self._server.add_generic_rpc_handlers((handler,))
+        self.host, self.port, self.keys = "127.0.0.1", self._server.add_insecure_port(
+            "127.0.0.1:0"), ["null"]
+
+    def start(self) -> NullServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop(0)
+
+
+def tiny_png(n: int) -> bytes:
+    """A distinct, valid 1x1 PNG per ``n`` (so blobs do not deduplicate)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    pixel = bytes([0, n & 255, (n >> 8) & 255, (n >> 16) & 255])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixel)) + chunk(b"IEND", b""))
+
+
+def build_batches(total: int, user_app: resources_pb2.UserAppIDSet) -> list:
+    """Pre-built PostInputs requests of up to 128 labelled images each."""
+    prefix = uuid.uuid4().hex[:8]
+    requests, inputs = [], []
+    for n in range(total):
+        inputs.append(resources_pb2.Input(id=f"{prefix}-{n}", data=resources_pb2.Data(
+            image=resources_pb2.Image(base64=tiny_png(n)),
+            concepts=[resources_pb2.Concept(id=f"c{n % 10}", value=1.0)])))
+        if len(inputs) == BATCH:
+            requests.append(service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs))
+            inputs = []
+    if inputs:
+        requests.append(service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs))
+    return requests
+
+
+def drive(server, requests: list, threads: int) -> float:
+    """Send every request over ``threads`` client threads; returns inputs per second."""
+    api = raw_api(server)
+    todo = list(requests)
+    lock = threading.Lock()
+    failures = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                req = todo.pop()
+            resp = api.call("PostInputs", req)
+            if resp.status.code != status_code_pb2.SUCCESS:
+                failures.append(resp.status.description)
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    api.channel.close()
+    if failures:
+        raise RuntimeError(f"{len(failures)} batches failed: {failures[0]}")
+    return sum(len(r.inputs) for r in requests) / elapsed
+
+
+def run(total: int = 20000, threads: int = 4) -> dict:
+    """Measure both servers and return the figures (inputs/s and their ratio)."""
+    null = NullServer().start()
+    try:
+        baseline = drive(null, build_batches(total, resources_pb2.UserAppIDSet(
+            user_id="b", app_id="b")), threads)
+    finally:
+        null.stop()
+    with tempfile.TemporaryDirectory() as data_dir, LocalServer(data_dir=data_dir) as server:
+        api = raw_api(server)
+        user_app = resources_pb2.UserAppIDSet(user_id="bench", app_id="bench")
+        api.call("PostApps", service_pb2.PostAppsRequest(
+            user_app_id=user_app, apps=[resources_pb2.App(id="bench")]))
+        local = drive(server, build_batches(total, user_app), threads)
+        count = api.call("GetInputCount", service_pb2.GetInputCountRequest(user_app_id=user_app))
+        stored = count.counts.processed
+    return {"inputs": total, "threads": threads, "null_inputs_per_s": round(baseline),
+            "local_inputs_per_s": round(local), "ratio": round(local / baseline, 3),
+            "stored": stored}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=int, default=20000)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    print(json.dumps(run(args.inputs, args.threads), indent=2))
+
+
+if __name__ == "__main__":
+    main()
