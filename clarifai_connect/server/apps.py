@@ -11,7 +11,7 @@ from .store import now
 
 # Tables whose rows belong to an app, deleted with it.
 _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "annotations",
-               "concepts", "inputs_add_jobs")
+               "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics")
 
 
 def _user_id(request) -> str:

@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS inputs_add_jobs (
   app_pk INTEGER NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL, seq INTEGER NOT NULL,
   created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dataset_inputs_by_seq ON dataset_inputs (app_pk, dataset_id, seq);
+-- A dataset version's frozen copy: each input with its annotations merged in (export-ready),
+-- and its precomputed metrics groups; pos is the order within the version.
+CREATE TABLE IF NOT EXISTS dataset_version_inputs (
+  app_pk INTEGER NOT NULL, dataset_id TEXT NOT NULL, version_id TEXT NOT NULL,
+  pos INTEGER NOT NULL, input_id TEXT NOT NULL, proto BLOB NOT NULL,
+  PRIMARY KEY (app_pk, dataset_id, version_id, pos));
+CREATE TABLE IF NOT EXISTS dataset_version_metrics (
+  app_pk INTEGER NOT NULL, dataset_id TEXT NOT NULL, version_id TEXT NOT NULL,
+  pos INTEGER NOT NULL, proto BLOB NOT NULL,
+  PRIMARY KEY (app_pk, dataset_id, version_id, pos));
 """
 
 
