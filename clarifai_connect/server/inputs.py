@@ -1,1 +1,431 @@
-"""Inputs: RPCs (being written)."""
+"""Inputs: PostInputs, ListInputs, StreamInputs, GetInput, PatchInputs, DeleteInput(s).
+
+Stored form (what datasets, versions and exports read): an ``inputs`` row per input whose
+``proto`` is the Input without media bytes (``hosted.suffix`` = their SHA-256, see
+:mod:`.media_blobs`; ``text.raw`` is kept as well) and without regions. Inline regions
+become one annotation each; inline concepts stay in ``data.concepts`` and are mirrored by
+one input-level annotation (``input_level=True``), as the API does. The ``status`` column
+is the input's status code (INPUT_DOWNLOAD_*).
+
+PostInputs is the hot path of every upload: one validation pass without the write lock,
+then one write transaction of ``executemany`` inserts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+
+from . import downloads, input_jobs, media_blobs
+from .annotations import delete_for_inputs, insert_annotations, new_annotation, prepare_data
+from .common import (
+    MAX_PER_PAGE,
+    app_pk,
+    id_problem,
+    item_status,
+    not_found,
+    page_window,
+    patch_action,
+    patch_message,
+    require_id,
+    timestamp,
+    user_app,
+)
+from .concepts import collect_concepts, ensure_concepts, existing_ids
+from .media import MEDIA_KINDS, render_hosted
+from .rpc import CallContext, RpcFailure, rpc, status
+from .store import now
+
+MAX_INPUTS_PER_REQUEST = 128  # the API's limit; the official SDK enforces it too
+STREAM_PER_PAGE = 20  # StreamInputs' default page size
+_OK = status(downloads.SUCCESS, "Download complete")
+_PENDING = status(downloads.PENDING, "Download pending")
+_INVALID = status_code_pb2.INPUT_INVALID_ARGUMENT
+_DUPLICATE = status_code_pb2.INPUT_DUPLICATE
+_MISSING = status_code_pb2.INPUT_DOES_NOT_EXIST
+_RESOLUTIONS = (resources_pb2.INPUT_ID_CONFLICT_RESOLUTION_NOT_SET, resources_pb2.SKIP,
+                resources_pb2.SUFFIX)
+
+
+def _overall(failed: int, total: int) -> status_pb2.Status:
+    if not failed:
+        return status()
+    if failed == total:
+        return status(status_code_pb2.FAILURE, "Failure")
+    return status(status_code_pb2.MIXED_STATUS, "Mixed Success")
+
+
+def _own_digest(server: Any, url: str) -> str | None:
+    """The digest when ``url`` is a hosted URL of this server whose bytes are stored."""
+    prefix = f"{server.media_url}/media/orig/"
+    if url.startswith(prefix):
+        digest = url[len(prefix):]
+        if media_blobs.exists(server, digest):
+            return digest
+    return None
+
+
+def _prepare(server: Any, inp: resources_pb2.Input, where: str,
+             small: list[tuple[str, bytes]]) -> tuple[str | None, bool]:
+    """Validate one posted input in place and move its bytes out.
+
+    Returns (problem or None, whether its media must be downloaded from a URL).
+    """
+    if inp.id:
+        problem = id_problem(inp.id, "input id")
+        if problem:
+            return f"{where}: {problem}", False
+    else:
+        inp.id = uuid.uuid4().hex
+    data = inp.data
+    kinds = [kind for kind in MEDIA_KINDS if data.HasField(kind)]
+    if len(kinds) != 1:
+        if not kinds:
+            return (f"{where}: input '{inp.id}' has no data: set one of image, video, audio "
+                    "or text (bytes or a URL)"), False
+        return f"{where}: input '{inp.id}' sets {' and '.join(kinds)}: set only one", False
+    kind = kinds[0]
+    part = getattr(data, kind)
+    part.ClearField("hosted")  # hosted URLs are the server's to set
+    is_url = False
+    if kind == "text" and part.raw:
+        part.hosted.suffix = media_blobs.stash(server, part.raw.encode(), small)
+    elif kind != "text" and part.base64:
+        part.hosted.suffix = media_blobs.stash(server, part.base64, small)
+        part.ClearField("base64")
+    elif part.url:
+        digest = _own_digest(server, part.url)
+        if digest:  # re-posting media this server hosts: no download needed
+            part.hosted.suffix = digest
+        else:
+            problem = downloads.url_problem(part.url)
+            if problem:
+                return f"{where}: {problem}", False
+            is_url = True
+    else:
+        what = "raw" if kind == "text" else "base64"
+        return f"{where}: input '{inp.id}' has an empty {kind}: set {kind}.{what} or {kind}.url", False
+    for dataset_id in inp.dataset_ids:
+        problem = id_problem(dataset_id, "dataset id")
+        if problem:
+            return f"{where}: {problem}", False
+    return prepare_data(server, data, f"{where}.data", small), is_url
+
+
+def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -> str:
+    """A free id for SUFFIX conflict resolution: ``id-1`` … ``id-9``, then a random suffix."""
+    candidates = [f"{input_id}-{n}" for n in range(1, 10)]
+    used = existing_ids(db, "inputs", pk, candidates) | taken
+    for candidate in candidates:
+        if candidate not in used:
+            return candidate
+    while True:
+        candidate = f"{input_id}-{uuid.uuid4().hex[:8]}"
+        if candidate not in taken and not existing_ids(db, "inputs", pk, [candidate]):
+            return candidate
+
+
+def _failed_echo(inp: resources_pb2.Input, code: int, problem: str) -> None:
+    """Turn a rejected request input into its response item: status set, no bytes."""
+    for kind in ("image", "video", "audio"):
+        if inp.data.HasField(kind):
+            getattr(inp.data, kind).ClearField("base64")
+    for region in inp.data.regions:
+        region.region_info.mask.image.ClearField("base64")
+    inp.status.CopyFrom(item_status(code, problem))
+
+
+@rpc("PostInputs")
+def post_inputs(ctx: CallContext, req: service_pb2.PostInputsRequest):
+    """Create inputs; per-item statuses, MIXED_STATUS when some fail, FAILURE when all do."""
+    user_id, app_id = user_app(req)
+    server = ctx.server
+    inputs = req.inputs
+    total = len(inputs)
+    if not total:
+        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
+                         "no inputs given")
+    if total > MAX_INPUTS_PER_REQUEST:
+        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
+                         f"{total} inputs in one request: at most {MAX_INPUTS_PER_REQUEST}")
+    job_id = req.inputs_add_job_id
+    if job_id:
+        require_id(job_id, "inputs_add_job_id")
+    resolution = req.input_id_conflict_resolution
+    if resolution not in _RESOLUTIONS:
+        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
+                         f"unknown input_id_conflict_resolution {resolution}")
+    downloads.resume_pending(server)
+    stamp = now()
+    ts = timestamp(stamp)
+
+    # Validation and media bytes, outside the write lock.
+    problems: list[tuple[int, str] | None] = [None] * total
+    by_url = [False] * total
+    smalls: list[list[tuple[str, bytes]]] = [[] for _ in range(total)]
+    for i, inp in enumerate(inputs):
+        problem, by_url[i] = _prepare(server, inp, f"inputs[{i}]", smalls[i])
+        if problem:
+            problems[i] = (_INVALID, problem)
+
+    landed: list[int] = []
+    with server.store.write() as db:
+        pk = app_pk(db, req)
+        candidates = [inputs[i].id for i in range(total) if problems[i] is None]
+        existing = existing_ids(db, "inputs", pk, candidates)
+        wanted = {d for i in range(total) if problems[i] is None for d in inputs[i].dataset_ids}
+        datasets = existing_ids(db, "datasets", pk, wanted) if wanted else set()
+        seen: set[str] = set()
+        for i, inp in enumerate(inputs):
+            if problems[i] is not None:
+                continue
+            if inp.id in seen:
+                problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' appears more "
+                                           "than once in this request")
+                continue
+            unknown = [d for d in inp.dataset_ids if d not in datasets]
+            if unknown:
+                problems[i] = (_INVALID, f"inputs[{i}]: dataset '{unknown[0]}' does not exist "
+                                         f"in app '{app_id}'")
+                continue
+            if inp.id in existing:
+                if resolution != resources_pb2.SUFFIX:
+                    problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' already "
+                                               "exists in this app")
+                    continue
+                inp.id = _suffixed(db, pk, inp.id, seen | set(candidates))
+            seen.add(inp.id)
+            landed.append(i)
+
+        first = server.store.next_seq(db, "inputs", len(landed)) if landed else 0
+        rows, dataset_rows, annotations, small = [], [], [], []
+        concepts: dict[str, resources_pb2.Concept] = {}
+        for k, i in enumerate(landed):
+            inp = inputs[i]
+            data = inp.data
+            if data.concepts or data.regions:
+                collect_concepts(data, concepts)
+                if data.concepts:
+                    annotations.append(new_annotation(
+                        uuid.uuid4().hex, inp.id, user_id, ts,
+                        resources_pb2.Data(concepts=data.concepts)))
+                for region in data.regions:
+                    ann = new_annotation(uuid.uuid4().hex, inp.id, user_id, ts)
+                    ann.data.regions.add().CopyFrom(region)
+                    ann.input_level = False
+                    annotations.append(ann)
+                del data.regions[:]  # the input's regions live on as annotations
+            inp.status.CopyFrom(_PENDING if by_url[i] else _OK)
+            inp.created_at.CopyFrom(ts)
+            inp.modified_at.CopyFrom(ts)
+            rows.append((pk, inp.id, first + k, inp.status.code, job_id or None,
+                         inp.SerializeToString(), stamp))
+            for dataset_id in inp.dataset_ids:
+                dataset_rows.append((pk, dataset_id, inp.id, stamp))
+            small.extend(smalls[i])
+        if rows:
+            db.executemany("INSERT INTO inputs(app_pk, id, seq, status, job_id, proto, "
+                           "created_at) VALUES (?,?,?,?,?,?,?)", rows)
+        if dataset_rows:
+            seq = server.store.next_seq(db, "dataset_inputs", len(dataset_rows))
+            db.executemany(
+                "INSERT OR IGNORE INTO dataset_inputs(app_pk, dataset_id, input_id, seq, "
+                "created_at) VALUES (?,?,?,?,?)",
+                [(p, d, i, seq + n, s) for n, (p, d, i, s) in enumerate(dataset_rows)])
+        insert_annotations(db, server, pk, annotations, stamp)
+        ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
+        media_blobs.insert_small(db, small)
+        if job_id:
+            input_jobs.record_job(db, server, pk, job_id, total - len(landed), stamp)
+
+    downloads.schedule(server, pk, [inputs[i].id for i in landed if by_url[i]])
+    media_url = server.media_url
+    for i, inp in enumerate(inputs):
+        if problems[i] is None:
+            render_hosted(inp, media_url)
+        else:
+            _failed_echo(inp, *problems[i])
+    return service_pb2.MultiInputResponse(status=_overall(total - len(landed), total),
+                                          inputs=inputs)
+
+
+def _json(values) -> str:
+    return json.dumps(list(values))
+
+
+def _rendered(proto: bytes, media_url: str) -> resources_pb2.Input:
+    return render_hosted(resources_pb2.Input.FromString(proto), media_url)
+
+
+@rpc("ListInputs")
+def list_inputs(ctx: CallContext, req: service_pb2.ListInputsRequest):
+    """The app's inputs in creation order, paged; filters ``ids`` and ``status.code``."""
+    downloads.resume_pending(ctx.server)
+    db = ctx.server.store.read()
+    pk = app_pk(db, req)
+    limit, offset = page_window(req)
+    sql, args = "SELECT proto FROM inputs WHERE app_pk=?", [pk]
+    if req.ids:
+        sql += " AND id IN (SELECT value FROM json_each(?))"
+        args.append(_json(req.ids))
+    if req.HasField("status") and req.status.code:
+        sql += " AND status=?"
+        args.append(req.status.code)
+    rows = db.execute(sql + " ORDER BY seq LIMIT ? OFFSET ?", (*args, limit, offset))
+    media_url = ctx.server.media_url
+    return service_pb2.MultiInputResponse(inputs=[_rendered(r[0], media_url) for r in rows])
+
+
+@rpc("StreamInputs")
+def stream_inputs(ctx: CallContext, req: service_pb2.StreamInputsRequest):
+    """A cursor over the inputs: the ``per_page`` inputs after ``last_id``.
+
+    Ordered by creation (or by id with ``order_by_id``), reversed with ``descending``.
+    """
+    downloads.resume_pending(ctx.server)
+    db = ctx.server.store.read()
+    pk = app_pk(db, req)
+    per_page = req.per_page or STREAM_PER_PAGE
+    if per_page > MAX_PER_PAGE:
+        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
+                         f"per_page must be between 1 and {MAX_PER_PAGE}")
+    column = "id" if req.order_by_id else "seq"
+    direction, op = ("DESC", "<") if req.descending else ("ASC", ">")
+    sql, args = "SELECT proto FROM inputs WHERE app_pk=?", [pk]
+    if req.last_id:
+        cursor: Any = req.last_id
+        if not req.order_by_id:
+            row = db.execute("SELECT seq FROM inputs WHERE app_pk=? AND id=?",
+                             (pk, req.last_id)).fetchone()
+            if row is None:
+                raise RpcFailure(status_code_pb2.CONN_DOES_NOT_EXIST, "Resource does not exist",
+                                 f"last_id '{req.last_id}' is not an input of this app "
+                                 "(deleted since?): restart the stream or use order_by_id")
+            cursor = row[0]
+        sql += f" AND {column} {op} ?"
+        args.append(cursor)
+    rows = db.execute(sql + f" ORDER BY {column} {direction} LIMIT ?", (*args, per_page))
+    media_url = ctx.server.media_url
+    return service_pb2.MultiInputResponse(inputs=[_rendered(r[0], media_url) for r in rows])
+
+
+@rpc("GetInput")
+def get_input(ctx: CallContext, req: service_pb2.GetInputRequest):
+    """One input by id."""
+    downloads.resume_pending(ctx.server)
+    db = ctx.server.store.read()
+    pk = app_pk(db, req)
+    row = db.execute("SELECT proto FROM inputs WHERE app_pk=? AND id=?",
+                     (pk, req.input_id)).fetchone()
+    if row is None:
+        raise not_found("input", req.input_id)
+    return service_pb2.SingleInputResponse(input=_rendered(row[0], ctx.server.media_url))
+
+
+def _sync_input_level(db: sqlite3.Connection, server: Any, pk: int, stored: resources_pb2.Input,
+                      user_id: str, ts, stamp: float) -> None:
+    """Keep the input-level annotation's concepts equal to the input's concepts."""
+    rows = db.execute("SELECT id, proto FROM annotations WHERE app_pk=? AND input_id=? "
+                      "ORDER BY seq", (pk, stored.id)).fetchall()
+    for ann_id, proto in rows:
+        ann = resources_pb2.Annotation.FromString(proto)
+        if ann.input_level and not ann.data.regions:
+            if not stored.data.concepts:
+                db.execute("DELETE FROM annotations WHERE app_pk=? AND id=?", (pk, ann_id))
+                return
+            del ann.data.concepts[:]
+            ann.data.concepts.extend(stored.data.concepts)
+            ann.modified_at.CopyFrom(ts)
+            db.execute("UPDATE annotations SET proto=? WHERE app_pk=? AND id=?",
+                       (ann.SerializeToString(), pk, ann_id))
+            return
+    if stored.data.concepts:
+        insert_annotations(db, server, pk, [new_annotation(
+            uuid.uuid4().hex, stored.id, user_id, ts,
+            resources_pb2.Data(concepts=stored.data.concepts))], stamp)
+
+
+@rpc("PatchInputs")
+def patch_inputs(ctx: CallContext, req: service_pb2.PatchInputsRequest):
+    """Patch inputs' concepts and metadata (merge / overwrite / remove); per-item statuses.
+
+    Media cannot change (delete and re-post instead); regions are annotations, changed
+    with the annotation RPCs.
+    """
+    user_id, app_id = user_app(req)
+    action = patch_action(req.action)
+    server = ctx.server
+    stamp = now()
+    ts = timestamp(stamp)
+    results: list[resources_pb2.Input] = []
+    patched = 0
+    with server.store.write() as db:
+        pk = app_pk(db, req)
+        concepts: dict[str, resources_pb2.Concept] = {}
+        for i, patch in enumerate(req.inputs):
+            where = f"inputs[{i}]"
+            row = db.execute("SELECT proto FROM inputs WHERE app_pk=? AND id=?",
+                             (pk, patch.id)).fetchone()
+            problem, code = None, _INVALID
+            data = patch.data
+            if row is None:
+                problem, code = f"{where}: input '{patch.id}' does not exist", _MISSING
+            elif any(data.HasField(kind) for kind in MEDIA_KINDS):
+                problem = (f"{where}: the media of input '{patch.id}' cannot be patched: "
+                           "delete the input and post it again")
+            elif data.regions:
+                problem = (f"{where}: regions are annotations: change them with "
+                           "PostAnnotations / PatchAnnotations")
+            elif action != "remove":
+                problem = prepare_data(server, data, f"{where}.data", [])
+            if problem:
+                results.append(resources_pb2.Input(id=patch.id, status=item_status(code, problem)))
+                continue
+            stored = resources_pb2.Input.FromString(row[0])
+            patch_message(stored, resources_pb2.Input(data=data), action)
+            stored.modified_at.CopyFrom(ts)
+            db.execute("UPDATE inputs SET proto=? WHERE app_pk=? AND id=?",
+                       (stored.SerializeToString(), pk, stored.id))
+            if data.concepts:
+                _sync_input_level(db, server, pk, stored, user_id, ts, stamp)
+            collect_concepts(stored.data, concepts)
+            patched += 1
+            results.append(render_hosted(stored, server.media_url))
+        ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
+    return service_pb2.MultiInputResponse(status=_overall(len(results) - patched, len(results)),
+                                          inputs=results)
+
+
+def _delete(db: sqlite3.Connection, pk: int, ids: list[str]) -> int:
+    """Delete inputs with their annotations and dataset memberships; returns inputs deleted."""
+    if not ids:
+        return 0
+    ids_json = _json(ids)
+    cur = db.execute("DELETE FROM inputs WHERE app_pk=? AND id IN "
+                     "(SELECT value FROM json_each(?))", (pk, ids_json))
+    delete_for_inputs(db, pk, ids)
+    db.execute("DELETE FROM dataset_inputs WHERE app_pk=? AND input_id IN "
+               "(SELECT value FROM json_each(?))", (pk, ids_json))
+    return cur.rowcount
+
+
+@rpc("DeleteInputs")
+def delete_inputs(ctx: CallContext, req: service_pb2.DeleteInputsRequest):
+    """Delete inputs by id in one transaction; ids that do not exist are ignored."""
+    with ctx.server.store.write() as db:
+        _delete(db, app_pk(db, req), list(req.ids))
+    return status_pb2.BaseResponse()
+
+
+@rpc("DeleteInput")
+def delete_input(ctx: CallContext, req: service_pb2.DeleteInputRequest):
+    """Delete one input; a missing one is reported."""
+    with ctx.server.store.write() as db:
+        if not _delete(db, app_pk(db, req), [req.input_id]):
+            raise not_found("input", req.input_id)
+    return status_pb2.BaseResponse()

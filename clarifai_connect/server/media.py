@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from . import media_blobs
+
 log = logging.getLogger("clarifai_connect.server.media")
 _MEDIA = re.compile(r"^/media/orig/([0-9a-f]{64})$")
 _EXPORT = re.compile(r"^/exports/([0-9a-f]{32})\.zip$")
@@ -95,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.local.auth.check_http(self.headers.get("Authorization")):
                 return self._send(401, b"missing or invalid key", "text/plain")
             try:
-                data = self.local.blobs.get(match.group(1))
+                data = media_blobs.read(self.local, match.group(1))
             except KeyError:
                 return self._send(404, b"not found", "text/plain")
             return self._send(200, data, sniff_mime(data))
