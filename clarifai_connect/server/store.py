@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS inputs_add_jobs (
   app_pk INTEGER NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL, seq INTEGER NOT NULL,
   created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- Media bytes up to media_blobs.SMALL_MEDIA_BYTES (larger ones are files under blobs/).
+CREATE TABLE IF NOT EXISTS media_blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS dataset_inputs_by_seq ON dataset_inputs (app_pk, dataset_id, seq);
 -- A dataset version's frozen copy: each input with its annotations merged in (export-ready),
 -- and its precomputed metrics groups; pos is the order within the version.
