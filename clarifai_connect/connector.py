@@ -10,6 +10,7 @@ Plugins register reader and writer classes through the hooks in :mod:`clarifai_c
 
 from __future__ import annotations
 
+import os.path
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,30 +21,8 @@ from .records import Problem, Record
 
 __all__ = ["Reader", "Writer", "ReadItem", "filesystem", "resolve_uri", "display_uri"]
 
+
 ReadItem = Record | Problem
-
-# Media kinds by file extension, shared by every connector that meets bare files.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff",
-                              ".webp", ".jfif", ".ppm", ".pgm", ".heic", ".avif"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpeg",
-                              ".mpg", ".wmv", ".flv", ".3gp"})
-AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".wma"})
-TEXT_EXTENSIONS = frozenset({".txt", ".md", ".text"})
-
-
-def kind_from_extension(path: str) -> str | None:
-    """``image``/``video``/``audio``/``text`` from a path's extension, or None when unknown."""
-    ext = posixpath.splitext(path.lower())[1]
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    if ext in VIDEO_EXTENSIONS:
-        return "video"
-    if ext in AUDIO_EXTENSIONS:
-        return "audio"
-    if ext in TEXT_EXTENSIONS:
-        return "text"
-    return None
-
 
 def filesystem(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     """The fsspec filesystem and the path within it for ``uri`` (local paths included)."""
@@ -76,8 +55,6 @@ def resolve_uri(base_uri: str, ref: str) -> str:
     if "://" in base_uri:
         scheme, rest = base_uri.split("://", 1)
         return f"{scheme}://{posixpath.normpath(posixpath.join(posixpath.dirname(rest), ref))}"
-    import os.path
-
     return os.path.normpath(os.path.join(os.path.dirname(base_uri), ref))
 
 

@@ -1,0 +1,56 @@
+"""The plugin contract: pluggy hook specifications of the ``clarifai_connect`` project.
+
+A plugin is a module listed in the ``clarifai_connect`` entry-point group of its package::
+
+    [project.entry-points.clarifai_connect]
+    myformat = "my_package.plugin"
+
+and implements some of these hooks with the :data:`hookimpl` marker. Registration hooks
+hand the plugin a ``register`` callable, so the contract can grow without breaking old
+plugins. There is deliberately no per-record hook: hooks run once per process or source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .connector import Reader, Writer
+
+PROJECT = "clarifai_connect"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_connectors(register: Callable[[type[Reader]], None]) -> None:
+    """Register reader classes (connectors) that turn a source into records.
+
+    Call ``register(ReaderSubclass)`` once per format; the class's ``name`` is the format
+    name users pass as ``--format``. Two plugins registering the same name is an error
+    reported by ``clarifai-connect plugins``; the first registration is kept.
+    """
+
+
+@hookspec
+def register_exporters(register: Callable[[type[Writer]], None]) -> None:
+    """Register writer classes (exporters) that turn records into a destination format.
+
+    Call ``register(WriterSubclass)`` once per format; the class's ``name`` is the format
+    name users pass to ``clarifai-connect export --format``.
+    """
+
+
+@hookspec(firstresult=True)
+def detect_format(uri: str, storage_options: Mapping[str, Any]) -> str | None:
+    """Return the connector name that reads the source at ``uri``, or None when unsure.
+
+    Called for ``--format auto``; the first non-None answer wins, so answer only for
+    sources that are clearly yours and keep it cheap (look at the name, a directory's first
+    entries, or a file's first bytes: never read the whole source). Broad fallbacks (any
+    directory) should use ``@hookimpl(trylast=True)``.
+    """

@@ -1,0 +1,64 @@
+"""Telling media kinds apart: by file extension, and by the first bytes of the content."""
+
+from __future__ import annotations
+
+import posixpath
+
+__all__ = ["SNIFF_BYTES", "kind_from_extension", "sniff_kind"]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp",
+                              ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpeg",
+                              ".mpg", ".wmv", ".flv", ".3gp"})
+AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".ogg", ".oga", ".m4a", ".aac",
+                              ".opus", ".wma"})
+TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md"})
+
+# How many leading bytes sniff_kind needs to see.
+SNIFF_BYTES = 512
+
+_FTYP_IMAGE = (b"heic", b"heix", b"heif", b"mif1", b"msf1", b"avif", b"avis")
+_FTYP_AUDIO = (b"M4A ", b"M4B ", b"F4A ")
+
+
+def kind_from_extension(path: str) -> str | None:
+    """``image``/``video``/``audio``/``text`` from a path's extension, or None when unknown."""
+    ext = posixpath.splitext(path.lower().split("?", 1)[0])[1]
+    for kind, extensions in (("image", IMAGE_EXTENSIONS), ("video", VIDEO_EXTENSIONS),
+                             ("audio", AUDIO_EXTENSIONS), ("text", TEXT_EXTENSIONS)):
+        if ext in extensions:
+            return kind
+    return None
+
+
+def sniff_kind(head: bytes) -> str | None:
+    """The media kind of content starting with ``head`` (its first bytes), or None.
+
+    Knows the common image, video and audio containers by their magic numbers; content
+    that decodes as UTF-8 without NUL bytes is text.
+    """
+    if not head:
+        return None
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a",
+                        b"II*\x00", b"MM\x00*")) or (head[:2] == b"BM" and len(head) >= 14):
+        return "image"
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        return {b"WEBP": "image", b"WAVE": "audio", b"AVI ": "video"}.get(head[8:12])
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _FTYP_IMAGE:
+            return "image"
+        return "audio" if brand in _FTYP_AUDIO else "video"
+    if head.startswith(b"\x1aE\xdf\xa3"):  # Matroska / WebM
+        return "video"
+    if head.startswith((b"ID3", b"fLaC", b"OggS", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")):
+        return "audio"
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still text.
+        if exc.start < len(head) - 3:
+            return None
+    return "text"

@@ -1,0 +1,302 @@
+"""The plugin manager: loads connector and exporter plugins from entry points.
+
+Every plugin, the built-in ones included, is a module in the ``clarifai_connect``
+entry-point group. Which ones load is decided by two environment variables holding
+comma-separated plugin names (entry-point names or distribution names):
+
+- ``CLARIFAI_CONNECT_PLUGINS``: when set, only the listed third-party plugins load
+  (built-ins always load unless disabled); set it empty to load no third-party plugin.
+- ``CLARIFAI_CONNECT_DISABLE_PLUGINS``: plugins that never load, built-ins included.
+
+A plugin that fails to import or registers a name already taken does not break the
+others: the failure is kept in :attr:`PluginRegistry.errors`, logged, and shown by
+``clarifai-connect plugins``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .connector import Reader, Writer, display_uri
+from .errors import ConfigError, SourceError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ENV_ALLOW",
+    "ENV_DENY",
+    "PluginInfo",
+    "PluginRegistry",
+    "Registration",
+    "get_registry",
+    "reset_registry",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT
+ENV_ALLOW = "CLARIFAI_CONNECT_PLUGINS"
+ENV_DENY = "CLARIFAI_CONNECT_DISABLE_PLUGINS"
+BUILTIN_DISTRIBUTION = "clarifai-connect"
+
+
+def _normalize(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _names(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset(_normalize(n) for n in value.split(",") if n.strip())
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin: its entry-point ``name``, ``module`` and the distribution providing it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+
+    @property
+    def builtin(self) -> bool:
+        """True for plugins shipped with clarifai-connect itself."""
+        return _normalize(self.distribution) == BUILTIN_DISTRIBUTION
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A connector or exporter class registered by a plugin."""
+
+    name: str
+    kind: str  # "connector" or "exporter"
+    cls: type
+    plugin: PluginInfo
+
+    @property
+    def description(self) -> str:
+        """The class's one-line description (or the first line of its docstring)."""
+        text = getattr(self.cls, "description", "") or inspect.getdoc(self.cls) or ""
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    @property
+    def options(self) -> list[str]:
+        """The keyword options the class accepts besides ``uri`` and ``storage_options``."""
+        params = inspect.signature(self.cls.__init__).parameters.values()
+        return [p.name for p in params
+                if p.kind is p.KEYWORD_ONLY and p.name != "storage_options"]
+
+
+class PluginRegistry:
+    """Plugins, and the connectors and exporters they registered.
+
+    ``entry_points=False`` skips discovery (for tests and embedding); modules can also be
+    added with :meth:`add_plugin`. ``allow`` and ``deny`` default to the environment.
+    """
+
+    def __init__(self, *, entry_points: bool = True, allow: Iterable[str] | None = None,
+                 deny: Iterable[str] | None = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.allow = (frozenset(_normalize(n) for n in allow) if allow is not None
+                      else _names(os.environ.get(ENV_ALLOW)))
+        self.deny = (frozenset(_normalize(n) for n in deny) if deny is not None
+                     else _names(os.environ.get(ENV_DENY))) or frozenset()
+        self.plugins: dict[str, PluginInfo] = {}
+        self.connectors: dict[str, Registration] = {}
+        self.exporters: dict[str, Registration] = {}
+        self.errors: list[str] = []
+        self._entry_points_loaded = not entry_points
+        self._collected: set[str] = set()
+        self._lock = threading.RLock()
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self) -> PluginRegistry:
+        """Discover entry-point plugins (once) and collect their registrations."""
+        with self._lock:
+            if not self._entry_points_loaded:
+                self._entry_points_loaded = True
+                self._load_entry_points()
+            self._collect()
+        return self
+
+    def _wanted(self, name: str, distribution: str) -> bool:
+        keys = {_normalize(name), _normalize(distribution)}
+        if keys & self.deny:
+            return False
+        if _normalize(distribution) == BUILTIN_DISTRIBUTION or self.allow is None:
+            return True
+        return bool(keys & self.allow)
+
+    def _load_entry_points(self) -> None:
+        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        # Built-ins first, so a third-party plugin cannot silently take a built-in name.
+        ordered = sorted(found, key=lambda ep: (
+            _normalize(ep.dist.name if ep.dist else "") != BUILTIN_DISTRIBUTION, ep.name))
+        for ep in ordered:
+            dist = ep.dist.name if ep.dist else "unknown"
+            version = ep.dist.version if ep.dist else ""
+            if not self._wanted(ep.name, dist):
+                log.debug("plugin %s from %s not loaded (allow/deny lists)", ep.name, dist)
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must not take the others down
+                self._error(f"plugin '{ep.name}' from {dist} failed to load: "
+                            f"{type(exc).__name__}: {exc}")
+                continue
+            self.add_plugin(module, name=ep.name, distribution=dist, version=version)
+
+    def add_plugin(self, module: Any, *, name: str | None = None,
+                   distribution: str = "", version: str = "") -> PluginInfo | None:
+        """Register a plugin module or object directly (no entry point needed)."""
+        name = name or getattr(module, "__name__", repr(module))
+        info = PluginInfo(name=name, module=getattr(module, "__name__", repr(module)),
+                          distribution=distribution or "(added at runtime)", version=version)
+        with self._lock:
+            if name in self.plugins or self.pm.is_registered(module):
+                self._error(f"plugin '{name}' from {info.distribution} is already loaded")
+                return None
+            try:
+                self.pm.register(module, name=name)
+            except (ValueError, pluggy.PluginValidationError) as exc:
+                self._error(f"plugin '{name}' from {info.distribution} is invalid: {exc}")
+                return None
+            self.plugins[name] = info
+        return info
+
+    def _collect(self) -> None:
+        # Call each plugin's registration hooks separately to know who registered what.
+        for hook_name, kind, table, base in (
+            ("register_connectors", "connector", self.connectors, Reader),
+            ("register_exporters", "exporter", self.exporters, Writer),
+        ):
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                key = f"{hook_name}:{impl.plugin_name}"
+                if key in self._collected:
+                    continue
+                self._collected.add(key)
+                info = self.plugins.get(impl.plugin_name)
+                if info is None:
+                    continue
+
+                def register(cls: type, _info: PluginInfo = info, _kind: str = kind,
+                             _table: dict = table, _base: type = base) -> None:
+                    self._register(cls, _info, _kind, _table, _base)
+
+                try:
+                    impl.function(**({"register": register} if impl.argnames else {}))
+                except Exception as exc:
+                    self._error(f"plugin '{info.name}' from {info.distribution} failed in "
+                                f"{hook_name}: {type(exc).__name__}: {exc}")
+
+    def _register(self, cls: type, info: PluginInfo, kind: str, table: dict,
+                  base: type) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            self._error(f"plugin '{info.name}' registered {cls!r} as a {kind}, "
+                        f"which is not a {base.__name__} subclass")
+            return
+        name = getattr(cls, "name", "")
+        if not name:
+            self._error(f"plugin '{info.name}' registered {cls.__name__} without a name")
+            return
+        if name in table:
+            other = table[name].plugin
+            self._error(f"{kind} '{name}' from plugin '{info.name}' ({info.distribution}) "
+                        f"clashes with the one from '{other.name}' ({other.distribution}); "
+                        f"keeping the latter (disable one with {ENV_DENY})")
+            return
+        table[name] = Registration(name=name, kind=kind, cls=cls, plugin=info)
+
+    def _error(self, message: str) -> None:
+        if message not in self.errors:
+            self.errors.append(message)
+            log.warning("%s", message)
+
+    # -- using ---------------------------------------------------------------------------
+
+    def connector(self, name: str) -> Registration:
+        """The connector registered as ``name``; ConfigError naming the known ones otherwise."""
+        self.load()
+        if name not in self.connectors:
+            known = ", ".join(sorted(self.connectors)) or "none"
+            raise ConfigError(f"unknown format '{name}' (known connectors: {known})")
+        return self.connectors[name]
+
+    def exporter(self, name: str) -> Registration:
+        """The exporter registered as ``name``; ConfigError naming the known ones otherwise."""
+        self.load()
+        if name not in self.exporters:
+            known = ", ".join(sorted(self.exporters)) or "none"
+            raise ConfigError(f"unknown export format '{name}' (known exporters: {known})")
+        return self.exporters[name]
+
+    def detect_format(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> str:
+        """The connector name for ``uri`` by asking the plugins; SourceError when none knows."""
+        self.load()
+        name = self.pm.hook.detect_format(uri=uri, storage_options=dict(storage_options or {}))
+        if not name:
+            raise SourceError(f"cannot tell the format of {display_uri(uri)}: "
+                              "pass --format (see `clarifai-connect plugins`)")
+        if name not in self.connectors:
+            raise SourceError(f"{display_uri(uri)} was detected as '{name}', but no connector "
+                              "of that name is loaded")
+        return name
+
+    def open_reader(self, uri: str, format: str = "auto",
+                    storage_options: Mapping[str, Any] | None = None,
+                    **options: Any) -> Reader:
+        """A reader for ``uri`` (format ``auto`` detects it) built with ``options``."""
+        if not format or format == "auto":
+            format = self.detect_format(uri, storage_options)
+        return _build(self.connector(format), uri, storage_options, options)
+
+    def open_writer(self, uri: str, format: str,
+                    storage_options: Mapping[str, Any] | None = None,
+                    **options: Any) -> Writer:
+        """A writer of ``format`` to ``uri`` built with ``options``."""
+        return _build(self.exporter(format), uri, storage_options, options)
+
+
+def _build(reg: Registration, uri: str, storage_options: Mapping[str, Any] | None,
+           options: Mapping[str, Any]) -> Any:
+    accepted = set(reg.options)
+    takes_any = any(p.kind is p.VAR_KEYWORD
+                    for p in inspect.signature(reg.cls.__init__).parameters.values())
+    unknown = sorted(set(options) - accepted) if not takes_any else []
+    if unknown:
+        raise ConfigError(f"{reg.kind} '{reg.name}' has no option {', '.join(unknown)} "
+                          f"(its options: {', '.join(reg.options) or 'none'})")
+    return reg.cls(uri, storage_options=dict(storage_options or {}), **options)
+
+
+_default: PluginRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry, loaded from entry points on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = PluginRegistry()
+        registry = _default
+    return registry.load()
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry (after installing a plugin, or changing the env lists)."""
+    global _default
+    with _default_lock:
+        _default = None

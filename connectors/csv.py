@@ -1,0 +1,151 @@
+"""The csv connector: CSV / TSV tables of inputs with their labels.
+
+The default layout is the official SDK's (``upload_from_csv``): columns ``inputid``,
+``input``, ``concepts``, ``metadata``, ``geopoints``, where ``input`` holds raw text, a URL
+or a file path (relative paths resolve against the CSV's folder, or ``media_root``) and
+``concepts`` is a comma-separated list. Other layouts map their columns with
+``columns={"input": "image_name", "concepts": "label_name"}``. The file is streamed; a
+broken row becomes a Problem naming its line, and reading goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import fsspec
+
+from clarifai_connect.connector import Reader, ReadItem, display_uri
+from clarifai_connect.errors import ConfigError, SourceError
+from clarifai_connect.hookspecs import hookimpl
+from clarifai_connect.records import Problem
+
+from .tabular import RowMapper
+
+_SUFFIXES = (".csv", ".tsv", ".tab")
+_COMPRESSIONS = ("", ".gz", ".bz2", ".xz", ".zst")
+EXTRA_COLUMNS = ("error", "metadata", "ignore")
+
+# Text inputs can be long; the csv module's default cap (128 KiB per field) is too small.
+csv.field_size_limit(64 * 1024 * 1024)
+
+
+class CsvReader(Reader):
+    """Reads CSV / TSV files: the reference layout or a column mapping."""
+
+    name = "csv"
+    description = ("CSV/TSV: inputid, input (text, URL or path), concepts, metadata, geopoints; "
+                   "or a column mapping")
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
+                 columns: Mapping[str, str] | None = None, input_type: str = "auto",
+                 csv_type: str = "auto", labels: bool = True, label_separator: str = ",",
+                 delimiter: str | None = None, encoding: str = "utf-8",
+                 media_root: str | None = None, media_suffix: str = "",
+                 check_files: bool = True, extra_columns: str = "error") -> None:
+        super().__init__(uri, storage_options=storage_options)
+        if extra_columns not in EXTRA_COLUMNS:
+            raise ConfigError(f"extra_columns '{extra_columns}' is not one of "
+                              f"{', '.join(EXTRA_COLUMNS)}")
+        self.mapper = RowMapper(uri, columns=columns, input_type=input_type, csv_type=csv_type,
+                                labels=labels, label_separator=label_separator,
+                                media_root=media_root, media_suffix=media_suffix,
+                                check_files=check_files, storage_options=self.storage_options)
+        self.delimiter = delimiter or ("\t" if _base_suffix(uri) in (".tsv", ".tab") else ",")
+        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
+        self.extra_columns = extra_columns
+
+    @classmethod
+    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+        """A file named ``*.csv`` / ``*.tsv`` (optionally compressed)."""
+        return _base_suffix(uri) in _SUFFIXES
+
+    def __iter__(self) -> Iterator[ReadItem]:
+        where = display_uri(self.uri)
+        try:
+            opened = fsspec.open(self.uri, "rt", encoding=self.encoding, newline="",
+                                 errors="surrogateescape", compression="infer",
+                                 **self.storage_options)
+            handle = opened.open()
+        except FileNotFoundError:
+            raise SourceError(f"{where} does not exist") from None
+        except (OSError, ValueError, ImportError) as exc:
+            raise SourceError(f"cannot open {where}: {exc}") from None
+        with handle:
+            yield from self._rows(csv.reader(handle, delimiter=self.delimiter), where)
+
+    def _rows(self, reader: Any, where: str) -> Iterator[ReadItem]:
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise SourceError(f"{where} is empty: it needs a header row") from None
+        except (csv.Error, OSError) as exc:
+            raise SourceError(f"{where}:1: cannot read the header: {exc}") from None
+        self._check_header(header, where)
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, OSError) as exc:
+                yield Problem(f"{where}:{start}", f"malformed CSV: {exc}")
+                if reader.line_num < start:  # no progress: the stream cannot be resumed
+                    return
+                continue
+            if not cells or not any(c.strip() for c in cells):
+                continue  # a blank line is not an item
+            source = f"{where}:{start}"
+            if len(cells) != len(header):
+                yield Problem(source, f"has {len(cells)} fields where the header has "
+                                      f"{len(header)} (check quoting)")
+                continue
+            if _undecodable(cells):
+                yield Problem(source, f"is not valid {self.encoding.replace('-sig', '')} text")
+                continue
+            yield self.mapper.record(dict(zip(header, cells, strict=True)), source)
+
+    def _check_header(self, header: list[str], where: str) -> None:
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        if duplicates:
+            raise ConfigError(f"{where} has duplicate columns: {', '.join(duplicates)}")
+        self.mapper.check_header(header, where)
+        known = {c for c in self.mapper.columns.values()}
+        extra = [h for h in header if h not in known]
+        if not extra or self.extra_columns == "ignore":
+            return
+        if self.extra_columns == "error":
+            raise ConfigError(f"{where} has column(s) {', '.join(extra)} outside the layout "
+                              f"(inputid, input, concepts, metadata, geopoints): map them with "
+                              f"columns=…, or set extra_columns to 'metadata' or 'ignore'")
+        self.mapper.metadata_columns = tuple(extra)
+
+
+def _base_suffix(uri: str) -> str:
+    name = uri.lower().rstrip("/").rsplit("/", 1)[-1]
+    for compression in _COMPRESSIONS[1:]:
+        if name.endswith(compression):
+            name = name[: -len(compression)]
+    return "." + name.rsplit(".", 1)[-1] if "." in name else ""
+
+
+def _undecodable(cells: list[str]) -> bool:
+    # Undecodable bytes arrive as lone surrogates (errors="surrogateescape").
+    try:
+        "".join(cells).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    """Register the csv connector."""
+    register(CsvReader)
+
+
+@hookimpl
+def detect_format(uri: str, storage_options: Mapping[str, Any]) -> str | None:
+    """Claim ``*.csv`` / ``*.tsv`` files."""
+    return CsvReader.name if CsvReader.detect(uri, storage_options) else None

@@ -1,0 +1,169 @@
+"""The folder connector: media files in folders, labelled by the folders they sit in.
+
+ImageNet-style class folders (``cat/1.jpg`` → concept ``cat``), nested class folders,
+unlabelled media (files at the top level), and text folders (``*.txt`` become text inputs)
+all read the same way. A file's kind comes from its extension, or from its first bytes
+when the extension says nothing. The tree is walked one directory at a time (memory
+bounded by the largest directory), in sorted order; a file that is not media, is empty or
+cannot be read becomes a Problem. Hidden files and folders (``.name``) are not items.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
+from clarifai_connect.errors import ConfigError, SourceError
+from clarifai_connect.hookspecs import hookimpl
+from clarifai_connect.mediatypes import SNIFF_BYTES, kind_from_extension, sniff_kind
+from clarifai_connect.records import Concept, Media, Problem, Record, RecordError, fingerprint_of
+from clarifai_connect.records import stable_id as make_id
+
+from .tabular import file_facts
+
+LABEL_MODES = ("path", "leaf", "each", "none")
+SNIFF_MODES = ("unknown", "always", "never")
+ID_MODES = ("path", "stem")
+
+
+class FolderReader(Reader):
+    """Reads a folder tree of media files, with labels from folder names.
+
+    Options: ``labels`` — ``path`` (one concept per file from its folder path relative to
+    the root, ``a/b``), ``leaf`` (the innermost folder's name), ``each`` (one concept per
+    folder level) or ``none``; ``sniff`` — read the first bytes of files whose extension is
+    ``unknown`` (default), of ``always`` every file (catches misnamed files), or ``never``;
+    ``ignore`` — glob patterns of relative paths that are not items (e.g. ``*.json``);
+    ``id_from`` — ``path`` (the relative path; unique) or ``stem`` (the file name without
+    extension; readable, but must be unique in the tree).
+    """
+
+    name = "folder"
+    description = ("Folders of image/video/audio/text files; labels from (nested) folder "
+                   "names, files at the top are unlabelled")
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
+                 labels: str = "path", sniff: str = "unknown", ignore: tuple[str, ...] = (),
+                 id_from: str = "path") -> None:
+        super().__init__(uri, storage_options=storage_options)
+        for option, value, allowed in (("labels", labels, LABEL_MODES),
+                                       ("sniff", sniff, SNIFF_MODES),
+                                       ("id_from", id_from, ID_MODES)):
+            if value not in allowed:
+                raise ConfigError(f"folder option {option}='{value}' is not one of "
+                                  f"{', '.join(allowed)}")
+        self.labels = labels
+        self.sniff = sniff
+        self.ignore = (ignore,) if isinstance(ignore, str) else tuple(ignore)
+        self.id_from = id_from
+
+    @classmethod
+    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+        """Any directory (the fallback format: other formats are asked first)."""
+        try:
+            fs, path = filesystem(uri, storage_options)
+            return bool(fs.isdir(path))
+        except (OSError, SourceError):
+            return False
+
+    def __iter__(self) -> Iterator[ReadItem]:
+        fs, root = filesystem(self.uri, self.storage_options)
+        root = root.rstrip("/") or "/"
+        try:
+            info = fs.info(root)
+        except FileNotFoundError:
+            raise SourceError(f"{display_uri(self.uri)} does not exist") from None
+        except OSError as exc:
+            raise SourceError(f"cannot open {display_uri(self.uri)}: {exc}") from None
+        if info.get("type") != "directory":
+            # A single file is a folder of one, unlabelled.
+            yield self._item(fs, posixpath.dirname(root), info["name"], info)
+            return
+        errors: list[OSError] = []
+        for directory, dirs, files in fs.walk(root, detail=True, on_error=errors.append):
+            while errors:
+                error = errors.pop(0)
+                where = getattr(error, "filename", None) or directory
+                yield Problem(self._display(fs, str(where)), f"cannot list the folder: {error}")
+            kept = sorted((name, d) for name, d in dirs.items() if not self._skipped(
+                fs, root, name, d))
+            dirs.clear()
+            dirs.update(kept)  # walk() descends into what is left, in this order
+            for name in sorted(files):
+                entry = files[name]
+                if not self._skipped(fs, root, name, entry):
+                    yield self._item(fs, root, entry["name"], entry)
+        for error in errors:
+            yield Problem(display_uri(self.uri), f"cannot list a folder: {error}")
+
+    def _skipped(self, fs: Any, root: str, name: str, entry: Mapping[str, Any]) -> bool:
+        if name.startswith("."):
+            return True
+        rel = _relative(root, entry["name"])
+        return any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern)
+                   for pattern in self.ignore)
+
+    def _item(self, fs: Any, root: str, path: str, info: Mapping[str, Any]) -> ReadItem:
+        source = self._display(fs, path)
+        rel = _relative(root, path)
+        if info.get("size") == 0:
+            return Problem(source, "empty file")
+        kind = kind_from_extension(path) if self.sniff != "always" else None
+        if kind is None and self.sniff != "never":
+            try:
+                with fs.open(path, "rb") as handle:
+                    kind = sniff_kind(handle.read(SNIFF_BYTES))
+            except OSError as exc:
+                return Problem(source, f"cannot read: {exc}")
+        if kind is None:
+            return Problem(source, "not a recognised image, video, audio or text file")
+        folders = [p for p in posixpath.dirname(rel).split("/") if p]
+        try:
+            concepts = self._concepts(folders)
+            key = rel if self.id_from == "path" else posixpath.splitext(posixpath.basename(rel))[0]
+            facts = file_facts(info)
+            return Record(id=make_id(key), media=Media(kind=kind, uri=self._uri(fs, path),
+                                                        storage_options=self.storage_options or None),
+                          concepts=concepts, source=source,
+                          fingerprint=fingerprint_of(rel, kind, facts, [c.id for c in concepts]))
+        except RecordError as exc:
+            return Problem(source, str(exc).removeprefix(f"{source}: "))
+
+    def _concepts(self, folders: list[str]) -> tuple[Concept, ...]:
+        if not folders or self.labels == "none":
+            return ()
+        if self.labels == "path":
+            return (Concept.named("/".join(folders)),)
+        if self.labels == "leaf":
+            return (Concept.named(folders[-1]),)
+        return tuple({c.id: c for c in map(Concept.named, folders)}.values())
+
+    def _uri(self, fs: Any, path: str) -> str:
+        if "://" in self.uri:
+            return fs.unstrip_protocol(path)
+        return path
+
+    def _display(self, fs: Any, path: str) -> str:
+        return display_uri(self._uri(fs, path))
+
+
+def _relative(root: str, path: str) -> str:
+    root = root.rstrip("/")
+    if root and path.startswith(root + "/"):
+        return path[len(root) + 1:]
+    return path.lstrip("/")
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    """Register the folder connector."""
+    register(FolderReader)
+
+
+@hookimpl(trylast=True)
+def detect_format(uri: str, storage_options: Mapping[str, Any]) -> str | None:
+    """Claim any directory, after every other format had its say."""
+    return FolderReader.name if FolderReader.detect(uri, storage_options) else None
