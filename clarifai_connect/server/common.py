@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from typing import Any
 
@@ -10,25 +9,11 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import timestamp_pb2
 
+from ..records import MAX_ID_LENGTH, id_problem  # noqa: F401 (one id rule, shared with records)
 from .rpc import RpcFailure, status
 
 DEFAULT_PER_PAGE = 128
 MAX_PER_PAGE = 1000
-# Clarifai ids: letters, digits, '_', '-' and '.', not starting with a separator.
-_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-MAX_ID_LENGTH = 255
-
-
-def id_problem(value: str, what: str = "id") -> str | None:
-    """Why ``value`` is not a valid Clarifai id, or None when it is."""
-    if not value:
-        return f"{what} is empty"
-    if len(value) > MAX_ID_LENGTH:
-        return f"{what} '{value[:40]}…' is longer than {MAX_ID_LENGTH} characters"
-    if not _ID.match(value):
-        return (f"{what} '{value}' has invalid characters: use letters, digits, "
-                "'_', '-' and '.', not starting with '-' or '.'")
-    return None
 
 
 def require_id(value: str, what: str = "id") -> None:
