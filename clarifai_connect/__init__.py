@@ -5,3 +5,24 @@ The public API grows here as the pieces land: the client classes live in
 """
 
 __version__ = "0.1.0"
+
+# The record model and the plugin marker: what connector and exporter authors import.
+from .connector import Reader, Writer  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .records import (  # noqa: E402
+    Box,
+    Concept,
+    GeoPoint,
+    Media,
+    Point,
+    Problem,
+    Record,
+    RecordError,
+    Region,
+    stable_id,
+)
+
+__all__ = [
+    "Box", "Concept", "GeoPoint", "Media", "Point", "Problem", "Reader", "Record",
+    "RecordError", "Region", "Writer", "__version__", "hookimpl", "stable_id",
+]
