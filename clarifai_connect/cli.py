@@ -72,6 +72,75 @@ def serve(host: str, port: int, data_dir: str | None, pats: tuple[str, ...], fau
         server.stop()
 
 
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List every connector and exporter with the distribution that provides it.
+
+    Plugins come from the ``clarifai_connect`` entry-point group; choose which load with
+    CLARIFAI_CONNECT_PLUGINS (only these third-party ones) and
+    CLARIFAI_CONNECT_DISABLE_PLUGINS (never these, built-ins included).
+    """
+    from .plugins import get_registry
+
+    registry = get_registry()
+    rows = [(reg.kind, reg.name, reg.plugin.distribution, reg.plugin.version,
+             reg.description, reg.options)
+            for table in (registry.connectors, registry.exporters)
+            for reg in sorted(table.values(), key=lambda r: r.name)]
+    if as_json:
+        import json
+
+        click.echo(json.dumps({
+            "plugins": [{"kind": k, "name": n, "distribution": d, "version": v,
+                         "description": desc, "options": o} for k, n, d, v, desc, o in rows],
+            "errors": registry.errors}, indent=2))
+        return
+    width = max([len(n) for _, n, *_ in rows] + [4])
+    for kind, name, dist, version, description, _ in rows:
+        click.echo(f"{kind:<9} {name:<{width}}  {dist} {version}".rstrip()
+                   + (f"  — {description}" if description else ""))
+    if not rows:
+        click.echo("no connectors or exporters are loaded")
+    for error in registry.errors:
+        click.echo(f"error: {error}", err=True)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--format", "format_", default="auto", show_default=True,
+              help="Connector name (see `clarifai-connect plugins`), or auto to detect it.")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A connector option (repeatable; JSON values; dotted keys nest, "
+                   "e.g. -o columns.input=image_name).")
+@click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
+              help="An fsspec storage option for the source (repeatable, same syntax).")
+@click.option("--check-media", is_flag=True,
+              help="Also open every media file and check its content is the declared kind.")
+def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple[str, ...],
+             check_media: bool) -> None:
+    """Read SOURCE and check it, sending nothing: counts, then each problem.
+
+    Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id).
+    """
+    from .errors import UserError
+    from .plugins import parse_option_pairs
+    from .validation import validate_source
+
+    def show(problem) -> None:
+        click.echo(f"problem: {problem}")
+
+    try:
+        report = validate_source(source, format_, options=parse_option_pairs(options),
+                                 storage_options=parse_option_pairs(storage, "storage option"),
+                                 media=check_media, on_problem=show)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="clarifai-connect")

@@ -300,3 +300,31 @@ def reset_registry() -> None:
     global _default
     with _default_lock:
         _default = None
+
+
+def parse_option_pairs(pairs: Iterable[str], what: str = "option") -> dict[str, Any]:
+    """``KEY=VALUE`` strings (from ``-o``) to a dict of options.
+
+    Values are read as JSON when they parse (``true``, ``3``, ``["a","b"]``), else kept as
+    strings; dotted keys nest (``columns.input=image_name`` → ``{"columns": {"input": …}}``).
+    """
+    import json
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{what} '{pair}' is not KEY=VALUE")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        target = options
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{what} '{pair}' conflicts with an earlier value of '{parent}'")
+        target[leaf] = value
+    return options

@@ -164,7 +164,7 @@ class ParquetReader(Reader):
         if mapping["input"] not in names:
             raise ConfigError(f"{display_uri(self.uri)} has no '{mapping['input']}' column for "
                               f"the input (columns: {', '.join(sorted(names))}); map one with "
-                              "columns={'input': …}")
+                              "the option columns.input=NAME")
         wanted = [mapping[f] for f in FIELDS if f in mapping]
         missing = [c for c in self.mapper.metadata_columns if c not in names]
         if "dataset" in mapping and mapping["dataset"] not in names:
