@@ -1,0 +1,129 @@
+"""App: the datasets, inputs and concepts of one app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+
+from ..errors import UserError
+from .auth import ClientAuth
+from .base import resolve_auth
+from .dataset import Dataset
+from .input import Inputs
+from .lister import Lister
+from .utils import expect_url, make_proto
+
+log = logging.getLogger("clarifai_connect.client")
+
+
+class App(Lister):
+    """Access to the Clarifai API endpoints of one app."""
+
+    def __init__(self, url: str = "", app_id: str = "", user_id: str = "",
+                 base_url: str | None = None, pat: str = "", token: str = "",
+                 root_certificates_path: str = "", auth: ClientAuth | None = None,
+                 **kwargs: Any) -> None:
+        """Initializes an App object.
+
+        Args:
+            url: A UI URL of the app (``https://clarifai.com/USER/APP``); excludes ``app_id``.
+            app_id: The app to act in (default: env ``CLARIFAI_APP_ID``).
+            user_id: Its owner (default: env ``CLARIFAI_USER_ID``).
+            base_url: The API: ``https://…``, ``http://host:port`` or ``local[:PATH]``
+                (default: env ``CLARIFAI_API_BASE``, else https://api.clarifai.com).
+            pat: A personal access token (default: env ``CLARIFAI_PAT``).
+            token: A session token (default: env ``CLARIFAI_SESSION_TOKEN``).
+            root_certificates_path: PEM roots for TLS channels.
+            auth: An already resolved connection (used by parent objects).
+            **kwargs: Further fields of the App (name, description …).
+        """
+        if url and app_id:
+            raise UserError("Give either url or app_id, not both.")
+        if url:
+            parsed = expect_url(url, None)
+            user_id, app_id = parsed.user_id, parsed.app_id
+        Lister.__init__(self)
+        self._init_client(resolve_auth(auth, user_id=user_id, app_id=app_id, base_url=base_url,
+                                       pat=pat, token=token,
+                                       root_certificates_path=root_certificates_path))
+        if not self.user_id or not self.app_id:
+            raise UserError("App needs a user_id and an app_id: pass url=, or user_id= and "
+                            "app_id= (or set CLARIFAI_USER_ID and CLARIFAI_APP_ID).")
+        self._info = make_proto(resources_pb2.App, "App()",
+                                **{**kwargs, "id": self.app_id, "user_id": self.user_id})
+
+    def _child(self, **ids: str) -> dict[str, Any]:
+        return {"auth": self.auth.with_ids(self.user_id, self.app_id), **ids}
+
+    def create_dataset(self, dataset_id: str, **kwargs: Any) -> Dataset:
+        """Creates a dataset in the app and returns it.
+
+        Args:
+            dataset_id: The dataset ID for the dataset to create.
+            **kwargs: Further fields of the Dataset (description, metadata …).
+        """
+        if not dataset_id:
+            raise UserError("create_dataset needs a dataset_id.")
+        proto = make_proto(resources_pb2.Dataset, "create_dataset()",
+                           **{**kwargs, "id": dataset_id})
+        response = self._call("PostDatasets", service_pb2.PostDatasetsRequest(
+            user_app_id=self.user_app_id, datasets=[proto]))
+        log.info("dataset '%s' created in app '%s'", dataset_id, self.app_id)
+        dataset = Dataset(dataset_id=dataset_id, **self._child())
+        if response.datasets:
+            dataset._info.MergeFrom(response.datasets[0])
+        return dataset
+
+    def dataset(self, dataset_id: str, dataset_version_id: str = "", **kwargs: Any) -> Dataset:
+        """Returns a Dataset object for the existing dataset ``dataset_id`` (ApiError when it
+        does not exist), at version ``dataset_version_id`` when given."""
+        if not dataset_id:
+            raise UserError("dataset() needs a dataset_id.")
+        response = self._call("GetDataset", service_pb2.GetDatasetRequest(
+            user_app_id=self.user_app_id, dataset_id=dataset_id))
+        dataset = Dataset(dataset_id=dataset_id, dataset_version_id=dataset_version_id,
+                          **self._child(), **kwargs)
+        version = dataset._info.version if dataset._info.HasField("version") else None
+        dataset._info.MergeFrom(response.dataset)
+        if dataset_version_id:
+            dataset._info.version.CopyFrom(version)
+        return dataset
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Deletes the dataset ``dataset_id`` (its inputs stay in the app)."""
+        if not dataset_id:
+            raise UserError("delete_dataset needs a dataset_id.")
+        self._call("DeleteDatasets", service_pb2.DeleteDatasetsRequest(
+            user_app_id=self.user_app_id, dataset_ids=[dataset_id]))
+        log.info("dataset '%s' deleted from app '%s'", dataset_id, self.app_id)
+
+    def list_datasets(self, page_no: int | None = None,
+                      per_page: int | None = None) -> Iterator[Dataset]:
+        """Yields the datasets of the app, lazily, page after page.
+
+        With neither argument every page is listed; ``page_no`` alone lists that page of 16.
+        """
+        pages = self.list_pages_generator("ListDatasets", service_pb2.ListDatasetsRequest,
+                                          {"user_app_id": self.user_app_id}, page_no, per_page)
+        return (self._wrap_dataset(proto) for proto in pages)
+
+    def _wrap_dataset(self, proto: resources_pb2.Dataset) -> Dataset:
+        dataset = Dataset(dataset_id=proto.id, **self._child())
+        dataset._info.CopyFrom(proto)
+        return dataset
+
+    def inputs(self) -> Inputs:
+        """Returns an Inputs object for the inputs of this app."""
+        return Inputs(**self._child())
+
+    def list_concepts(self, page_no: int | None = None,
+                      per_page: int | None = None) -> Iterator[resources_pb2.Concept]:
+        """Yields the concepts of the app (Concept protos), lazily, page after page."""
+        return self.list_pages_generator("ListConcepts", service_pb2.ListConceptsRequest,
+                                         {"user_app_id": self.user_app_id}, page_no, per_page)
+
+    def __str__(self) -> str:
+        return f"App(user_id={self.user_id!r}, app_id={self.app_id!r})"
