@@ -1,0 +1,371 @@
+"""The COCO connector: instances, captions, person keypoints and image labels, any fsspec URL.
+
+The source is one annotation file (``instances_val2017.json``) or a dataset folder: its
+``annotations/`` subfolder (or the folder itself) holding ``<task>_<split>.json`` files.
+Files of the same split are merged, so an image annotated in ``instances_train.json`` and
+``captions_train.json`` is one record. Each file is streamed (see :mod:`connectors.coco_stream`):
+categories, images, then annotations, grouped by image with bounded memory; a remote file
+is first copied to a local temporary file so that it is downloaded once.
+
+Images are found relative to the dataset root (``images/<split>/``, ``<split>/``,
+``images/``, the root itself: the first folder where the first images exist), under an
+explicit ``image_root``, or by their ``coco_url``/``flickr_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
+from clarifai_connect.errors import ConfigError, SourceError
+from clarifai_connect.hookspecs import hookimpl
+from clarifai_connect.mediatypes import kind_from_extension
+from clarifai_connect.records import Media, Problem, Record, RecordError, stable_id
+
+from .coco_annotations import Category, Converted, convert_annotation, needs_size
+from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
+
+__all__ = ["CocoReader", "split_of"]
+
+KNOWN_TASKS = ("instances", "person_keypoints", "captions", "labels", "image_info", "panoptic")
+_TASK_FILE = re.compile(r"^(?P<task>[A-Za-z]+(?:_[A-Za-z]+)*?)_(?P<split>[^_]+)$")
+# How many images are tried when looking for the folder that holds them.
+_PROBES = 5
+
+
+def split_of(json_name: str) -> tuple[str, str]:
+    """``(task, split)`` of an annotation file name: ``instances_val2017.json`` →
+    ``("instances", "val2017")``; a name without ``_`` is its own task with no split."""
+    stem = posixpath.splitext(posixpath.basename(json_name))[0]
+    for task in sorted(KNOWN_TASKS, key=len, reverse=True):
+        if stem.startswith(task + "_") and len(stem) > len(task) + 1:
+            return task, stem[len(task) + 1:]
+    match = _TASK_FILE.match(stem)
+    if match:
+        return match["task"], match["split"]
+    return stem, ""
+
+
+@dataclass
+class _File:
+    path: str
+    task: str
+    split: str
+    categories: dict[Any, Category] = field(default_factory=dict)
+
+
+@dataclass
+class _Image:
+    file_name: str
+    width: float | None
+    height: float | None
+    url: str
+    image_id: Any
+    refs: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+class CocoReader(Reader):
+    """Reads COCO annotation files (one file or a dataset folder) into records.
+
+    Options: ``image_root`` — where the images are (a folder or URL prefix; default: found
+    next to the annotations); ``prefer_urls`` — use each image's ``coco_url``/``flickr_url``
+    even when a local copy exists; ``include_boxes`` — also send the ``bbox`` of annotations
+    that have a segmentation (by default the polygon or mask stands for the object);
+    ``memory_annotations`` — how many annotations are grouped in memory before spilling to a
+    temporary file in ``spill_dir``.
+    """
+
+    name = "coco"
+    description = ("COCO JSON (instances, captions, person keypoints, image labels): "
+                   "a file or a folder of annotation files")
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
+                 image_root: str = "", prefer_urls: bool = False, include_boxes: bool = False,
+                 memory_annotations: int = 50_000, spill_dir: str = "") -> None:
+        super().__init__(uri, storage_options=storage_options)
+        if int(memory_annotations) < 1:
+            raise ConfigError(f"coco option memory_annotations={memory_annotations} must be ≥ 1")
+        self.image_root = image_root
+        self.prefer_urls = bool(prefer_urls)
+        self.include_boxes = bool(include_boxes)
+        self.memory_annotations = int(memory_annotations)
+        self.spill_dir = spill_dir or None
+
+    # -- detection -----------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+        """A ``*.json`` named like a COCO task file, or a folder whose ``annotations/`` has one."""
+        try:
+            fs, path = filesystem(uri, storage_options)
+            if path.lower().endswith(".json"):
+                return split_of(path)[0] in KNOWN_TASKS
+            folder = posixpath.join(path.rstrip("/"), "annotations")
+            if not fs.isdir(folder):
+                return False
+            return any(n.lower().endswith(".json") and split_of(n)[0] in KNOWN_TASKS
+                       for n in fs.ls(folder, detail=False))
+        except (OSError, SourceError, ValueError):
+            return False
+
+    # -- reading -------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[ReadItem]:
+        fs, path = filesystem(self.uri, self.storage_options)
+        path = path.rstrip("/") or "/"
+        files, root = self._files(fs, path)
+        splits: dict[str, list[_File]] = {}
+        for item in files:
+            splits.setdefault(item.split, []).append(item)
+        seen_ids: dict[str, str] = {}
+        for split, members in splits.items():
+            yield from self._read_split(fs, root, split, members, seen_ids)
+
+    def _files(self, fs: Any, path: str) -> tuple[list[_File], str]:
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            raise SourceError(f"{display_uri(self.uri)} does not exist") from None
+        except OSError as exc:
+            raise SourceError(f"cannot open {display_uri(self.uri)}: {exc}") from None
+        if info.get("type") != "directory":
+            folder = posixpath.dirname(path)
+            root = posixpath.dirname(folder) if posixpath.basename(folder) == "annotations" \
+                else folder
+            return [_File(path, *split_of(path))], root
+        folder = posixpath.join(path, "annotations")
+        if not fs.isdir(folder):
+            folder = path
+        names = sorted(n for n in fs.ls(folder, detail=False) if n.lower().endswith(".json"))
+        if not names:
+            raise SourceError(f"no COCO annotation files (*.json) in {self._show(fs, folder)}")
+        return [_File(n, *split_of(n)) for n in names], path
+
+    def _show(self, fs: Any, path: str) -> str:
+        return display_uri(fs.unstrip_protocol(path) if "://" in self.uri else path)
+
+    def _uri(self, fs: Any, path: str) -> str:
+        return fs.unstrip_protocol(path) if "://" in self.uri else path
+
+    def _read_split(self, fs: Any, root: str, split: str, members: list[_File],
+                    seen_ids: dict[str, str]) -> Iterator[ReadItem]:
+        images: dict[str, _Image] = {}
+        with AnnotationGroups(self.memory_annotations, self.spill_dir) as groups:
+            for index, item in enumerate(members):
+                yield from self._scan_file(fs, index, item, images, groups)
+            groups.finish()
+            locate = self._locator(fs, root, split, images)
+            for key, image in images.items():
+                yield from self._record(fs, split, key, image, groups.pop(key), members,
+                                        locate, seen_ids)
+
+    def _scan_file(self, fs: Any, index: int, item: _File, images: dict[str, _Image],
+                   groups: AnnotationGroups) -> Iterator[ReadItem]:
+        shown = self._show(fs, item.path)
+        try:
+            local, temporary = self._local_copy(fs, item.path)
+        except OSError as exc:
+            yield Problem(shown, f"cannot read: {exc}")
+            return
+        ids: dict[Any, str] = {}
+        broken = False
+        try:
+            for section in ("categories", "images", "annotations"):
+                try:
+                    with open(local, "rb") as handle:
+                        for obj in iter_section(handle, section):
+                            yield from self._take(section, obj, index, item, shown, ids,
+                                                  images, groups)
+                except CocoSyntaxError as exc:
+                    if not broken:  # every pass meets the same break: report it once
+                        broken = True
+                        yield Problem(shown, f"{exc}; items after that point were not read")
+        finally:
+            if temporary:
+                os.unlink(local)
+
+    def _take(self, section: str, obj: Any, index: int, item: _File, shown: str,
+              ids: dict[Any, str], images: dict[str, _Image],
+              groups: AnnotationGroups) -> Iterator[ReadItem]:
+        if not isinstance(obj, Mapping):
+            yield Problem(shown, f"an item of '{section}' is not an object: {obj!r:.60}")
+            return
+        if section == "categories":
+            try:
+                item.categories[obj.get("id")] = Category.from_json(obj)
+            except RecordError as exc:
+                yield Problem(f"{shown}: category {obj.get('id')!r}", str(exc))
+            return
+        if section == "images":
+            image_id, file_name = obj.get("id"), obj.get("file_name")
+            where = f"{shown}: image {image_id!r}"
+            if image_id is None or not isinstance(file_name, str) or not file_name:
+                yield Problem(where, "an image needs an 'id' and a 'file_name'")
+                return
+            if image_id in ids:
+                yield Problem(where, "image id appears twice in the file")
+                return
+            ids[image_id] = file_name
+            image = images.get(file_name)
+            if image is None:
+                images[file_name] = _Image(
+                    file_name=file_name, width=_size(obj.get("width")),
+                    height=_size(obj.get("height")),
+                    url=str(obj.get("coco_url") or obj.get("flickr_url") or ""),
+                    image_id=image_id, source=where)
+            elif image.width is None and _size(obj.get("width")):
+                image.width, image.height = _size(obj.get("width")), _size(obj.get("height"))
+            return
+        image_key = ids.get(obj.get("image_id"))
+        if image_key is None:
+            yield Problem(f"{shown}: annotation {obj.get('id')!r}",
+                          f"image_id {obj.get('image_id')!r} is not in the file's images")
+            return
+        groups.add(image_key, (index, obj))
+
+    def _local_copy(self, fs: Any, path: str) -> tuple[str, bool]:
+        if "file" in _protocols(fs):
+            return path, False
+        # One download instead of one per streaming pass; disk, not memory, holds it.
+        fd, local = tempfile.mkstemp(prefix="coco-", suffix=".json", dir=self.spill_dir)
+        try:
+            with os.fdopen(fd, "wb") as out, fs.open(path, "rb") as remote:
+                shutil.copyfileobj(remote, out, 1 << 20)
+        except BaseException:
+            os.unlink(local)
+            raise
+        return local, True
+
+    # -- images --------------------------------------------------------------------------
+
+    def _locator(self, fs: Any, root: str, split: str, images: dict[str, _Image]):
+        if self.image_root:
+            base_fs, base = filesystem(self.image_root, self.storage_options)
+            candidates = [base.rstrip("/")] + ([posixpath.join(base, split)] if split else [])
+        else:
+            base_fs = fs
+            candidates = ([posixpath.join(root, "images", split), posixpath.join(root, split)]
+                          if split else [])
+            candidates += [posixpath.join(root, "images"), root]
+        relative = [i.file_name for i in images.values() if not _absolute(i.file_name)][:_PROBES]
+        chosen = None
+        if not self.prefer_urls:
+            for folder in candidates:
+                if any(base_fs.exists(posixpath.join(folder, name)) for name in relative):
+                    chosen = folder
+                    break
+        remote = "://" in (self.image_root or self.uri)
+
+        def locate(image: _Image) -> str:
+            if _absolute(image.file_name):
+                return image.file_name
+            if image.url and (self.prefer_urls or chosen is None):
+                return image.url
+            folder = chosen if chosen is not None else candidates[0]
+            path = posixpath.join(folder, image.file_name)
+            return base_fs.unstrip_protocol(path) if remote else path
+
+        return locate
+
+    def _record(self, fs: Any, split: str, key: str, image: _Image, anns: list[Any],
+                members: list[_File], locate, seen_ids: dict[str, str]) -> Iterator[ReadItem]:
+        uri = locate(image)
+        name = image.file_name.replace("\\", "/").replace("/", "-")
+        record_id = stable_id(f"{split}-{name}" if split else name)
+        where = f"{image.source} ({image.file_name})"
+        if record_id in seen_ids:
+            yield Problem(where, f"gives the input id '{record_id}' that "
+                          f"{seen_ids[record_id]} already has", id=record_id)
+            return
+        seen_ids[record_id] = image.file_name
+        width, height = image.width, image.height
+        if (not width or not height) and any(needs_size(a) for _, a in anns):
+            try:
+                width, height = _image_size(uri, self.storage_options)
+            except (OSError, ValueError) as exc:
+                yield Problem(where, f"width/height are missing and the image header cannot "
+                              f"be read: {exc}", id=record_id)
+                return
+        out = Converted()
+        problems = []
+        for index, ann in anns:
+            try:
+                convert_annotation(ann, task=members[index].task, record_id=record_id,
+                                   categories=members[index].categories, width=width,
+                                   height=height, include_boxes=self.include_boxes, out=out)
+            except RecordError as exc:
+                problems.append(Problem(
+                    f"{self._show(fs, members[index].path)}: annotation {ann.get('id')!r}",
+                    f"{exc} (the rest of image {image.file_name} is kept)"))
+        coco: dict[str, Any] = {"split": split, "file_name": image.file_name,
+                                "image_id": image.image_id}
+        if width and height:
+            coco["width"], coco["height"] = width, height
+        if image.url:
+            coco["url"] = image.url
+        if out.annotations:
+            coco["annotations"] = out.annotations
+        if out.captions:
+            coco["captions"] = out.captions
+        try:
+            yield Record(id=record_id, media=Media(kind=kind_from_extension(uri) or "image",
+                                                   uri=uri,
+                                                   storage_options=self.storage_options or None),
+                         concepts=tuple(out.concepts.values()), regions=tuple(out.regions),
+                         metadata={"coco": coco}, source=where)
+        except RecordError as exc:
+            yield Problem(where, str(exc).removeprefix(f"{where}: "), id=record_id)
+        yield from problems
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _absolute(name: str) -> bool:
+    return "://" in name or name.startswith("/")
+
+
+def _size(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not number > 0:
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _image_size(uri: str, storage_options: Mapping[str, Any]) -> tuple[float, float]:
+    """Width and height from the image header (Pillow reads only the first bytes it needs)."""
+    import fsspec
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with fsspec.open(uri, "rb", **dict(storage_options or {})) as handle:
+            with Image.open(handle) as image:
+                width, height = image.size
+    except UnidentifiedImageError as exc:
+        raise ValueError(str(exc)) from None
+    return width, height
+
+
+@hookimpl
+def register_connectors(register: Any) -> None:
+    """Register the coco connector."""
+    register(CocoReader)
+
+
+@hookimpl
+def detect_format(uri: str, storage_options: Mapping[str, Any]) -> str | None:
+    """Claim COCO task files (``instances_*.json``…) and folders with ``annotations/``."""
+    return CocoReader.name if CocoReader.detect(uri, storage_options) else None

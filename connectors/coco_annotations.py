@@ -1,0 +1,193 @@
+"""One COCO annotation → regions, input-level concepts, captions and metadata.
+
+Pixel coordinates become 0..1 with the image's width and height; values up to one pixel
+outside the image are clamped (COCO files often overshoot by rounding), anything further
+out is an error. What a Region cannot hold (the COCO annotation id, ``iscrowd``, keypoint
+names and visibility, ``attributes``, extra keys) goes into the record's metadata, keyed by
+region id, so an exporter can write the annotation back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clarifai_connect.records import Box, Concept, Point, RecordError, Region, stable_id
+
+from .masks import MaskError, rle_to_png
+
+__all__ = ["Category", "Converted", "convert_annotation", "normalize"]
+
+# Keys read into regions/concepts; every other key of an annotation is kept in metadata.
+_CONSUMED = frozenset({"id", "image_id", "category_id", "segmentation", "bbox", "area",
+                       "iscrowd", "keypoints", "num_keypoints", "caption", "attributes"})
+
+
+@dataclass(frozen=True)
+class Category:
+    """A COCO category: its concept, supercategory and keypoint names."""
+
+    concept: Concept
+    supercategory: str = ""
+    keypoints: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Category:
+        """A category from its COCO JSON object (RecordError when its name is missing)."""
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise RecordError(f"category {item.get('id')!r} has no name")
+        points = item.get("keypoints") or ()
+        return cls(concept=Concept.named(name), supercategory=str(item.get("supercategory") or ""),
+                   keypoints=tuple(str(p) for p in points))
+
+    def keypoint_name(self, index: int) -> str:
+        """The name of keypoint ``index`` (0-based); unnamed ones are ``<category>-keypoint-<n>``
+        with ``n`` 1-based, as in COCO skeletons."""
+        if index < len(self.keypoints) and self.keypoints[index]:
+            return self.keypoints[index]
+        return f"{self.concept.name}-keypoint-{index + 1}"
+
+
+@dataclass
+class Converted:
+    """What one image's annotations became."""
+
+    regions: list[Region] = field(default_factory=list)
+    concepts: dict[str, Concept] = field(default_factory=dict)
+    captions: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def normalize(value: Any, size: float, what: str) -> float:
+    """Pixel ``value`` as a fraction of ``size``, clamped when at most one pixel outside."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecordError(f"{what} {value!r} is not a number") from None
+    if not -1.0 <= number <= size + 1.0:
+        raise RecordError(f"{what} {number:g} is outside the image (0..{size:g})")
+    return min(max(number / size, 0.0), 1.0)
+
+
+def _box(bbox: Any, width: float, height: float) -> Box:
+    if not isinstance(bbox, Sequence) or isinstance(bbox, str) or len(bbox) != 4:
+        raise RecordError(f"bbox {bbox!r} is not [x, y, width, height]")
+    x, y, w, h = bbox
+    try:
+        right, bottom = float(x) + float(w), float(y) + float(h)
+    except (TypeError, ValueError):
+        raise RecordError(f"bbox {bbox!r} has a value that is not a number") from None
+    return Box(top_row=normalize(y, height, "bbox y"), left_col=normalize(x, width, "bbox x"),
+               bottom_row=normalize(bottom, height, "bbox bottom"),
+               right_col=normalize(right, width, "bbox right"))
+
+
+def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
+    if not isinstance(flat, Sequence) or isinstance(flat, str) or len(flat) % 2:
+        raise RecordError("a polygon is not a flat list of x, y pairs")
+    if len(flat) < 6:
+        raise RecordError(f"a polygon has {len(flat) // 2} points, at least 3 are needed")
+    return tuple(Point(row=normalize(flat[i + 1], height, "polygon y"),
+                       col=normalize(flat[i], width, "polygon x"))
+                 for i in range(0, len(flat), 2))
+
+
+def _mask(rle: Mapping[str, Any]) -> bytes:
+    size = rle.get("size")
+    counts = rle.get("counts")
+    if not (isinstance(size, Sequence) and len(size) == 2) or counts is None:
+        raise RecordError("an RLE segmentation needs 'size' [height, width] and 'counts'")
+    try:
+        return rle_to_png(counts, int(size[0]), int(size[1]))
+    except (MaskError, TypeError, ValueError) as exc:
+        raise RecordError(f"RLE segmentation: {exc}") from None
+
+
+def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
+                       categories: Mapping[Any, Category], width: float | None,
+                       height: float | None, include_boxes: bool, out: Converted) -> None:
+    """Add what ``ann`` holds to ``out``; RecordError (nothing added) when it is broken.
+
+    ``width``/``height`` may be None only for annotations without coordinates (captions,
+    image labels): the caller learns they are needed from :func:`needs_size`.
+    """
+    ann_id = ann.get("id")
+    if "caption" in ann:
+        caption = ann["caption"]
+        if not isinstance(caption, str):
+            raise RecordError(f"caption {caption!r} is not text")
+        out.captions.append({"id": ann_id, "caption": caption})
+        return
+    category_id = ann.get("category_id")
+    category = categories.get(category_id)
+    if category is None:
+        raise RecordError(f"category_id {category_id!r} is not in the file's categories")
+    entry: dict[str, Any] = {"id": ann_id, "task": task, "category_id": category_id}
+    if category.supercategory:
+        entry["supercategory"] = category.supercategory
+    if isinstance(ann.get("attributes"), Mapping) and ann["attributes"]:
+        entry["attributes"] = dict(ann["attributes"])
+    extra = {k: v for k, v in ann.items() if k not in _CONSUMED}
+    if extra:
+        entry["extra"] = extra
+    if not needs_size(ann):
+        # No geometry at all: an image-level label.
+        out.concepts.setdefault(category.concept.id, category.concept)
+        entry["image_label"] = True
+        out.annotations.append(entry)
+        return
+    if not width or not height:
+        raise RecordError("the image's width and height are unknown")
+    base = f"{record_id}-{task}-{ann_id}"
+    regions: list[Region] = []
+
+    def region_id() -> str:
+        return stable_id(base if not regions else f"{base}-{len(regions)}")
+
+    segmentation = ann.get("segmentation")
+    crowd = int(ann.get("iscrowd") or 0)
+    if crowd:
+        entry["iscrowd"] = crowd
+    if isinstance(segmentation, Mapping):
+        regions.append(Region(mask=_mask(segmentation), concepts=(category.concept,),
+                              id=region_id()))
+    elif isinstance(segmentation, Sequence) and not isinstance(segmentation, str) and segmentation:
+        for flat in segmentation:
+            regions.append(Region(polygon=_polygon(flat, width, height),
+                                  concepts=(category.concept,), id=region_id()))
+    bbox = ann.get("bbox")
+    if bbox is not None and (include_boxes or not regions):
+        regions.append(Region(box=_box(bbox, width, height), concepts=(category.concept,),
+                              id=region_id()))
+    entry["regions"] = [r.id for r in regions]
+    keypoints = ann.get("keypoints")
+    if keypoints:
+        if not isinstance(keypoints, Sequence) or len(keypoints) % 3:
+            raise RecordError("keypoints is not a flat list of x, y, visibility triplets")
+        named = []
+        for index in range(len(keypoints) // 3):
+            x, y, visibility = keypoints[3 * index: 3 * index + 3]
+            if not visibility:
+                continue  # COCO: v=0 means not labelled (x = y = 0)
+            name = category.keypoint_name(index)
+            point = Point(row=normalize(y, height, "keypoint y"),
+                          col=normalize(x, width, "keypoint x"))
+            rid = region_id()
+            regions.append(Region(point=point, concepts=(Concept.named(name),), id=rid))
+            named.append({"region": rid, "name": name, "index": index,
+                          "visibility": int(visibility)})
+        entry["keypoints"] = named
+    out.regions.extend(regions)
+    out.annotations.append(entry)
+
+
+def needs_size(ann: Mapping[str, Any]) -> bool:
+    """Whether ``ann`` has pixel coordinates (so the image size must be known)."""
+    if "caption" in ann:
+        return False
+    segmentation = ann.get("segmentation")
+    return bool(ann.get("bbox") is not None or ann.get("keypoints")
+                or (segmentation and not isinstance(segmentation, Mapping))
+                or isinstance(segmentation, Mapping))
