@@ -111,13 +111,17 @@ class FolderReader(Reader):
         rel = _relative(root, path)
         if info.get("size") == 0:
             return Problem(source, "empty file")
-        kind = kind_from_extension(path) if self.sniff != "always" else None
-        if kind is None and self.sniff != "never":
+        named = kind_from_extension(path)
+        kind = named
+        if self.sniff == "always" or (named is None and self.sniff == "unknown"):
             try:
                 with fs.open(path, "rb") as handle:
                     kind = sniff_kind(handle.read(SNIFF_BYTES))
             except OSError as exc:
                 return Problem(source, f"cannot read: {exc}")
+            if named and kind != named:
+                found = f"looks like {kind}" if kind else "is not recognisable"
+                return Problem(source, f"named like {named} but the content {found}")
         if kind is None:
             return Problem(source, "not a recognised image, video, audio or text file")
         folders = [p for p in posixpath.dirname(rel).split("/") if p]
