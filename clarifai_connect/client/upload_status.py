@@ -12,6 +12,10 @@ UploadStats = tuple[dict[str, int], dict[str, int]]
 _ANNOTATION_FIELD = {"visual_detection": "bboxes", "visual_segmentation": "polygons"}
 
 
+def _count(value: Any) -> int:
+    return int(getattr(value, "value", value))  # the counts are UInt64Value wrappers
+
+
 def parse_metrics(response: Any) -> UploadStats:
     """Counts from a ListDatasetVersionMetricsGroups response."""
     inputs: dict[str, int] = {}
@@ -20,11 +24,11 @@ def parse_metrics(response: Any) -> UploadStats:
         value = group.value.string_value if group.value.HasField("string_value") else ""
         metrics = group.metrics
         if group.type == resources_pb2.INPUT_TYPE and value:
-            inputs[value] = int(metrics.inputs_count)
+            inputs[value] = _count(metrics.inputs_count)
         elif group.type == resources_pb2.CONCEPT_ID:
-            annotations["concepts"] += int(metrics.positive_input_tags_count)
-            annotations["bboxes"] += int(metrics.bounding_boxes_count)
-            annotations["polygons"] += int(metrics.polygons_count)
+            annotations["concepts"] += _count(metrics.positive_input_tags_count)
+            annotations["bboxes"] += _count(metrics.bounding_boxes_count)
+            annotations["polygons"] += _count(metrics.polygons_count)
     inputs.setdefault("total", sum(v for k, v in inputs.items() if k != "total"))
     return inputs, annotations
 
