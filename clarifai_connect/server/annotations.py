@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
-import uuid
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -36,6 +36,11 @@ from .store import now
 ANNOTATION_OK = status(status_code_pb2.ANNOTATION_SUCCESS, "Annotation success")
 _INVALID = status_code_pb2.ANNOTATION_INVALID_ARGUMENT
 _BOX_SIDES = ("top_row", "left_col", "bottom_row", "right_col")
+
+
+def new_id() -> str:
+    """A fresh 32-hex-digit id, shaped like the API's generated ids (cheaper than uuid4)."""
+    return os.urandom(16).hex()
 
 
 def _outside(value: float) -> bool:
@@ -102,7 +107,7 @@ def prepare_data(server: Any, data: resources_pb2.Data, where: str,
             if problem:
                 return f"{where}.regions[{i}]: {problem}"
         else:
-            region.id = uuid.uuid4().hex
+            region.id = new_id()
         image = region.region_info.mask.image
         if image.base64:
             image.hosted.suffix = media_blobs.stash(server, image.base64, small)
@@ -197,7 +202,7 @@ def post_annotations(ctx: CallContext, req: service_pb2.PostAnnotationsRequest):
             if problem is not None:
                 results.append(_failed(ann, problem))
                 continue
-            stored = new_annotation(ann.id or uuid.uuid4().hex, ann.input_id, user_id, ts,
+            stored = new_annotation(ann.id or new_id(), ann.input_id, user_id, ts,
                                     ann.data)
             if ann.HasField("annotation_info"):
                 stored.annotation_info.CopyFrom(ann.annotation_info)

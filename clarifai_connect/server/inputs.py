@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
 from . import downloads, input_jobs, media_blobs
-from .annotations import delete_for_inputs, insert_annotations, new_annotation, prepare_data
+from .annotations import (
+    delete_for_inputs,
+    insert_annotations,
+    new_annotation,
+    new_id,
+    prepare_data,
+)
 from .common import (
     MAX_PER_PAGE,
     app_pk,
@@ -81,7 +86,7 @@ def _prepare(server: Any, inp: resources_pb2.Input, where: str,
         if problem:
             return f"{where}: {problem}", False
     else:
-        inp.id = uuid.uuid4().hex
+        inp.id = new_id()
     data = inp.data
     kinds = [kind for kind in MEDIA_KINDS if data.HasField(kind)]
     if len(kinds) != 1:
@@ -125,7 +130,7 @@ def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -
         if candidate not in used:
             return candidate
     while True:
-        candidate = f"{input_id}-{uuid.uuid4().hex[:8]}"
+        candidate = f"{input_id}-{new_id()[:8]}"
         if candidate not in taken and not existing_ids(db, "inputs", pk, [candidate]):
             return candidate
 
@@ -212,10 +217,10 @@ def post_inputs(ctx: CallContext, req: service_pb2.PostInputsRequest):
                 collect_concepts(data, concepts)
                 if data.concepts:
                     annotations.append(new_annotation(
-                        uuid.uuid4().hex, inp.id, user_id, ts,
+                        new_id(), inp.id, user_id, ts,
                         resources_pb2.Data(concepts=data.concepts)))
                 for region in data.regions:
-                    ann = new_annotation(uuid.uuid4().hex, inp.id, user_id, ts)
+                    ann = new_annotation(new_id(), inp.id, user_id, ts)
                     ann.data.regions.add().CopyFrom(region)
                     ann.input_level = False
                     annotations.append(ann)
@@ -346,7 +351,7 @@ def _sync_input_level(db: sqlite3.Connection, server: Any, pk: int, stored: reso
             return
     if stored.data.concepts:
         insert_annotations(db, server, pk, [new_annotation(
-            uuid.uuid4().hex, stored.id, user_id, ts,
+            new_id(), stored.id, user_id, ts,
             resources_pb2.Data(concepts=stored.data.concepts))], stamp)
 
 
