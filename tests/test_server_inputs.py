@@ -13,7 +13,7 @@ from clarifai_grpc.grpc.api import service_pb2 as s
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from clarifai_connect.server import LocalServer
-from clarifai_connect.testing import raw_api
+from clarifai_connect.testing import AppRef, raw_api
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00fake-png-body"
 
@@ -452,3 +452,23 @@ def test_inputs_persist_across_restart(tmp_path):
         assert [c.id for c in anns.annotations[0].data.concepts] == ["c"]
         dup = api.call("PostInputs", s.PostInputsRequest(user_app_id=user, inputs=[_text("txt")]))
         assert dup.inputs[0].status.code == codes.INPUT_DUPLICATE
+
+
+def test_downloads_left_pending_resume_after_restart(tmp_path, file_server):
+    key = "k" * 32
+    user = r.UserAppIDSet(user_id="u1", app_id="resume")
+    url_input = r.Input(id="later", data=r.Data(image=r.Image(url=f"{file_server.base}/cat.png")))
+    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+        api = raw_api(server)
+        api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u1"),
+                                               apps=[r.App(id="resume")]))
+        server.background.shutdown(wait=True)  # as if the server were stopping right now
+        resp = api.call("PostInputs", s.PostInputsRequest(
+            user_app_id=user, inputs=[url_input], inputs_add_job_id="j"))
+        assert resp.inputs[0].status.code == codes.INPUT_DOWNLOAD_PENDING
+    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+        api = raw_api(server)
+        job = _wait_job(api, AppRef("u1", "resume"), "j")
+        assert job.progress.success_count == 1
+        got = api.call("GetInput", s.GetInputRequest(user_app_id=user, input_id="later")).input
+        assert got.status.code == codes.INPUT_DOWNLOAD_SUCCESS and got.data.image.hosted.suffix
