@@ -122,6 +122,11 @@ class FolderReader(Reader):
             if named and kind != named:
                 found = f"looks like {kind}" if kind else "is not recognisable"
                 return Problem(source, f"named like {named} but the content {found}")
+        extension = posixpath.splitext(path)[1]
+        if kind == "text" and named is None and extension:
+            # A sidecar (.json, .xml, .csv) reads as text but is rarely meant as an input.
+            return Problem(source, f"'{extension}' is not a media extension; rename it to .txt "
+                                   f"to make it a text input, or skip it with ignore")
         if kind is None:
             return Problem(source, "not a recognised image, video, audio or text file")
         folders = [p for p in posixpath.dirname(rel).split("/") if p]
