@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "MaskError",
     "binary_png",
+    "colour_index",
     "decode_rle_string",
     "encode_rle_string",
     "png_to_rle",
@@ -99,13 +101,19 @@ def voc_colormap(size: int = 256) -> list[tuple[int, int, int]]:
 _COLOUR_INDEX = {colour: index for index, colour in enumerate(voc_colormap())}
 
 
-def segmentation_layers(data: bytes) -> tuple[tuple[int, int], dict[int, bytes]]:
-    """Split a VOC segmentation PNG into one 0/255 PNG per index present.
+def colour_index(colour: tuple[int, int, int]) -> int | None:
+    """The index a VOC colour-map colour stands for, or None when it is not in the map."""
+    return _COLOUR_INDEX.get(tuple(colour))
 
-    Palette ("P") and grayscale images are read by index, RGB images by the VOC colour map.
-    Returns the image size and ``{index: png}``; colours outside the map raise MaskError.
+
+def segmentation_layers(data: bytes) -> tuple[tuple[int, int], dict[Any, bytes]]:
+    """Split a segmentation PNG into one 0/255 PNG per value present.
+
+    Palette ("P") and grayscale images are split by index (keys are ints), colour images by
+    colour (keys are ``(r, g, b)``; :func:`colour_index` maps VOC colours to indexes).
+    Returns the image size (width, height) and the layers.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageChops, UnidentifiedImageError
 
     try:
         image = Image.open(io.BytesIO(data))
@@ -114,22 +122,20 @@ def segmentation_layers(data: bytes) -> tuple[tuple[int, int], dict[int, bytes]]
         raise MaskError(f"not a readable image: {exc}") from None
     if image.mode in ("P", "L"):
         indexed = image if image.mode == "L" else Image.frombytes("L", image.size, image.tobytes())
-        present = [index for _, index in indexed.getcolors(256) or []]
-    else:
-        rgb = image.convert("RGB")
-        colours = rgb.getcolors(1 << 16) or []
-        lut: dict[tuple[int, int, int], int] = {}
-        for _, colour in colours:
-            if colour not in _COLOUR_INDEX:
-                raise MaskError(f"colour {colour} is not in the VOC colour map")
-            lut[colour] = _COLOUR_INDEX[colour]
-        # Map each colour to its index through a palette image (no per-pixel Python loop).
-        palette = Image.new("P", (1, 1))
-        palette.putpalette([channel for colour in voc_colormap() for channel in colour])
-        indexed = rgb.quantize(palette=palette, dither=Image.Dither.NONE)
-        indexed = Image.frombytes("L", indexed.size, indexed.tobytes())
-        present = sorted(lut.values())
-    layers = {index: binary_png(indexed, [index]) for index in sorted(present)}
+        present = sorted(index for _, index in indexed.getcolors(256) or [])
+        return image.size, {index: binary_png(indexed, [index]) for index in present}
+    rgb = image.convert("RGB")
+    colours = rgb.getcolors(1 << 16)
+    if colours is None:
+        raise MaskError("more than 65536 colours: not a segmentation mask")
+    channels = rgb.split()
+    layers: dict[Any, bytes] = {}
+    for _, colour in sorted(colours, key=lambda c: c[1]):
+        # A pixel is in the layer when all three channels match (255 * 255 * 255 → 255).
+        planes = [ch.point([255 if v == want else 0 for v in range(256)])
+                  for ch, want in zip(channels, colour, strict=True)]
+        layer = ImageChops.multiply(ImageChops.multiply(planes[0], planes[1]), planes[2])
+        layers[colour] = _png(layer)
     return image.size, layers
 
 
