@@ -169,8 +169,8 @@ def _write_input(item: resources_pb2.Input, target: _Target, split: str,
         body, content_type = fetch(url, headers)
     elif kind == "text" and part.raw:
         body, content_type = part.raw.encode("utf-8"), "text/plain"
-    elif part.url:
-        body, content_type = fetch(part.url, headers)
+    elif part.url:  # not hosted: the original URL, which must not see the key
+        body, content_type = fetch(part.url)
     else:
         return "skipped: the input has neither a hosted URL nor a URL", False
     ext = EXT_BY_MIME.get(content_type.split(";")[0].strip().lower(), DEFAULT_EXT[kind])

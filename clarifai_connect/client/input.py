@@ -264,7 +264,8 @@ class Inputs(InputProtoBuilders, Lister):
     # -- download -------------------------------------------------------------------------
 
     def download_inputs(self, inputs: list[resources_pb2.Input]) -> list[bytes]:
-        """Download the media of inputs (each part with a URL, in order) with the key header.
+        """Download the media of inputs (each part with a URL, in order): the hosted copy
+        with the key header (``Authorization: Key <PAT>``), else the original URL without it.
 
         Raises ApiClientError naming every input whose download failed.
         """
@@ -276,12 +277,16 @@ class Inputs(InputProtoBuilders, Lister):
                 if not item.data.HasField(kind):
                     continue
                 part = getattr(item.data, kind)
-                url = part.url or (f"{part.hosted.prefix}/orig/{part.hosted.suffix}"
-                                   if part.hosted.prefix else "")
+                # The key goes only to the API's hosted copy, never to a third-party URL.
+                if part.hosted.prefix and part.hosted.suffix:
+                    url = f"{part.hosted.prefix}/orig/{part.hosted.suffix}"
+                    headers = self.auth.http_headers
+                else:
+                    url, headers = part.url, {}
                 if not url:
                     continue
                 try:
-                    downloaded.append(fetch(url, self.auth.http_headers)[0])
+                    downloaded.append(fetch(url, headers)[0])
                 except ApiClientError as err:
                     failures.append(f"input '{item.id}' ({kind}): {err}")
         if failures:
