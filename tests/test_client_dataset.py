@@ -74,7 +74,7 @@ class Boxes(ClarifaiDataLoader):
         return self.items[index]
 
 
-def test_versions(dataset):
+def test_versions(app, dataset):
     dataset.input_object.upload_text("v-in", "text", dataset_id="ds")
     first = dataset.create_version(description="first", metadata={"k": "v"})
     assert isinstance(first, Dataset) and first.version.id and first.id == "ds"
@@ -84,6 +84,8 @@ def test_versions(dataset):
     # newest first, as the API lists versions
     assert [v.version.id for v in dataset.list_versions()] == ["v-two", first.version.id]
     assert len(list(dataset.list_versions(page_no=1, per_page=1))) == 1
+    assert app.dataset("ds").version.id == "v-two"  # a dataset carries its newest version
+    assert app.dataset("ds", dataset_version_id=first.version.id).version.id == first.version.id
     dataset.delete_version("v-two")
     assert [v.version.id for v in dataset.list_versions()] == [first.version.id]
 

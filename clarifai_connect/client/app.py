@@ -84,12 +84,11 @@ class App(Lister):
             raise UserError("dataset() needs a dataset_id.")
         response = self._call("GetDataset", service_pb2.GetDatasetRequest(
             user_app_id=self.user_app_id, dataset_id=dataset_id))
-        dataset = Dataset(dataset_id=dataset_id, dataset_version_id=dataset_version_id,
-                          **self._child(), **kwargs)
-        version = dataset._info.version if dataset._info.HasField("version") else None
+        dataset = Dataset(dataset_id=dataset_id, **self._child(), **kwargs)
         dataset._info.MergeFrom(response.dataset)
-        if dataset_version_id:
-            dataset._info.version.CopyFrom(version)
+        if dataset_version_id:  # the version asked for, not the dataset's latest
+            dataset._info.version.Clear()
+            dataset._info.version.id = dataset_version_id
         return dataset
 
     def delete_dataset(self, dataset_id: str) -> None:
