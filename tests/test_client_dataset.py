@@ -129,6 +129,21 @@ def test_failed_url_downloads_are_retried_then_deleted(dataset, tmp_path, web):
     assert dataset.input_object.download_inputs(list(dataset.list_inputs())) == [png(20)]
 
 
+def test_upload_from_csv_of_file_paths(dataset, tmp_path):
+    (tmp_path / "media").mkdir()
+    for i in range(3):
+        (tmp_path / "media" / f"p{i}.png").write_bytes(png(40 + i))
+    csv_path = tmp_path / "files.csv"
+    csv_path.write_text("inputid,input,concepts\n" + "".join(
+        f"p{i},media/p{i}.png,shape\n" for i in range(3)) + "p9,media/absent.png,shape\n")
+    summary = dataset.upload_from_csv(str(csv_path), input_type="image", csv_type="file_path",
+                                      batch_size=2)
+    assert summary.uploaded == 3 and summary.failed[0].item == f"{csv_path}:5"
+    assert "absent.png" in summary.failed[0].reason
+    listed = sorted(dataset.list_inputs(), key=lambda i: i.id)
+    assert dataset.input_object.download_inputs(listed) == [png(40), png(41), png(42)]
+
+
 def test_upload_from_folder(dataset, tmp_path):
     folder = tmp_path / "dogs"
     folder.mkdir()

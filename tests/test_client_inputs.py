@@ -213,3 +213,10 @@ def test_download_inputs_uses_the_key(inputs, clarifai_server, clarifai_app):
     stranger.auth = dataclasses.replace(stranger.auth, pat="not-the-key-0123456789")
     with pytest.raises(ApiClientError, match="dl-1.*401"):
         stranger.download_inputs(listed)
+
+
+def test_download_with_a_session_token(inputs, clarifai_server, clarifai_app):
+    inputs.upload_from_bytes("tok-1", image_bytes=png(8))
+    with_token = Inputs(user_id=clarifai_app.user_id, app_id=clarifai_app.app_id,
+                        base_url=clarifai_server.base_url, token=clarifai_server.keys[0])
+    assert with_token.download_inputs([with_token.get_input("tok-1")]) == [png(8)]

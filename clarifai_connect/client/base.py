@@ -46,7 +46,7 @@ class RetryPolicy:
     initial: float = 0.2
     multiplier: float = 2.0
     cap: float = 5.0
-    deadline: float = 120.0
+    deadline: float = 60.0
     call_timeout: float | None = 600.0  # per attempt; None waits forever
 
     def delays(self) -> Iterable[float]:
