@@ -245,7 +245,19 @@ class PluginRegistry:
     def detect_format(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> str:
         """The connector name for ``uri`` by asking the plugins; SourceError when none knows."""
         self.load()
-        name = self.pm.hook.detect_format(uri=uri, storage_options=dict(storage_options or {}))
+        name = None
+        # pluggy's own order (tryfirst … trylast), one plugin at a time: a plugin that
+        # raises is reported and skipped instead of failing detection for everyone.
+        for impl in reversed(self.pm.hook.detect_format.get_hookimpls()):
+            args = {"uri": uri, "storage_options": dict(storage_options or {})}
+            try:
+                name = impl.function(**{k: args[k] for k in impl.argnames})
+            except Exception as exc:
+                self._error(f"plugin '{impl.plugin_name}' failed in detect_format for "
+                            f"{display_uri(uri)}: {type(exc).__name__}: {exc}")
+                continue
+            if name:
+                break
         if not name:
             raise SourceError(f"cannot tell the format of {display_uri(uri)}: "
                               "pass --format (see `clarifai-connect plugins`)")

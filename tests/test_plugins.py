@@ -330,3 +330,22 @@ def test_a_third_party_package_is_discovered_and_reads(third_party_plugin, tmp_p
     assert checked.returncode == 1  # the empty line is a problem
     assert "format: demo-lines" in checked.stdout and "records:  2 (2 text)" in checked.stdout
 
+
+
+def test_detection_order_and_isolation_of_a_failing_detector(tmp_path):
+    def explode(uri, storage_options):
+        raise RuntimeError("detector bug")
+
+    registry = PluginRegistry(deny=["parquet"])
+    registry.add_plugin(_plugin(detect_format=explode), name="exploding")
+    claimed = tmp_path / "claimed"
+    claimed.mkdir()
+    registry.add_plugin(_plugin(register_connectors=lambda register: register(_LinesReader),
+                                detect_format=lambda uri: "lines" if uri == str(claimed) else None),
+                        name="lines-plugin")
+    registry.load()
+    # The built-in folder detector is trylast: a plugin claiming a directory wins over it.
+    assert registry.detect_format(str(claimed)) == "lines"
+    assert registry.detect_format(str(tmp_path)) == "folder"
+    assert any("plugin 'exploding' failed in detect_format" in e and "detector bug" in e
+               for e in registry.errors)
