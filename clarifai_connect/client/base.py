@@ -170,7 +170,7 @@ class BaseClient:
             else:
                 if response.status.code not in THROTTLE_CODES:
                     return raise_for_status(method, response, ok)
-                fault = f"status {response.status.code} {response.status.description}"
+                fault = redact(f"status {response.status.code} {response.status.description}")
             delay = next(delays)
             if time.monotonic() - started + delay > policy.deadline:
                 log.warning("%s: giving up after %d attempts (%s)", method, attempt, fault)

@@ -295,3 +295,7 @@ class Inputs(InputProtoBuilders, Lister):
 
     def __str__(self) -> str:
         return f"Inputs(user_id={self.user_id!r}, app_id={self.app_id!r})"
+
+
+#: The reference's examples spell the class ``Input`` (``from clarifai.client.input import Input``).
+Input = Inputs

@@ -36,7 +36,7 @@ class Lister(BaseClient):
         """Yield the items (protos) of a listing, one page request at a time.
 
         ``endpoint`` is a V2 method name (or a callable taking the request and returning the
-        response). With neither ``page_no`` nor ``per_page`` every page is listed until an
+        response; a Lister made on its own, without a connection, needs the callable). With neither ``page_no`` nor ``per_page`` every page is listed until an
         empty one; otherwise only page ``page_no`` (default 1) of ``per_page`` items (default
         ``page_size``). Failure statuses raise ApiError.
         """
