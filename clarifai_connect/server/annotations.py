@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -39,8 +40,13 @@ _BOX_SIDES = ("top_row", "left_col", "bottom_row", "right_col")
 
 
 def new_id() -> str:
-    """A fresh 32-hex-digit id, shaped like the API's generated ids (cheaper than uuid4)."""
-    return os.urandom(16).hex()
+    """A fresh 32-hex-digit id, shaped like the API's generated ids.
+
+    Time-ordered (microseconds first, then randomness): new rows land at the end of the
+    primary-key B-tree instead of dirtying a random page each, which keeps a commit's
+    write volume flat as tables grow.
+    """
+    return f"{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
 
 
 def _outside(value: float) -> bool:

@@ -3,59 +3,65 @@
 A file per blob costs ~0.1-0.3 ms (temp file, write, rename); a batch of 128 small images
 or texts would spend most of a PostInputs call there. Bytes up to ``SMALL_MEDIA_BYTES`` are
 therefore written as rows of ``media_blobs`` inside the request's own write transaction;
-larger ones go to :class:`~.blobs.BlobStore` before it. Either way a stored part keeps only
-``hosted.suffix`` = the SHA-256 of its bytes, and :func:`read` finds them again.
+larger ones go to :class:`~.blobs.BlobStore` (named by their SHA-256) before it.
+
+Either way a stored part keeps only ``hosted.suffix`` = the media key, 64 hex digits that
+:func:`read` resolves. A small row's key starts with the time of writing, then 48 digits of
+the SHA-256: keys keyed by a bare hash would land on a random page of the index each, and
+a batch of 128 would dirty ~128 pages per commit once the table is large; time-ordered
+keys append. Treat keys as opaque.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from typing import Any
 
 SMALL_MEDIA_BYTES = 64 * 1024
 
 
 def stash(server: Any, data: bytes, small: list[tuple[str, bytes]]) -> str:
-    """The digest of ``data``; large bytes are written now, small ones appended to ``small``.
+    """The media key of ``data``; large bytes are written now, small ones appended to ``small``.
 
     The caller writes ``small`` with :func:`insert_small` in its transaction.
     """
     if len(data) <= SMALL_MEDIA_BYTES:
-        digest = hashlib.sha256(data).hexdigest()
-        small.append((digest, data))
-        return digest
+        key = f"{time.time_ns():016x}{hashlib.sha256(data).hexdigest()[:48]}"
+        small.append((key, data))
+        return key
     return server.blobs.put(data)
 
 
 def insert_small(db: sqlite3.Connection, small: list[tuple[str, bytes]]) -> None:
-    """Write small media rows (inside a write transaction); known digests are skipped."""
+    """Write small media rows (inside a write transaction); known keys are skipped."""
     if small:
         db.executemany("INSERT OR IGNORE INTO media_blobs(digest, data) VALUES (?, ?)", small)
 
 
-def read(server: Any, digest: str) -> bytes:
-    """The bytes stored under ``digest`` (table or blob folder); KeyError when none."""
+def read(server: Any, key: str) -> bytes:
+    """The bytes stored under the media key ``key`` (table or blob folder); KeyError when none."""
     try:
-        return server.blobs.get(digest)
+        return server.blobs.get(key)
     except KeyError:
         pass
     # A short-lived connection: HTTP handlers run on throwaway threads, and the store's
     # per-thread connections would pile up one per request.
     db = sqlite3.connect(f"file:{server.store.path}?mode=ro", uri=True, timeout=60)
     try:
-        row = db.execute("SELECT data FROM media_blobs WHERE digest=?", (digest,)).fetchone()
+        row = db.execute("SELECT data FROM media_blobs WHERE digest=?", (key,)).fetchone()
     finally:
         db.close()
     if row is None:
-        raise KeyError(digest)
+        raise KeyError(key)
     return bytes(row[0])
 
 
-def exists(server: Any, digest: str) -> bool:
-    """Whether bytes are stored under ``digest``."""
-    if server.blobs.exists(digest):
+def exists(server: Any, key: str) -> bool:
+    """Whether bytes are stored under ``key``."""
+    if server.blobs.exists(key):
         return True
     row = server.store.read().execute(
-        "SELECT 1 FROM media_blobs WHERE digest=?", (digest,)).fetchone()
+        "SELECT 1 FROM media_blobs WHERE digest=?", (key,)).fetchone()
     return row is not None
