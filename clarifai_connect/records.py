@@ -40,6 +40,9 @@ MAX_ID_LENGTH = 255
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 _HASH_LEN = 10
+# Reused encoders: json.dumps with options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 class RecordError(ValueError):
@@ -323,16 +326,32 @@ def _concepts(items: Iterable[Concept | str]) -> tuple[Concept, ...]:
     return tuple(out)
 
 
-def _check_jsonable(metadata: Mapping[str, Any]) -> None:
+def _metadata_json(metadata: Mapping[str, Any]) -> str:
+    """The canonical JSON of ``metadata``; RecordError when it is not JSON-able."""
     if not isinstance(metadata, Mapping):
         raise RecordError(f"metadata is {type(metadata).__name__}, not a mapping")
     for key in metadata:
         if not isinstance(key, str):
             raise RecordError(f"metadata key {key!r} is not a string")
     try:
-        json.dumps(metadata, allow_nan=False)
+        return _CANONICAL.encode(metadata)
     except (TypeError, ValueError) as exc:
         raise RecordError(f"metadata is not JSON-able: {exc}") from None
+
+
+def _region_key(region: Region) -> list:
+    # Plain lists, so the fingerprint is one json.dumps with no per-object callbacks.
+    shape: Any
+    if region.box is not None:
+        b = region.box
+        shape = [b.top_row, b.left_col, b.bottom_row, b.right_col]
+    elif region.polygon:
+        shape = [[p.row, p.col] for p in region.polygon]
+    elif region.point is not None:
+        shape = [region.point.row, region.point.col]
+    else:
+        shape = region.mask.identity()
+    return [region.kind, shape, [[c.id, c.name, c.value] for c in region.concepts], region.id]
 
 
 @dataclass(frozen=True)
@@ -350,7 +369,8 @@ class Record:
     media: Media
     concepts: tuple[Concept, ...] = ()
     regions: tuple[Region, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Left out of the hash (a dict is not hashable), so records can live in sets.
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
     dataset_ids: tuple[str, ...] = ()
     fingerprint: str = ""
     source: str = ""
@@ -377,7 +397,7 @@ class Record:
         object.__setattr__(self, "regions", regions)
         if regions and self.media.kind not in ("image", "video"):
             raise RecordError(f"regions given for a {self.media.kind} input")
-        _check_jsonable(self.metadata)
+        metadata_json = _metadata_json(self.metadata)
         dataset_ids = (self.dataset_ids,) if isinstance(self.dataset_ids, str) else self.dataset_ids
         dataset_ids = tuple(dataset_ids or ())
         for dataset_id in dataset_ids:
@@ -388,12 +408,18 @@ class Record:
         if isinstance(self.geo, (tuple, list)):
             object.__setattr__(self, "geo", GeoPoint(*self.geo))
         if not self.fingerprint:
-            object.__setattr__(self, "fingerprint", self.content_fingerprint())
+            object.__setattr__(self, "fingerprint", self.content_fingerprint(metadata_json))
 
-    def content_fingerprint(self) -> str:
+    def content_fingerprint(self, metadata_json: str | None = None) -> str:
         """A digest of everything this record would send: media identity, labels, metadata."""
-        return fingerprint_of(self.media.kind, self.media.identity(), self.concepts,
-                              self.regions, dict(self.metadata), self.dataset_ids, self.geo)
+        if metadata_json is None:
+            metadata_json = _metadata_json(self.metadata)
+        geo = [self.geo.longitude, self.geo.latitude] if self.geo else None
+        parts = [self.media.kind, self.media.identity(),
+                 [[c.id, c.name, c.value] for c in self.concepts],
+                 [_region_key(r) for r in self.regions], list(self.dataset_ids), geo]
+        payload = _COMPACT.encode(parts) + metadata_json
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

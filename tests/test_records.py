@@ -120,6 +120,7 @@ def test_fingerprints_follow_content():
     assert Record(**base).fingerprint != Record(**{**base, "metadata": {"k": 2}}).fingerprint
     assert Record(**base).fingerprint != Record(**{**base, "media": image("b.jpg")}).fingerprint
     assert Record(**base, fingerprint="given").fingerprint == "given"
+    assert len({Record(**base), Record(**base)}) == 1  # hashable despite the metadata dict
     with_bytes = Record(id="b", media=Media("image", data=PNG))
     assert with_bytes.fingerprint != Record(id="b", media=Media("image", data=PNG + b"x")).fingerprint
 
