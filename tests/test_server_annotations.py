@@ -171,10 +171,16 @@ def test_patch_annotations_merge_overwrite_remove(clarifai_raw, two_inputs):
     assert [reg.region_info.bounding_box.top_row for reg in resp.annotations[0].data.regions] \
         == [pytest.approx(0.1)]
 
+    _patch(clarifai_raw, two_inputs, [_ann("in-a", ann_id="p1", concepts=[_concept("x")])],
+           "merge")
     resp = _patch(clarifai_raw, two_inputs,
                   [_ann("in-a", _box(bottom=0.9, concept="bird"), ann_id="p1")], "overwrite")
-    regions = _list(clarifai_raw, two_inputs, ids=["p1"]).annotations[0].data.regions
-    assert len(regions) == 1 and regions[0].data.concepts[0].id == "bird"
+    data = _list(clarifai_raw, two_inputs, ids=["p1"]).annotations[0].data
+    assert len(data.regions) == 1 and data.regions[0].data.concepts[0].id == "bird"
+    assert [c.id for c in data.concepts] == ["x"]  # not named by the patch: kept
+    regions = data.regions
+    _patch(clarifai_raw, two_inputs, [_ann("in-a", ann_id="p1", concepts=[_concept("x")])],
+           "remove")
 
     last = r.Region(id=regions[0].id)
     _patch(clarifai_raw, two_inputs, [_ann("in-a", last, ann_id="p1")], "remove",

@@ -169,7 +169,8 @@ def test_suffix_conflict_resolution_renames(clarifai_raw, clarifai_app):
         top_row=0.6, left_col=0.2, bottom_row=0.5, right_col=0.4)))]), ["top_row", "not above"]),
     (_text("badconcept", concepts=[r.Concept(id="cat", value=2)]), ["concept 'cat'", "value 2"]),
     (_text("ds", dataset_ids=["no-such-dataset"]), ["dataset 'no-such-dataset' does not exist"]),
-    (r.Input(id="ftp", data=r.Data(image=r.Image(url="ftp://host/x.png"))), ["not http(s)"]),
+    (r.Input(id="ftp", data=r.Data(image=r.Image(url="ftp://user:secret@host/x.png"))),
+     ["scheme 'ftp' is not supported"]),
 ])
 def test_invalid_items_get_descriptive_per_item_errors(clarifai_raw, clarifai_app, bad, words):
     resp = _post(clarifai_raw, clarifai_app, [bad, _text("ok-neighbour")])
@@ -179,6 +180,7 @@ def test_invalid_items_get_descriptive_per_item_errors(clarifai_raw, clarifai_ap
     assert "inputs[0]" in failed.status.description
     for word in words:
         assert word in failed.status.description
+    assert "secret" not in str(failed.status)
     assert not failed.data.image.base64
     assert ok.status.code == codes.INPUT_DOWNLOAD_SUCCESS
     ids = [i.id for i in _list(clarifai_raw, clarifai_app).inputs]
@@ -317,7 +319,9 @@ def test_patch_inputs_merge_overwrite_remove(clarifai_raw, clarifai_app):
     overwrite = r.Data()
     overwrite.metadata.update({"only": True})
     _patch(clarifai_raw, clarifai_app, [r.Input(id="p", data=overwrite)], "overwrite")
-    assert dict(_get(clarifai_raw, clarifai_app, "p").input.data.metadata) == {"only": True}
+    got = _get(clarifai_raw, clarifai_app, "p").input
+    assert dict(got.data.metadata) == {"only": True}
+    assert got.data.text.raw == "t" and [c.id for c in got.data.concepts] == ["b"]
 
     resp = _patch(clarifai_raw, clarifai_app, [
         r.Input(id="p", data=r.Data(image=r.Image(base64=PNG))),

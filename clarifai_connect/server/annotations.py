@@ -307,10 +307,12 @@ def patch_annotations(ctx: CallContext, req: service_pb2.PatchAnnotationsRequest
             if problem:
                 results.append(_failed(patch, problem))
                 continue
-            body = resources_pb2.Annotation(data=data)
+            # Field by field inside data: "overwrite" replaces the regions or concepts given
+            # and keeps what the patch does not mention.
+            patch_message(stored.data, data, action, top=False)
             if patch.HasField("annotation_info"):
-                body.annotation_info.CopyFrom(patch.annotation_info)
-            patch_message(stored, body, action)
+                body = resources_pb2.Annotation(annotation_info=patch.annotation_info)
+                patch_message(stored, body, action)
             stored.modified_at.CopyFrom(ts)
             stored.status.CopyFrom(ANNOTATION_OK)
             if action == "remove" and req.delete_if_empty_data and not stored.input_level \

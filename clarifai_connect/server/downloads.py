@@ -26,7 +26,7 @@ from .rpc import status
 from .store import now
 
 log = logging.getLogger("clarifai_connect.server.downloads")
-MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # bounds memory: 8 downloads run at once
 PENDING = status_code_pb2.INPUT_DOWNLOAD_PENDING
 IN_PROGRESS = status_code_pb2.INPUT_DOWNLOAD_IN_PROGRESS
 SUCCESS = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
@@ -42,7 +42,9 @@ def url_problem(url: str) -> str | None:
     """Why the server cannot fetch ``url``, or None."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in ("http", "https"):
-        return f"URL '{url[:100]}' is not http(s): the server downloads only http and https URLs"
+        # The scheme only: a URL may carry credentials, and messages end up in logs.
+        return (f"URL scheme '{scheme[:20] or '(none)'}' is not supported: the server "
+                "downloads only http and https URLs")
     return None
 
 

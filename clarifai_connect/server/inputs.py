@@ -392,7 +392,9 @@ def patch_inputs(ctx: CallContext, req: service_pb2.PatchInputsRequest):
                 results.append(resources_pb2.Input(id=patch.id, status=item_status(code, problem)))
                 continue
             stored = resources_pb2.Input.FromString(row[0])
-            patch_message(stored, resources_pb2.Input(data=data), action)
+            # Field by field inside data: "overwrite" replaces the concepts or metadata given,
+            # never the media the patch does not mention.
+            patch_message(stored.data, data, action, top=False)
             stored.modified_at.CopyFrom(ts)
             db.execute("UPDATE inputs SET proto=? WHERE app_pk=? AND id=?",
                        (stored.SerializeToString(), pk, stored.id))
