@@ -8,6 +8,7 @@ validated at construction (ids, coordinates, media kinds, JSON-able metadata) an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -149,7 +150,15 @@ class Concept:
     @classmethod
     def named(cls, name: str, value: float = 1.0) -> Concept:
         """A concept from a label name, its id derived with :func:`concept_id`."""
+        if cls is Concept:
+            return _named_concept(str(name), value)
         return cls(id=concept_id(name), name=str(name).strip(), value=value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _named_concept(name: str, value: float) -> Concept:
+    # Labels repeat across records and concepts are immutable: build each one once.
+    return Concept(id=concept_id(name), name=name.strip(), value=value)
 
 
 @dataclass(frozen=True)
