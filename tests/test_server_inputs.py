@@ -142,6 +142,7 @@ def test_duplicates_give_mixed_status_and_valid_items_land(clarifai_raw, clarifa
     all_bad = _post(clarifai_raw, clarifai_app, [_text("dup"), _text("fresh")])
     assert all_bad.status.code == codes.FAILURE
     assert {i.status.code for i in all_bad.inputs} == {codes.INPUT_DUPLICATE}
+    assert not all_bad.inputs[0].data.text.hosted.suffix  # its bytes were not kept
 
 
 def test_suffix_conflict_resolution_renames(clarifai_raw, clarifai_app):

@@ -84,3 +84,17 @@ def test_reposting_a_hosted_url_needs_no_download(clarifai_raw, clarifai_app, po
         inputs=[r.Input(id="again", data=r.Data(image=r.Image(url=url)))]))
     assert resp.inputs[0].status.code == codes.INPUT_DOWNLOAD_SUCCESS
     assert resp.inputs[0].data.image.hosted.suffix == posted["small"].data.image.hosted.suffix
+
+
+def test_data_dir_with_odd_characters(tmp_path):
+    from clarifai_connect.server import LocalServer
+    from clarifai_connect.testing import raw_api
+
+    with LocalServer(data_dir=tmp_path / "my data #1?%", keys=["k" * 32]) as server:
+        api = raw_api(server)
+        api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u"),
+                                               apps=[r.App(id="a")]))
+        resp = api.call("PostInputs", s.PostInputsRequest(
+            user_app_id=r.UserAppIDSet(user_id="u", app_id="a"),
+            inputs=[r.Input(id="i", data=r.Data(image=r.Image(base64=PNG)))]))
+        assert _fetch(resp.inputs[0].data.image.url, "k" * 32)[2] == PNG

@@ -136,12 +136,18 @@ def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -
 
 
 def _failed_echo(inp: resources_pb2.Input, code: int, problem: str) -> None:
-    """Turn a rejected request input into its response item: status set, no bytes."""
-    for kind in ("image", "video", "audio"):
+    """Turn a rejected request input into its response item: status set, no bytes, and no
+    hosted name (its bytes were not kept)."""
+    for kind in MEDIA_KINDS:
         if inp.data.HasField(kind):
-            getattr(inp.data, kind).ClearField("base64")
+            part = getattr(inp.data, kind)
+            part.ClearField("hosted")
+            if kind != "text":
+                part.ClearField("base64")
     for region in inp.data.regions:
-        region.region_info.mask.image.ClearField("base64")
+        if region.region_info.HasField("mask"):
+            region.region_info.mask.image.ClearField("base64")
+            region.region_info.mask.image.ClearField("hosted")
     inp.status.CopyFrom(item_status(code, problem))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+import urllib.parse
 from typing import Any
 
 SMALL_MEDIA_BYTES = 64 * 1024
@@ -48,7 +49,8 @@ def read(server: Any, key: str) -> bytes:
         pass
     # A short-lived connection: HTTP handlers run on throwaway threads, and the store's
     # per-thread connections would pile up one per request.
-    db = sqlite3.connect(f"file:{server.store.path}?mode=ro", uri=True, timeout=60)
+    uri = f"file:{urllib.parse.quote(str(server.store.path))}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=60)
     try:
         row = db.execute("SELECT data FROM media_blobs WHERE digest=?", (key,)).fetchone()
     finally:
