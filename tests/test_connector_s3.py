@@ -100,3 +100,18 @@ def test_validate_over_s3_checks_media_and_missing_sources(s3):
     assert set(report.concepts) == {"cat", "dog"}
     with pytest.raises(SourceError, match="does not exist"):
         list(PluginRegistry().load().open_reader(f"s3://{BUCKET}/nothing-here.csv", "csv", s3))
+
+
+def test_cli_validate_with_storage_options_never_prints_the_secret(s3):
+    from click.testing import CliRunner
+
+    from clarifai_connect.cli import cli
+
+    endpoint = s3["client_kwargs"]["endpoint_url"]
+    args = ["validate", f"s3://{BUCKET}/table/data.csv", "-s", "key=testing",
+            "-s", f"secret={SECRET}", "-s", f"client_kwargs.endpoint_url={endpoint}"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1  # the CSV names a missing file
+    assert f"problem: s3://{BUCKET}/table/data.csv:3: file not found" in result.output
+    assert "records:  2 (1 image, 1 text)" in result.output
+    assert SECRET not in result.output
