@@ -83,6 +83,8 @@ def test_hive_partitions_filters_batches_and_counts(tmp_path: Path):
     assert len(everything) == 10 and all(isinstance(r, Record) for r in everything)
     assert {r.metadata["split"] for r in everything} == {"train", "val"}
     assert ParquetReader(str(tmp_path / "set")).count() == 10
+    splits = read(tmp_path / "set", columns={"dataset": "split"})
+    assert sorted({r.dataset_ids for r in splits}) == [("train",), ("val",)]
     val = read(tmp_path / "set", filter="split == 'val' and n >= 8",
                metadata_columns=["split", "n"])
     assert sorted(r.metadata["n"] for r in val) == [8, 9]
