@@ -69,9 +69,11 @@ def region_problem(region: resources_pb2.Region, where: str) -> str | None:
                 return (f"{where}: bounding_box.{side} is {getattr(box, side)}, outside 0..1 "
                         "(coordinates are fractions of the image size)")
         if box.top_row >= box.bottom_row:
-            return f"{where}: bounding_box top_row {box.top_row} is not above bottom_row {box.bottom_row}"
+            return (f"{where}: bounding_box top_row {box.top_row} is not above "
+                    f"bottom_row {box.bottom_row}")
         if box.left_col >= box.right_col:
-            return f"{where}: bounding_box left_col {box.left_col} is not left of right_col {box.right_col}"
+            return (f"{where}: bounding_box left_col {box.left_col} is not left of "
+                    f"right_col {box.right_col}")
     if info.HasField("polygon"):
         if len(info.polygon.points) < 3:
             return f"{where}: polygon has {len(info.polygon.points)} points, needs at least 3"
@@ -174,7 +176,9 @@ def _failed(ann: resources_pb2.Annotation, problem: str) -> resources_pb2.Annota
 
 
 @rpc("PostAnnotations")
-def post_annotations(ctx: CallContext, req: service_pb2.PostAnnotationsRequest):
+def post_annotations(
+    ctx: CallContext, req: service_pb2.PostAnnotationsRequest,
+) -> service_pb2.MultiAnnotationResponse:
     """Create annotations; each gets ANNOTATION_SUCCESS or ANNOTATION_INVALID_ARGUMENT."""
     user_id, app_id = user_app(req)
     if not req.annotations:
@@ -226,7 +230,9 @@ def post_annotations(ctx: CallContext, req: service_pb2.PostAnnotationsRequest):
 
 
 @rpc("GetAnnotation")
-def get_annotation(ctx: CallContext, req: service_pb2.GetAnnotationRequest):
+def get_annotation(
+    ctx: CallContext, req: service_pb2.GetAnnotationRequest,
+) -> service_pb2.SingleAnnotationResponse:
     """One annotation by input id and annotation id."""
     db = ctx.server.store.read()
     pk = app_pk(db, req)
@@ -244,7 +250,9 @@ def _json(values) -> str:
 
 
 @rpc("ListAnnotations")
-def list_annotations(ctx: CallContext, req: service_pb2.ListAnnotationsRequest):
+def list_annotations(
+    ctx: CallContext, req: service_pb2.ListAnnotationsRequest,
+) -> service_pb2.MultiAnnotationResponse:
     """Annotations in creation order, by ``ids`` and/or ``input_ids`` or all of the app.
 
     Every stored annotation is a trusted user annotation with ANNOTATION_SUCCESS, so
@@ -280,7 +288,9 @@ def list_annotations(ctx: CallContext, req: service_pb2.ListAnnotationsRequest):
 
 
 @rpc("PatchAnnotations")
-def patch_annotations(ctx: CallContext, req: service_pb2.PatchAnnotationsRequest):
+def patch_annotations(
+    ctx: CallContext, req: service_pb2.PatchAnnotationsRequest,
+) -> service_pb2.MultiAnnotationResponse:
     """Patch annotations' data (merge / overwrite / remove); per-item statuses."""
     user_id, app_id = user_app(req)
     action = patch_action(req.action)
@@ -297,8 +307,9 @@ def patch_annotations(ctx: CallContext, req: service_pb2.PatchAnnotationsRequest
             row = db.execute("SELECT input_id, proto FROM annotations WHERE app_pk=? AND id=?",
                              (pk, patch.id)).fetchone()
             if row is None or (patch.input_id and patch.input_id != row[0]):
+                on = f" on input '{patch.input_id}'" if patch.input_id else ""
                 results.append(_failed(patch, f"{where}: annotation '{patch.id}' does not "
-                                              f"exist{' on input ' + repr(patch.input_id) if patch.input_id else ''}"))
+                                              f"exist{on}"))
                 continue
             stored = resources_pb2.Annotation.FromString(row[1])
             data = resources_pb2.Data()
@@ -337,7 +348,9 @@ def delete_for_inputs(db: sqlite3.Connection, pk: int, input_ids: list[str]) -> 
 
 
 @rpc("DeleteAnnotations")
-def delete_annotations(ctx: CallContext, req: service_pb2.DeleteAnnotationsRequest):
+def delete_annotations(
+    ctx: CallContext, req: service_pb2.DeleteAnnotationsRequest,
+) -> status_pb2.BaseResponse:
     """Delete by ``ids`` (paired with ``input_ids`` when both are given) or all of ``input_ids``."""
     if not req.ids and not req.input_ids:
         raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
@@ -360,7 +373,9 @@ def delete_annotations(ctx: CallContext, req: service_pb2.DeleteAnnotationsReque
 
 
 @rpc("DeleteAnnotation")
-def delete_annotation(ctx: CallContext, req: service_pb2.DeleteAnnotationRequest):
+def delete_annotation(
+    ctx: CallContext, req: service_pb2.DeleteAnnotationRequest,
+) -> status_pb2.BaseResponse:
     """Delete one annotation of one input; a missing one is reported."""
     with ctx.server.store.write() as db:
         pk = app_pk(db, req)

@@ -102,7 +102,9 @@ def collect_concepts(data: resources_pb2.Data, into: dict[str, resources_pb2.Con
 
 
 @rpc("PostConcepts")
-def post_concepts(ctx: CallContext, req: service_pb2.PostConceptsRequest):
+def post_concepts(
+    ctx: CallContext, req: service_pb2.PostConceptsRequest,
+) -> service_pb2.MultiConceptResponse:
     """Create concepts; an existing id or an invalid one fails the whole call."""
     user_id, app_id = user_app(req)
     if not req.concepts:
@@ -135,7 +137,9 @@ def post_concepts(ctx: CallContext, req: service_pb2.PostConceptsRequest):
 
 
 @rpc("GetConcept")
-def get_concept(ctx: CallContext, req: service_pb2.GetConceptRequest):
+def get_concept(
+    ctx: CallContext, req: service_pb2.GetConceptRequest,
+) -> service_pb2.SingleConceptResponse:
     """One concept by id."""
     db = ctx.server.store.read()
     pk = app_pk(db, req)
@@ -147,7 +151,9 @@ def get_concept(ctx: CallContext, req: service_pb2.GetConceptRequest):
 
 
 @rpc("ListConcepts")
-def list_concepts(ctx: CallContext, req: service_pb2.ListConceptsRequest):
+def list_concepts(
+    ctx: CallContext, req: service_pb2.ListConceptsRequest,
+) -> service_pb2.MultiConceptResponse:
     """Concepts in creation order; ``id`` is a fuzzy (substring) match on id or name."""
     db = ctx.server.store.read()
     pk = app_pk(db, req)
@@ -163,7 +169,9 @@ def list_concepts(ctx: CallContext, req: service_pb2.ListConceptsRequest):
 
 
 @rpc("PatchConcepts")
-def patch_concepts(ctx: CallContext, req: service_pb2.PatchConceptsRequest):
+def patch_concepts(
+    ctx: CallContext, req: service_pb2.PatchConceptsRequest,
+) -> service_pb2.MultiConceptResponse:
     """Patch existing concepts (name, definition, metadata …); a missing one fails the call."""
     action = patch_action(req.action or "overwrite")
     patched = []

@@ -69,7 +69,9 @@ def _job(db: sqlite3.Connection, pk: int, job_id: str) -> resources_pb2.InputsAd
 
 
 @rpc("GetInputsAddJob")
-def get_inputs_add_job(ctx: CallContext, req: service_pb2.GetInputsAddJobRequest):
+def get_inputs_add_job(
+    ctx: CallContext, req: service_pb2.GetInputsAddJobRequest,
+) -> service_pb2.SingleInputsAddJobResponse:
     """A job with its progress counts derived from its inputs."""
     resume_pending(ctx.server)
     db = ctx.server.store.read()
@@ -79,7 +81,9 @@ def get_inputs_add_job(ctx: CallContext, req: service_pb2.GetInputsAddJobRequest
 
 
 @rpc("ListInputsAddJobs")
-def list_inputs_add_jobs(ctx: CallContext, req: service_pb2.ListInputsAddJobsRequest):
+def list_inputs_add_jobs(
+    ctx: CallContext, req: service_pb2.ListInputsAddJobsRequest,
+) -> service_pb2.MultiInputsAddJobResponse:
     """The app's jobs in creation order, paged, with progress."""
     db = ctx.server.store.read()
     pk = app_pk(db, req)
@@ -91,7 +95,9 @@ def list_inputs_add_jobs(ctx: CallContext, req: service_pb2.ListInputsAddJobsReq
 
 
 @rpc("CancelInputsAddJob")
-def cancel_inputs_add_job(ctx: CallContext, req: service_pb2.CancelInputsAddJobRequest):
+def cancel_inputs_add_job(
+    ctx: CallContext, req: service_pb2.CancelInputsAddJobRequest,
+) -> service_pb2.SingleInputsAddJobResponse:
     """Cancel a job: its inputs still waiting for a download end failed ("cancelled")."""
     stamp = now()
     with ctx.server.store.write() as db:
@@ -117,7 +123,9 @@ def cancel_inputs_add_job(ctx: CallContext, req: service_pb2.CancelInputsAddJobR
 
 
 @rpc("GetInputCount")
-def get_input_count(ctx: CallContext, req: service_pb2.GetInputCountRequest):
+def get_input_count(
+    ctx: CallContext, req: service_pb2.GetInputCountRequest,
+) -> service_pb2.SingleInputCountResponse:
     """Counts of the app's inputs by state: processed, to_process, processing, errors."""
     resume_pending(ctx.server)
     db = ctx.server.store.read()

@@ -114,7 +114,8 @@ def _prepare(server: Any, inp: resources_pb2.Input, where: str,
             is_url = True
     else:
         what = "raw" if kind == "text" else "base64"
-        return f"{where}: input '{inp.id}' has an empty {kind}: set {kind}.{what} or {kind}.url", False
+        return (f"{where}: input '{inp.id}' has an empty {kind}: set {kind}.{what} or "
+                f"{kind}.url"), False
     for dataset_id in inp.dataset_ids:
         problem = id_problem(dataset_id, "dataset id")
         if problem:
@@ -152,7 +153,9 @@ def _failed_echo(inp: resources_pb2.Input, code: int, problem: str) -> None:
 
 
 @rpc("PostInputs")
-def post_inputs(ctx: CallContext, req: service_pb2.PostInputsRequest):
+def post_inputs(
+    ctx: CallContext, req: service_pb2.PostInputsRequest,
+) -> service_pb2.MultiInputResponse:
     """Create inputs; per-item statuses, MIXED_STATUS when some fail, FAILURE when all do."""
     user_id, app_id = user_app(req)
     server = ctx.server
@@ -274,7 +277,9 @@ def _rendered(proto: bytes, media_url: str) -> resources_pb2.Input:
 
 
 @rpc("ListInputs")
-def list_inputs(ctx: CallContext, req: service_pb2.ListInputsRequest):
+def list_inputs(
+    ctx: CallContext, req: service_pb2.ListInputsRequest,
+) -> service_pb2.MultiInputResponse:
     """The app's inputs in creation order, paged; filters ``ids`` and ``status.code``."""
     downloads.resume_pending(ctx.server)
     db = ctx.server.store.read()
@@ -293,7 +298,9 @@ def list_inputs(ctx: CallContext, req: service_pb2.ListInputsRequest):
 
 
 @rpc("StreamInputs")
-def stream_inputs(ctx: CallContext, req: service_pb2.StreamInputsRequest):
+def stream_inputs(
+    ctx: CallContext, req: service_pb2.StreamInputsRequest,
+) -> service_pb2.MultiInputResponse:
     """A cursor over the inputs: the ``per_page`` inputs after ``last_id``.
 
     Ordered by creation (or by id with ``order_by_id``), reversed with ``descending``.
@@ -326,7 +333,9 @@ def stream_inputs(ctx: CallContext, req: service_pb2.StreamInputsRequest):
 
 
 @rpc("GetInput")
-def get_input(ctx: CallContext, req: service_pb2.GetInputRequest):
+def get_input(
+    ctx: CallContext, req: service_pb2.GetInputRequest,
+) -> service_pb2.SingleInputResponse:
     """One input by id."""
     downloads.resume_pending(ctx.server)
     db = ctx.server.store.read()
@@ -362,7 +371,9 @@ def _sync_input_level(db: sqlite3.Connection, server: Any, pk: int, stored: reso
 
 
 @rpc("PatchInputs")
-def patch_inputs(ctx: CallContext, req: service_pb2.PatchInputsRequest):
+def patch_inputs(
+    ctx: CallContext, req: service_pb2.PatchInputsRequest,
+) -> service_pb2.MultiInputResponse:
     """Patch inputs' concepts and metadata (merge / overwrite / remove); per-item statuses.
 
     Media cannot change (delete and re-post instead); regions are annotations, changed
@@ -428,7 +439,9 @@ def _delete(db: sqlite3.Connection, pk: int, ids: list[str]) -> int:
 
 
 @rpc("DeleteInputs")
-def delete_inputs(ctx: CallContext, req: service_pb2.DeleteInputsRequest):
+def delete_inputs(
+    ctx: CallContext, req: service_pb2.DeleteInputsRequest,
+) -> status_pb2.BaseResponse:
     """Delete inputs by id in one transaction; ids that do not exist are ignored."""
     with ctx.server.store.write() as db:
         _delete(db, app_pk(db, req), list(req.ids))
@@ -436,7 +449,7 @@ def delete_inputs(ctx: CallContext, req: service_pb2.DeleteInputsRequest):
 
 
 @rpc("DeleteInput")
-def delete_input(ctx: CallContext, req: service_pb2.DeleteInputRequest):
+def delete_input(ctx: CallContext, req: service_pb2.DeleteInputRequest) -> status_pb2.BaseResponse:
     """Delete one input; a missing one is reported."""
     with ctx.server.store.write() as db:
         if not _delete(db, app_pk(db, req), [req.input_id]):
