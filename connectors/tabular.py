@@ -85,7 +85,8 @@ class RowMapper:
         present = set(header)
         if self.columns["input"] not in present:
             raise ConfigError(f"{where} has no '{self.columns['input']}' column for the input "
-                              f"(columns: {', '.join(header)}); map one with the option columns.input=NAME")
+                              f"(columns: {', '.join(header)}); map one with the option "
+                              "columns.input=NAME")
         for name in ("dataset", *self.metadata_columns):
             column = self.columns.get(name, name if name in self.metadata_columns else None)
             if column and column not in present:
