@@ -95,3 +95,69 @@ def clarifai_app(clarifai_raw) -> AppRef:
     assert resp.status.code == status_code_pb2.SUCCESS, resp.status
     yield ref
     clarifai_raw.call("DeleteApp", service_pb2.DeleteAppRequest(user_app_id=ref.user_app_id))
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """A real S3 API (moto in server mode) on loopback, with throwaway credentials.
+
+    ``storage_options`` are what fsspec/s3fs need to reach it explicitly; the fixture also
+    sets the usual ``AWS_*`` environment variables, so ``s3://`` URLs work without options.
+    """
+
+    endpoint_url: str
+    region: str
+    access_key: str
+    secret_key: str
+
+    def __repr__(self) -> str:
+        return f"S3Endpoint({self.endpoint_url!r})"
+
+    @property
+    def storage_options(self) -> dict:
+        """fsspec storage options that point s3fs at this endpoint."""
+        return {"endpoint_url": self.endpoint_url, "key": self.access_key,
+                "secret": self.secret_key, "client_kwargs": {"region_name": self.region}}
+
+    def filesystem(self):
+        """A fresh s3fs filesystem on this endpoint (no fsspec instance cache)."""
+        import s3fs
+
+        return s3fs.S3FileSystem(skip_instance_cache=True, **self.storage_options)
+
+    def bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh random name by default) and return its name."""
+        name = name or f"test-{uuid.uuid4().hex[:12]}"
+        self.filesystem().mkdir(name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> S3Endpoint:
+    """A moto S3 server on a free loopback port for the session; sets ``AWS_ENDPOINT_URL``,
+    ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_DEFAULT_REGION`` meanwhile."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = S3Endpoint(endpoint_url=f"http://{host}:{port}", region="us-east-1",
+                          access_key="testing", secret_key="testing")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", endpoint.endpoint_url)
+        patch.setenv("AWS_ACCESS_KEY_ID", endpoint.access_key)
+        patch.setenv("AWS_SECRET_ACCESS_KEY", endpoint.secret_key)
+        patch.setenv("AWS_DEFAULT_REGION", endpoint.region)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            patch.delenv(name, raising=False)
+        yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint) -> str:
+    """A fresh, empty bucket on the session's S3 endpoint."""
+    return s3_endpoint.bucket()

@@ -257,11 +257,10 @@ class CocoReader(Reader):
             candidates += [posixpath.join(root, "images"), root]
         relative = [i.file_name for i in images.values() if not _absolute(i.file_name)][:_PROBES]
         chosen = None
-        if not self.prefer_urls:
-            for folder in candidates:
-                if any(base_fs.exists(posixpath.join(folder, name)) for name in relative):
-                    chosen = folder
-                    break
+        for folder in candidates:
+            if any(base_fs.exists(posixpath.join(folder, name)) for name in relative):
+                chosen = folder
+                break
         remote = "://" in (self.image_root or self.uri)
 
         def locate(image: _Image) -> str:
