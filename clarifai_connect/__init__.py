@@ -24,5 +24,15 @@ from .records import (  # noqa: E402
 
 __all__ = [
     "Box", "Concept", "GeoPoint", "Media", "Point", "Problem", "Reader", "Record",
-    "RecordError", "Region", "Writer", "__version__", "hookimpl", "stable_id",
+    "RecordError", "Region", "Writer", "__version__", "hookimpl", "stable_id", "sync",
 ]
+
+
+def __getattr__(name: str):
+    # ``sync`` pulls in the client (grpc): imported on first use, so that connector
+    # authors importing the record types stay light.
+    if name == "sync":
+        from .engine.run import sync
+
+        return sync
+    raise AttributeError(f"module 'clarifai_connect' has no attribute {name!r}")

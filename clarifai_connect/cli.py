@@ -141,6 +141,81 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
         sys.exit(1)
 
 
+@cli.command("sync")
+@click.argument("source")
+@click.option("--app", "app", metavar="USER/APP",
+              help="The target app (USER/APP or its URL); created when missing.")
+@click.option("--dataset", metavar="ID", help="A dataset every input joins; created when missing.")
+@click.option("--format", "format_", default="auto", show_default=True,
+              help="Connector name (see `clarifai-connect plugins`), or auto to detect it.")
+@click.option("--base-url", metavar="URL",
+              help="The API: https://host, http://host:port, or 'local' for the embedded "
+                   "local server [default: env CLARIFAI_API_BASE, else the Clarifai cloud].")
+@click.option("--pat", metavar="KEY",
+              help="Personal access token. Prefer env CLARIFAI_PAT: a key on the command "
+                   "line is visible to other users of the machine.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Concurrent API calls (inputs and annotations share them).")
+@click.option("--batch-size", type=click.IntRange(1, 128), default=128, show_default=True,
+              help="Inputs per request.")
+@click.option("--state", "state", type=click.Path(dir_okay=False), default=None,
+              help="The sync state file [default: one per source and target in "
+                   "~/.local/state/clarifai-connect, or $CLARIFAI_CONNECT_STATE_DIR].")
+@click.option("--update", is_flag=True,
+              help="Also re-send items that changed since they were synced.")
+@click.option("--delete", is_flag=True,
+              help="Delete app inputs synced from this source that are gone from it "
+                   "(refused when anything failed).")
+@click.option("--max-delete", type=click.IntRange(0), default=1000, show_default=True,
+              help="With --delete: refuse to delete more inputs than this.")
+@click.option("--dry-run", is_flag=True, help="Read the source and the state; send nothing; "
+                                             "print what would be done.")
+@click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the JSON-lines report [default: beside the state file].")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A connector option (repeatable; JSON values; dotted keys nest).")
+@click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
+              help="An fsspec storage option for the source (repeatable), e.g. "
+                   "-s anon=true or -s endpoint_url=http://…")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a live progress bar [default: when stderr is a terminal].")
+@click.pass_context
+def sync_command(ctx: click.Context, source: str, **settings) -> None:
+    """Sync SOURCE into a Clarifai app: new items are created, items already synced are
+    skipped, and a report accounts for every item.
+
+    SOURCE is a path or any fsspec URL (s3://bucket/data.csv, a folder of class
+    folders, a Parquet table …), or a YAML file holding these same settings
+    (`source:`, `app:`, `dataset:`, `storage_options:`, `options:` …; options given on
+    the command line win).
+
+    \b
+    Examples:
+      clarifai-connect sync ./photos --app me/pets --dataset train
+      clarifai-connect sync s3://bucket/labels.csv --app me/pets -s anon=true
+      clarifai-connect sync examples/sample/images --app me/demo --base-url local
+      clarifai-connect sync ./photos --app me/pets --update --delete --dry-run
+
+    Runs are resumable: the state file remembers what the API acknowledged, so running
+    the same command again after an interruption finishes the job with no duplicate.
+    Exits with 1 when any item failed (see the report for each one, with its reason).
+    """
+    from .engine.config import load_sync_settings
+    from .engine.run import sync
+    from .errors import UserError
+
+    try:
+        args = load_sync_settings(ctx, source, settings)
+        report = sync(**args)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: run the same command again to finish the sync", err=True)
+        sys.exit(130)
+    click.echo(report.summary())
+    sys.exit(report.exit_code)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="clarifai-connect")

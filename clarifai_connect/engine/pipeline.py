@@ -1,0 +1,273 @@
+"""The upload engine: records in, inputs and annotations out, exactly once.
+
+One thread pulls records from the connector and groups them into batches (≤128). For each
+batch it consults the sync state (already acknowledged and unchanged: skipped; changed:
+left alone, or replaced with ``update``; repeated within the source: failed) and hands the
+rest to a worker. Workers read media (local or remote, through fsspec) and send: reading
+overlaps with sending because there are more workers than RPC slots, and every RPC, inputs
+and annotations alike, takes a slot of one shared concurrency budget. At most ``2 ×
+workers`` batches are in flight, so memory is bounded by the batch size, never by the
+source's size.
+
+Per batch: (replaced inputs are forgotten by the state, then deleted) → PostInputs with
+their ids (an id already in the app is "already synced") → state checkpoint → region
+annotations for the inputs that landed → state checkpoint. A checkpoint is written only
+after the server acknowledged, so a run killed at any moment and run again neither
+duplicates nor loses anything: inputs it finds already there get their missing
+annotations, identified by derived ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..client.record_upload import EXISTS, LANDED, Prepared, RecordUploader
+from ..client.utils import batched
+from ..errors import ClarifaiConnectError, redact
+from ..records import Problem, Record
+from .report import RunReport
+from .state import DONE, INPUT, SyncState
+
+__all__ = ["MAX_BATCH", "SyncOptions", "UploadEngine"]
+
+log = logging.getLogger("clarifai_connect.engine")
+MAX_BATCH = 128
+CREATE, UPDATE, RESUME = "create", "update", "resume"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How a sync runs: ``workers`` concurrent RPCs, ``batch_size`` inputs per request
+    (≤128), ``update`` re-sends changed items, ``delete`` removes inputs gone from the
+    source (refused after any failure, and when more than ``max_delete``), ``dry_run``
+    only plans, ``dataset_id`` is the dataset every input joins."""
+
+    workers: int = 4
+    batch_size: int = MAX_BATCH
+    update: bool = False
+    delete: bool = False
+    max_delete: int | None = 1000
+    dry_run: bool = False
+    dataset_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ClarifaiConnectError(
+                f"batch size must be between 1 and {MAX_BATCH}, got {self.batch_size}")
+        if self.workers < 1:
+            raise ClarifaiConnectError(f"workers must be 1 or more, got {self.workers}")
+        if self.max_delete is not None and self.max_delete < 0:
+            raise ClarifaiConnectError(f"max_delete must be 0 or more, got {self.max_delete}")
+
+
+class UploadEngine:
+    """Runs one sync of a record stream into one app (see the module doc).
+
+    ``uploader`` may be None for a dry run (nothing is sent). ``on_progress(n)`` is called
+    from worker threads as items are done.
+    """
+
+    def __init__(self, uploader: RecordUploader | None, state: SyncState, report: RunReport,
+                 options: SyncOptions = SyncOptions(),
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        if uploader is None and not options.dry_run:
+            raise ClarifaiConnectError("an uploader is needed unless it is a dry run")
+        self.uploader = uploader
+        self.state = state
+        self.report = report
+        self.options = options
+        self.on_progress = on_progress or (lambda n: None)
+        self._slots = threading.BoundedSemaphore(2 * options.workers)
+
+    # -- reading and planning (one thread) -------------------------------------------------
+
+    def run(self, items: Iterable[Record | Problem]) -> RunReport:
+        """Sync every item; failures end up in the report, never raised."""
+        opts = self.options
+        if not opts.dry_run and opts.dataset_id:
+            self.uploader.ensure_datasets([opts.dataset_id])
+        finished = False
+        with ThreadPoolExecutor(2 * opts.workers, thread_name_prefix="sync") as pool:
+            try:
+                for batch in batched(self._records(items), opts.batch_size):
+                    work = self._plan(batch)
+                    if work and not opts.dry_run:
+                        self._slots.acquire()
+                        future = pool.submit(self._send, work)
+                        future.add_done_callback(lambda _: self._slots.release())
+                finished = True
+            except ClarifaiConnectError as exc:
+                self.report.error(f"reading {self.report.source} stopped: {exc}")
+            except Exception as exc:  # a connector bug must not lose what was sent so far
+                log.exception("reading %s failed", self.report.source)
+                self.report.error(f"reading {self.report.source} stopped: "
+                                  f"{type(exc).__name__}: {exc}")
+        if opts.delete or opts.dry_run:
+            self._delete_gone(finished)
+        return self.report
+
+    def _records(self, items: Iterable[Record | Problem]) -> Iterator[Record]:
+        for item in items:
+            if isinstance(item, Record):
+                yield item
+            elif isinstance(item, Problem):
+                self.report.problem(item.source, item.reason, item.id)
+                self.on_progress(1)
+            else:
+                self.report.problem(self.report.source, f"the connector yielded "
+                                    f"{type(item).__name__}, not a Record or Problem")
+                self.on_progress(1)
+
+    def _plan(self, batch: list[Record]) -> list[tuple[Record, str]]:
+        """Decide per record: skip, fail (repeated id) or send (create, update, resume)."""
+        earlier = self.state.mark_seen([r.id for r in batch])
+        known = self.state.lookup(r.id for r in batch)
+        work, here, done = [], set(), 0
+        for record in batch:
+            if record.id in earlier or record.id in here:
+                self.report.add("failed", record.id, record.source,
+                                f"the id '{record.id}' was already read from an earlier item "
+                                "of this source")
+                done += 1
+                continue
+            here.add(record.id)
+            state = known.get(record.id)
+            if state is None:
+                work.append((record, CREATE))
+            elif state[0] == record.fingerprint:
+                if state[1] == DONE:
+                    self.report.add("skipped", record.id, record.source, line=False)
+                    done += 1
+                else:
+                    work.append((record, RESUME))
+            elif self.options.update:
+                work.append((record, UPDATE))
+            else:
+                self.report.add("skipped", record.id, record.source,
+                                "changed in the source since it was synced: "
+                                "sync with --update to send the change")
+                done += 1
+        if self.options.dry_run:
+            for record, action in work:
+                bucket = "updated" if action == UPDATE else "created"
+                self.report.add(bucket, record.id, record.source)
+            done += len(work)
+            work = []
+        self.on_progress(done)
+        return work
+
+    # -- sending (worker threads) ----------------------------------------------------------
+
+    def _send(self, work: list[tuple[Record, str]]) -> None:
+        outcome: dict[str, tuple[str, str]] = {}  # id → (bucket, reason), exactly once each
+        actions = {record.id: action for record, action in work}
+        try:
+            self._send_batch(work, actions, outcome)
+        except Exception as exc:  # an unexpected API or client error: fail what is left
+            log.warning("a batch failed: %s", redact(str(exc)))
+            for record, _ in work:
+                outcome.setdefault(record.id, ("failed", f"{type(exc).__name__}: {exc}"))
+        for record, _ in work:
+            bucket, reason = outcome[record.id]
+            line = bucket != "skipped" or bool(reason)
+            self.report.add(bucket, record.id, record.source, reason, line=line)
+        self.on_progress(len(work))
+
+    def _send_batch(self, work: list[tuple[Record, str]], actions: dict[str, str],
+                    outcome: dict[str, tuple[str, str]]) -> None:
+        uploader = self.uploader
+        dataset = [self.options.dataset_id] if self.options.dataset_id else []
+        prepared: list[Prepared] = []
+        for record, _ in work:
+            try:
+                prepared.append(uploader.prepare(record, dataset))
+            except Exception as exc:  # media unreadable: this record fails, the rest goes on
+                outcome[record.id] = ("failed", _media_reason(exc))
+        replaced = [p.id for p in prepared if actions[p.id] == UPDATE]
+        if replaced:
+            # Forget first: if the run dies between the delete and the re-post, the next
+            # run sees the item as new and sends it again (in any mode).
+            self.state.forget(replaced)
+            uploader.delete_inputs(replaced)
+        if not prepared:
+            return
+        results = uploader.post_inputs(prepared)
+        acked, annotate, check = [], [], set()
+        for item in prepared:
+            result, reason = results[item.id]
+            action = actions[item.id]
+            if result not in (LANDED, EXISTS):
+                outcome[item.id] = ("failed", reason)
+                continue
+            if result == EXISTS and action == UPDATE:
+                outcome[item.id] = ("failed", "the old input could not be replaced: it is "
+                                              "still in the app")
+                continue
+            if result == LANDED:
+                bucket = "updated" if action == UPDATE else "created"
+                outcome[item.id] = (bucket, "")
+            else:  # already in the app: synced before, perhaps by an interrupted run
+                outcome[item.id] = ("created", "") if action == RESUME else \
+                    ("skipped", "already in the app")
+                check.add(item.id)
+            if item.annotations:
+                acked.append((item.id, item.record.fingerprint, INPUT, item.record.source))
+                annotate.append(item)
+            else:
+                acked.append((item.id, item.record.fingerprint, DONE, item.record.source))
+        self.state.acknowledge(acked)
+        if not annotate:
+            return
+        failures = uploader.post_annotations(annotate, check)
+        done = []
+        for item in annotate:
+            if item.id in failures:
+                outcome[item.id] = ("failed", f"input landed but its annotations did not: "
+                                              f"{failures[item.id]}")
+            else:
+                done.append((item.id, item.record.fingerprint, DONE, item.record.source))
+        self.state.acknowledge(done)
+        with self.report._lock:
+            self.report.annotations += sum(len(i.annotations) for i in annotate
+                                           if i.id not in failures)
+
+    # -- deleting what is gone from the source -------------------------------------------------
+
+    def _delete_gone(self, finished: bool) -> None:
+        report, opts = self.report, self.options
+        report.to_delete = self.state.count_gone() if finished else 0
+        if opts.dry_run or not opts.delete or not report.to_delete:
+            return
+        if not finished or report.failed or report.errors:
+            report.error(f"--delete refused: the run had {report.failed} failed items"
+                         + (" and did not read the whole source" if not finished else "")
+                         + f"; none of the {report.to_delete} inputs gone from the source "
+                           "was deleted")
+            return
+        if opts.max_delete is not None and report.to_delete > opts.max_delete:
+            report.error(f"--delete refused: {report.to_delete} inputs are gone from the "
+                         f"source, more than --max-delete {opts.max_delete}; nothing was "
+                         "deleted (raise --max-delete to allow it)")
+            return
+        for chunk in batched(self.state.gone(), MAX_BATCH):
+            ids = [input_id for input_id, _ in chunk]
+            try:
+                self.uploader.delete_inputs(ids)
+            except ClarifaiConnectError as exc:
+                report.error(f"deleting inputs gone from the source failed: {exc}")
+                return
+            self.state.forget(ids)
+            for input_id, source in chunk:
+                report.add("deleted", input_id, source, "gone from the source")
+
+
+def _media_reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"media not found: {exc.filename or exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"text is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    return f"cannot read the media: {type(exc).__name__}: {redact(str(exc))}"

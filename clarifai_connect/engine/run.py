@@ -1,0 +1,159 @@
+"""``sync()``: the library entry point (and what ``clarifai-connect sync`` runs).
+
+It resolves the target (``USER/APP`` or an app URL, the API and the credentials), opens the
+source through its connector, the state file of this (source, target) and the report, makes
+sure the app and dataset exist, and runs the :class:`UploadEngine`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..client.auth import ClientAuth
+from ..client.record_upload import RecordUploader
+from ..client.utils import parse_clarifai_url
+from ..connector import display_uri
+from ..errors import ConfigError
+from ..plugins import PluginRegistry, get_registry
+from ..records import id_problem
+from .pipeline import MAX_BATCH, SyncOptions, UploadEngine
+from .progress import SyncProgress
+from .report import RunReport
+from .state import SyncState, default_state_path
+
+__all__ = ["parse_app", "source_key", "sync"]
+
+
+def parse_app(app: str) -> tuple[str, str]:
+    """``USER/APP`` or an app URL (``https://clarifai.com/USER/APP``) → (user id, app id)."""
+    text = (app or "").strip()
+    if not text:
+        raise ConfigError("no target app: give --app USER/APP")
+    if "://" in text or text.count("/") > 1:
+        parsed = parse_clarifai_url(text)
+        user_id, app_id = parsed.user_id, parsed.app_id
+    else:
+        user_id, _, app_id = text.partition("/")
+        if not app_id:
+            raise ConfigError(f"app '{text}' is not USER/APP (e.g. --app me/my-app)")
+    for value, what in ((user_id, "user id"), (app_id, "app id")):
+        problem = id_problem(value, what)
+        if problem:
+            raise ConfigError(f"--app {text}: {problem}")
+    return user_id, app_id
+
+
+def source_key(source: str) -> str:
+    """How a source is named in its state file: an absolute path, or the URL without any
+    credentials."""
+    if "://" in source:
+        return display_uri(source)
+    return os.path.abspath(os.path.expanduser(source))
+
+
+def _target_key(auth: ClientAuth, dataset_id: str) -> str:
+    where = auth.endpoint.local_dir and f"local:{auth.endpoint.local_dir}" or auth.base_url
+    return f"{where}/{auth.user_id}/{auth.app_id}" + (f"/{dataset_id}" if dataset_id else "")
+
+
+def sync(source: str, app: str, *, dataset: str | None = None, format: str = "auto",
+         base_url: str | None = None, pat: str | None = None, workers: int = 4,
+         batch_size: int = MAX_BATCH, state: str | os.PathLike | None = None,
+         update: bool = False, delete: bool = False, max_delete: int | None = 1000,
+         dry_run: bool = False, report: str | os.PathLike | None = None,
+         storage_options: Mapping[str, Any] | None = None,
+         options: Mapping[str, Any] | None = None, progress: bool | None = False,
+         create: bool = True, registry: PluginRegistry | None = None,
+         on_progress: Callable[[int], None] | None = None) -> RunReport:
+    """Sync ``source`` into the Clarifai app ``app`` and return the :class:`RunReport`.
+
+    Args:
+        source: Where the data is: a path or any fsspec URL (``s3://…``).
+        app: The target, ``USER/APP`` or an app URL; created when it does not exist.
+        dataset: A dataset every input joins; created when it does not exist.
+        format: The connector (``clarifai-connect plugins``), or ``auto`` to detect it.
+        base_url: The API (``https://…``, ``http://host:port``, ``local[:PATH]``);
+            default env ``CLARIFAI_API_BASE``, else the Clarifai cloud.
+        pat: A personal access token (default env ``CLARIFAI_PAT``).
+        workers: Concurrent API calls (one budget for inputs and annotations).
+        batch_size: Inputs per request, at most 128.
+        state: The state file (default: one per source and target in the user's state
+            folder, see :func:`~clarifai_connect.engine.state.state_dir`).
+        update: Re-send items whose content changed since they were synced.
+        delete: Delete app inputs synced from this source that are gone from it; refused
+            when anything failed and when more than ``max_delete`` (None: no cap).
+        dry_run: Read the source and the state, send nothing, report the plan.
+        report: A file to write the JSON-lines report to (None: none; ``"auto"``: a
+            fresh file beside the state file).
+        storage_options: fsspec options for the source (credentials stay out of reports).
+        options: Options of the connector (``columns``, ``labels`` …).
+        progress: Show a live progress bar on stderr (None: when stderr is a terminal).
+        create: Create the app when it is missing (else fail).
+        registry: The plugin registry (default: the process-wide one).
+        on_progress: Called with a count of items done, from worker threads.
+
+    Bad items are reported (with their source location) and the rest goes on; a bad
+    configuration raises :class:`~clarifai_connect.errors.UserError` before anything is sent.
+    """
+    user_id, app_id = parse_app(app)
+    dataset = (dataset or "").strip()
+    if dataset and id_problem(dataset, "dataset id"):
+        raise ConfigError(f"--dataset: {id_problem(dataset, 'dataset id')}")
+    opts = SyncOptions(workers=workers, batch_size=batch_size, update=update, delete=delete,
+                       max_delete=max_delete, dry_run=dry_run, dataset_id=dataset)
+    registry = registry or get_registry()
+    storage_options = dict(storage_options or {})
+    if not format or format == "auto":
+        format = registry.detect_format(source, storage_options)
+    reader = registry.open_reader(source, format, storage_options, **dict(options or {}))
+    auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
+    source_name, target = source_key(source), _target_key(auth, dataset)
+    state_path = Path(state) if state else default_state_path(source_name, target, app_id)
+    if dry_run and not state_path.exists():
+        state_path = Path(":memory:")  # a plan leaves nothing behind
+    run_report = RunReport(source=display_uri(source), target=f"{user_id}/{app_id}"
+                           + (f" (dataset {dataset})" if dataset else ""), dry_run=dry_run)
+    run_report.state_path = None if str(state_path) == ":memory:" else state_path
+    uploader = None
+    if not dry_run:
+        budget = threading.BoundedSemaphore(workers)
+        uploader = RecordUploader(auth, budget=budget)
+        uploader.ensure_app(create=create)
+    if report == "auto":
+        report = default_report_path(run_report.state_path)
+    with SyncState(state_path, source_name, target) as sync_state:
+        run_report.open(report)
+        try:
+            with SyncProgress(f"sync {format}", enabled=progress) as bar:
+                try:
+                    total = reader.count()
+                except Exception:  # a count is a nicety: never fail a run for it
+                    total = None
+                run_report.total = total
+                bar.set_total(total)
+
+                def advance(count: int) -> None:
+                    bar.advance(count)
+                    if on_progress is not None:
+                        on_progress(count)
+
+                UploadEngine(uploader, sync_state, run_report, opts, advance).run(reader)
+        except KeyboardInterrupt:
+            run_report.error("interrupted: run the same command again to finish")
+            raise
+        finally:
+            run_report.close()
+    return run_report
+
+
+def default_report_path(state_path: Path | None) -> Path:
+    """A fresh report file beside the state file (``<state>.<UTC time>.report.jsonl``)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if state_path is None or str(state_path) == ":memory:":
+        return Path.cwd() / f"clarifai-connect-sync.{stamp}.report.jsonl"
+    return state_path.with_name(f"{state_path.stem}.{stamp}.report.jsonl")
