@@ -297,12 +297,12 @@ class VocReader(Reader):
                 size: tuple[float, float] | None, regions: list[Region]) -> dict[str, Any]:
         name = _text(obj, "name")
         if not name:
-            raise RecordError(f"object {index} has no <name>")
+            raise RecordError("no <name>")
         region_id = stable_id(f"{record_id}-obj{index}")
         meta: dict[str, Any] = {"index": index, "name": name}
         box = obj.find("bndbox")
         if box is not None:
-            regions.append(Region(box=_box(box, size, f"object {index}"),
+            regions.append(Region(box=_box(box, size),
                                   concepts=(Concept.named(name),), id=region_id))
             meta["region"] = region_id
         if _text(obj, "pose"):
@@ -323,9 +323,9 @@ class VocReader(Reader):
             part_name = _text(part, "name")
             part_box = part.find("bndbox")
             if not part_name or part_box is None:
-                raise RecordError(f"part {number} of object {index} needs <name> and <bndbox>")
+                raise RecordError(f"part {number} needs <name> and <bndbox>")
             part_id = stable_id(f"{record_id}-obj{index}-part{number}")
-            regions.append(Region(box=_box(part_box, size, f"part {number} of object {index}"),
+            regions.append(Region(box=_box(part_box, size, f"part {number} "),
                                   concepts=(Concept.named(part_name),), id=part_id))
             parts.append({"name": part_name, "region": part_id})
         if parts:
@@ -346,11 +346,14 @@ class VocReader(Reader):
                 problems.append(Problem(self._show(path), f"mask not read: {exc}"))
                 continue
             for key, png in layers.items():
-                index = key if isinstance(key, int) else (
-                    None if folder == "SegmentationClass" and key in self._class_colours
-                    else colour_index(key))
+                if isinstance(key, int):
+                    index = key
+                elif folder == "SegmentationClass" and key in self._class_colours:
+                    index = self._classes.index(self._class_colours[key])
+                else:
+                    index = colour_index(key)
                 if index in (0, VOID):
-                    continue
+                    continue  # background, and the void border around objects
                 if folder == "SegmentationObject":
                     if index is None or index > len(objects_meta):
                         problems.append(Problem(self._show(path), f"mask colour {key} is not "
@@ -360,8 +363,8 @@ class VocReader(Reader):
                     name, region_id = meta["name"], stable_id(f"{record_id}-obj{index}-mask")
                     meta["mask_region"] = region_id
                 else:
-                    name = self._class_colours.get(key) if index is None else (
-                        self._classes[index] if index < len(self._classes) else None)
+                    name = (self._classes[index]
+                            if index is not None and index < len(self._classes) else None)
                     if name is None:
                         problems.append(Problem(self._show(path),
                                                 f"mask colour {key} is not a known class"))
@@ -405,17 +408,15 @@ def _header_size(fs: Any, path: str) -> tuple[float, float]:
             from None
 
 
-def _box(element: Element, size: tuple[float, float] | None, what: str) -> Box:
+def _box(element: Element, size: tuple[float, float] | None, what: str = "") -> Box:
+    """A box from a ``<bndbox>``; ``what`` prefixes the coordinate names in errors."""
     if size is None:
-        raise RecordError(f"{what}: the image size is unknown")
+        raise RecordError(f"{what}the image size is unknown")
     width, height = size
-    try:
-        return Box(top_row=normalize(_text(element, "ymin"), height, f"{what} ymin"),
-                   left_col=normalize(_text(element, "xmin"), width, f"{what} xmin"),
-                   bottom_row=normalize(_text(element, "ymax"), height, f"{what} ymax"),
-                   right_col=normalize(_text(element, "xmax"), width, f"{what} xmax"))
-    except RecordError as exc:
-        raise RecordError(f"{what}: {exc}") from None
+    return Box(top_row=normalize(_text(element, "ymin"), height, f"{what}ymin"),
+               left_col=normalize(_text(element, "xmin"), width, f"{what}xmin"),
+               bottom_row=normalize(_text(element, "ymax"), height, f"{what}ymax"),
+               right_col=normalize(_text(element, "xmax"), width, f"{what}xmax"))
 
 
 @hookimpl
