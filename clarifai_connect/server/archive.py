@@ -25,6 +25,7 @@ from typing import Any
 from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
+from .annotations import render_annotation
 from .media import render_hosted
 from .rpc import status
 
@@ -173,6 +174,7 @@ def write_archive(server: Any, pk: int, dataset_id: str, version_id: str, path: 
                 item = batch.inputs.add()
                 item.MergeFromString(proto)
                 render_hosted(item, server.media_url)
+                render_annotation(item, server.media_url)  # mask images of its regions
             zf.writestr(f"inputbatch-{entry:06d}_n{len(rows)}", batch.SerializeToString())
             entry += 1
             count += len(rows)

@@ -14,6 +14,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
 from . import archive
+from .annotations import render_annotation
 from .common import (
     app_pk,
     id_problem,
@@ -282,6 +283,7 @@ def _render(db: sqlite3.Connection, pk: int, inputs: list, ctx: CallContext) -> 
     memberships = dataset_ids_of(db, pk, [i.id for i in inputs])
     for item in inputs:
         render_hosted(item, ctx.server.media_url)
+        render_annotation(item, ctx.server.media_url)  # mask images of inline regions
         item.dataset_ids[:] = memberships.get(item.id, [])
 
 
