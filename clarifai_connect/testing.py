@@ -127,8 +127,12 @@ class S3Endpoint:
 
     def bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh random name by default) and return its name."""
+        import s3fs
+
         name = name or f"test-{uuid.uuid4().hex[:12]}"
-        self.filesystem().mkdir(name)
+        # No region here: s3fs would send it as a LocationConstraint, which us-east-1 rejects.
+        s3fs.S3FileSystem(skip_instance_cache=True, endpoint_url=self.endpoint_url,
+                          key=self.access_key, secret=self.secret_key).mkdir(name)
         return name
 
 
