@@ -327,3 +327,25 @@ def test_large_file_streams_with_bounded_memory(tmp_path):
     tracemalloc.stop()
     assert count == 20_000
     assert reader_peak < load_peak / 3, (reader_peak, load_peak)
+
+
+def test_keypoints_and_masks_land_in_the_server(compat_dir, clarifai_server, clarifai_app,
+                                                clarifai_raw, tmp_path):
+    """Synced into the real local server, the app holds the points, masks, polygons and
+    boxes the reader produced, each once."""
+    import clarifai_connect
+
+    from .sync_support import app_content, source_content
+
+    root = compat_dir / "datumaro/coco_dataset/coco_person_keypoints"
+    report = clarifai_connect.sync(
+        str(root), f"{clarifai_app.user_id}/{clarifai_app.app_id}",
+        base_url=clarifai_server.base_url, pat=clarifai_server.keys[0],
+        state=tmp_path / "state.sqlite")
+    assert (report.created, report.failed) == (2, 0), report.summary()
+    assert report.annotations == 11
+    content = app_content(clarifai_raw, clarifai_app)
+    assert content == source_content(str(root))
+    assert sorted(k for v in content.values() for k, *_ in v["regions"]) == \
+        ["box", "mask", "point", "point", "point", "point", "point", "point", "point", "point",
+         "polygon"]

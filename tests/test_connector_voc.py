@@ -202,3 +202,24 @@ def test_copy_of_compat_detected_through_registry(compat_dir, tmp_path):
     assert sorted(i.id for i in items if isinstance(i, Record)) == ["2007_000001",
                                                                       "2007_000002"]
     assert Path(items[0].media.uri).exists()
+
+
+def test_compat_voc_lands_in_the_server(compat_dir, clarifai_server, clarifai_app, clarifai_raw,
+                                        tmp_path):
+    """Synced into the real local server, the app holds exactly what the reader read:
+    boxes, part boxes, masks, positive and negative image labels."""
+    import clarifai_connect
+
+    from .sync_support import app_content, source_content
+
+    root = compat_dir / "datumaro/voc_dataset/voc_dataset1"
+    report = clarifai_connect.sync(
+        str(root), f"{clarifai_app.user_id}/{clarifai_app.app_id}",
+        base_url=clarifai_server.base_url, pat=clarifai_server.keys[0],
+        state=tmp_path / "state.sqlite")
+    assert (report.created, report.failed) == (2, 0), report.summary()
+    assert report.annotations == 5
+    content = app_content(clarifai_raw, clarifai_app)
+    assert content == source_content(str(root))
+    assert sorted(k for k, *_ in content["2007_000001"]["regions"]) == [
+        "box", "box", "box", "mask", "mask"]
