@@ -1,0 +1,112 @@
+"""File names that can never escape an export's destination.
+
+Names in an export come from data: input ids, COCO ``file_name``s, VOC image ids, concept
+names for class folders, split names. Any of them may be ``../x``, ``/etc/passwd``, hold a
+NUL or a backslash, or be a name Windows reserves (``CON``, ``nul.txt``). A *plain* name
+(letters, digits and ``_ . , + = @ ( ) -`` and spaces, not starting with a dot or ending
+with a dot or space) is kept as it is; anything else is cleaned and given ``~`` and a hash
+of the original. ``~`` never occurs in a plain name, so an escaped name can never equal a
+kept one, and two originals share an escaped name only if their hashes collide: the
+mapping is deterministic and injective.
+
+:class:`NameClaims` remembers which names an export already used (on disk, so memory does
+not grow with the dataset), for formats whose names come from metadata that two inputs
+may share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import sqlite3
+import tempfile
+
+__all__ = ["NameClaims", "safe_part", "safe_relpath"]
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_(@][A-Za-z0-9_.,+=@() \-]*$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.,+=@()\-]+")
+_PLAIN_EXT = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+_RESERVED = frozenset({"con", "prn", "aux", "nul", "clock$", "conin$", "conout$",
+                       *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
+MAX_PART = 180  # bytes per path part: well under the 255 most filesystems allow
+_HASH = 12
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH]
+
+
+def _is_plain(name: str) -> bool:
+    return (bool(_PLAIN.match(name)) and not name.endswith((".", " "))
+            and len(name.encode("utf-8")) <= MAX_PART
+            and name.split(".", 1)[0].strip().lower() not in _RESERVED)
+
+
+def safe_part(name: str) -> str:
+    """One path part (a file or folder name) made safe; plain names are kept as they are.
+
+    ``../x.jpg`` becomes ``x~<hash>.jpg``: the extension is kept when it is a plain one,
+    so the file still opens with the right program.
+    """
+    name = str(name)
+    if _is_plain(name):
+        return name
+    stem, ext = posixpath.splitext(name.replace("\\", "/").rsplit("/", 1)[-1])
+    ext = ext if _PLAIN_EXT.match(ext) else ""
+    # The cleaned stem is only for people reading the listing: the hash makes it unique.
+    clean = _UNSAFE.sub("_", name[: len(name) - len(ext)]).strip("_. ")[:MAX_PART - 40]
+    return f"{clean or 'name'}~{_digest(name)}{ext}"
+
+
+def safe_relpath(path: str) -> str:
+    """A relative path (``sub/a.jpg``) made safe: kept when every part is plain, else
+    flattened into one escaped part, so ``..``, absolute paths and drive letters never
+    survive."""
+    path = str(path)
+    parts = path.split("/")
+    if parts and all(_is_plain(p) for p in parts):
+        return path
+    return safe_part(path)
+
+
+class NameClaims:
+    """The relative paths an export has used, kept in a temporary SQLite file.
+
+    :meth:`claim` returns ``path`` the first time, and for a later owner of the same path
+    (compared case-insensitively, since macOS and Windows compare names that way) the path
+    with ``~`` and a hash of that owner before the extension.
+    """
+
+    def __init__(self, spill_dir: str | None = None) -> None:
+        fd, self._path = tempfile.mkstemp(prefix="export-names-", suffix=".sqlite",
+                                          dir=spill_dir)
+        os.close(fd)
+        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                               "CREATE TABLE used (key TEXT PRIMARY KEY, owner TEXT)")
+
+    def claim(self, path: str, owner: str) -> str:
+        """``path`` if free (or already ``owner``'s), else a variant unique to ``owner``."""
+        candidate = path
+        for _ in range(3):
+            row = self._db.execute("SELECT owner FROM used WHERE key=?",
+                                   (candidate.casefold(),)).fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO used VALUES (?, ?)", (candidate.casefold(), owner))
+                return candidate
+            if row[0] == owner:
+                return candidate
+            folder, name = posixpath.split(path)
+            stem, ext = posixpath.splitext(name)
+            candidate = posixpath.join(folder, f"{stem}~{_digest(owner + '|' + candidate)}{ext}")
+        raise RuntimeError(f"no free name for '{path}' (owner '{owner}')")  # 3 hash collisions
+
+    def close(self) -> None:
+        """Forget every claim and delete the temporary file."""
+        self._db.close()
+        try:
+            os.unlink(self._path)
+        except OSError:
+            pass

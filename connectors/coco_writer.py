@@ -1,0 +1,355 @@
+"""The coco exporter: ``annotations/<task>_<split>.json`` and ``images/<split>/<file_name>``.
+
+Regions become COCO annotations in pixels (each image's size is read from its header):
+boxes as ``bbox``, polygons as ``segmentation`` polygons, masks as compressed RLE, points
+as ``keypoints``; input-level concepts become image-level annotations (a category and no
+geometry), captions kept in the record's ``coco`` metadata go to ``captions_<split>.json``.
+When a record came from the coco connector its metadata says how regions were grouped into
+annotations (several polygons of one object, a person's box and keypoints), which split and
+file name it had, and its category ids: these are kept, so COCO → Clarifai → COCO gives the
+same dataset back.
+
+Streaming: the ``images`` and ``annotations`` arrays are spilled to a temporary file as
+records arrive and the JSON files are assembled at the end; only the categories stay in
+memory. What COCO cannot hold (non-image inputs, concepts with value 0, unlabeled regions,
+a region's second concept, metadata of other formats) is named in warnings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from clarifai_connect.export.files import FileWriter, image_size
+from clarifai_connect.export.names import safe_part
+from clarifai_connect.export.spill import LineSpill
+from clarifai_connect.hookspecs import hookimpl
+from clarifai_connect.records import Concept, Record, RecordError, Region
+
+from .masks import MaskError, encode_rle_string, png_to_rle
+
+__all__ = ["CocoWriter"]
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_GEOMETRY_TASKS = ("instances", "person_keypoints")
+
+
+def _num(value: float) -> float | int:
+    """A pixel value rounded to 6 decimals, integral ones as ints (as COCO files write them)."""
+    rounded = round(float(value), 6)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+class _Category:
+    __slots__ = ("id", "name", "supercategory", "keypoints")
+
+    def __init__(self, category_id: int, name: str, supercategory: str) -> None:
+        self.id = category_id
+        self.name = name
+        self.supercategory = supercategory
+        self.keypoints: dict[int, str] = {}
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "name": self.name,
+                               "supercategory": self.supercategory}
+        if self.keypoints:
+            count = max(self.keypoints) + 1
+            # Unnamed slots get the name the coco connector gives unnamed keypoints.
+            out["keypoints"] = [self.keypoints.get(i, f"{self.name}-keypoint-{i + 1}")
+                                for i in range(count)]
+            out["skeleton"] = []
+        return out
+
+
+class CocoWriter(FileWriter):
+    """Writes a COCO dataset folder: annotation files per task and split, images per split."""
+
+    name = "coco"
+    description = ("COCO: annotations/<task>_<split>.json (boxes, polygons, RLE masks, "
+                   "keypoints, image labels, captions) and images/<split>/")
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
+                 workers: int = 8, default_split: str = "default", spill_dir: str = "") -> None:
+        super().__init__(uri, storage_options=storage_options, workers=workers,
+                         spill_dir=spill_dir)
+        self.default_split = safe_part(default_split or "default")
+        self.lines = LineSpill(self.spill_dir)
+        self.categories: dict[str, _Category] = {}
+        self._category_ids: set[int] = set()
+        self._image_ids: dict[str, int] = {}
+        self._annotation_ids: dict[str, int] = {}
+        self._files: dict[tuple[str, str], None] = {}
+
+    # -- categories ------------------------------------------------------------------------
+
+    def _category(self, concept: Concept, hint: Any = None, supercategory: str = "") -> _Category:
+        found = self.categories.get(concept.id)
+        if found is not None:
+            return found
+        if isinstance(hint, int) and not isinstance(hint, bool) and hint > 0 \
+                and hint not in self._category_ids:
+            category_id = hint  # the source's id: non-contiguous ids survive the trip
+        else:
+            category_id = max(self._category_ids, default=0) + 1
+        self._category_ids.add(category_id)
+        category = self.categories[concept.id] = _Category(category_id, concept.name,
+                                                           supercategory)
+        return category
+
+    # -- one record ------------------------------------------------------------------------
+
+    def write_record(self, record: Record) -> None:
+        """Write the record's image and spill its image entry and annotations."""
+        if record.media.kind != "image":
+            self.skip(record, f"COCO holds images only; this is a {record.media.kind} input")
+            return
+        meta = record.metadata.get("coco") if isinstance(record.metadata.get("coco"),
+                                                          Mapping) else {}
+        others = sorted(k for k in record.metadata if k != "coco")
+        if others:
+            self.warn(record, "metadata other than 'coco' not written (COCO has no place "
+                              "for it)")
+        if record.geo:
+            self.warn(record, "geo point not written (COCO has no place for it)")
+        data = record.media.read_bytes()
+        try:
+            width, height = image_size(data)
+        except ValueError as exc:
+            raise RecordError(f"input '{record.id}': {exc}") from None
+        split = safe_part(str(meta.get("split") or "")) if meta.get("split") else \
+            self.default_split
+        file_name = meta.get("file_name") if isinstance(meta.get("file_name"), str) else ""
+        folder = f"images/{split}"
+        rel = self.write_media(record, folder, file_name or record.id)
+        image_id = self._image_ids[split] = self._image_ids.get(split, 0) + 1
+        image = {"id": image_id, "width": width, "height": height,
+                 "file_name": rel[len(folder) + 1:]}
+        annotations = self._annotations(record, meta, split, image_id, width, height)
+        tasks = {"instances"} | {task for task, _ in annotations}
+        for caption in meta.get("captions") or ():
+            if isinstance(caption, Mapping) and isinstance(caption.get("caption"), str):
+                annotations.append(("captions", {"id": self._next_annotation(split),
+                                                 "image_id": image_id,
+                                                 "caption": caption["caption"]}))
+                tasks.add("captions")
+        image_line = _COMPACT.encode(image)
+        for task in sorted(tasks):
+            self._files[(split, task)] = None
+            self.lines.add(f"{split}\0{task}\0images", image_line)
+        for task, annotation in annotations:
+            self.lines.add(f"{split}\0{task}\0annotations", _COMPACT.encode(annotation))
+
+    def _next_annotation(self, split: str) -> int:
+        self._annotation_ids[split] = self._annotation_ids.get(split, 0) + 1
+        return self._annotation_ids[split]
+
+    def _annotations(self, record: Record, meta: Mapping[str, Any], split: str, image_id: int,
+                     width: int, height: int) -> list[tuple[str, dict[str, Any]]]:
+        by_id = {r.id: r for r in record.regions if r.id}
+        used: set[int] = set()  # positions in record.regions
+        position = {id(r): i for i, r in enumerate(record.regions)}
+        out: list[tuple[str, dict[str, Any]]] = []
+        for entry in meta.get("annotations") or ():
+            if not isinstance(entry, Mapping) or entry.get("image_label"):
+                continue  # image labels are written from the record's concepts
+            shapes = [by_id[r] for r in entry.get("regions") or () if r in by_id
+                      and position[id(by_id[r])] not in used]
+            points = []
+            for kp in entry.get("keypoints") or ():
+                region = by_id.get(kp.get("region")) if isinstance(kp, Mapping) else None
+                if region is not None and region.point is not None \
+                        and position[id(region)] not in used:
+                    points.append((kp, region))
+            if not shapes and not points:
+                continue  # its regions were deleted since
+            for region in shapes + [r for _, r in points]:
+                used.add(position[id(region)])
+            task = entry.get("task") if entry.get("task") in _GEOMETRY_TASKS else \
+                ("person_keypoints" if points else "instances")
+            annotation = self._annotation(record, entry, shapes, points, width, height)
+            if annotation is not None:
+                annotation.update(id=self._next_annotation(split), image_id=image_id)
+                out.append((task, annotation))
+        for index, region in enumerate(record.regions):
+            if index in used:
+                continue
+            if region.point is not None:
+                kp = {"name": region.concepts[0].name if region.concepts else "", "index": 0}
+                annotation = self._annotation(record, {}, [], [(kp, region)], width, height)
+                task = "person_keypoints"
+            else:
+                annotation = self._annotation(record, {}, [region], [], width, height)
+                task = "instances"
+            if annotation is not None:
+                annotation.update(id=self._next_annotation(split), image_id=image_id)
+                out.append((task, annotation))
+        if any(c.value <= 0 for c in record.concepts):
+            self.warn(record, "concepts with value 0 not written (COCO holds positive "
+                              "labels only)")
+        for concept in record.concepts:
+            if concept.value > 0:
+                category = self._category(concept)
+                out.append(("instances", {"id": self._next_annotation(split),
+                                          "image_id": image_id, "category_id": category.id}))
+        return out
+
+    def _annotation(self, record: Record, entry: Mapping[str, Any], shapes: list[Region],
+                    points: list[tuple[Mapping[str, Any], Region]], width: int,
+                    height: int) -> dict[str, Any] | None:
+        """One COCO annotation (without id and image_id) from regions of one object."""
+        labelled = [r for r in shapes if r.concepts]
+        if len(labelled) < len(shapes):
+            self.warn(record, "regions without a concept not written (a COCO annotation "
+                              "needs a category)")
+        if any(len(r.concepts) > 1 for r in shapes):
+            self.warn(record, "concepts after a region's first not written (a COCO "
+                              "annotation has one category)")
+        if labelled:
+            concept = labelled[0].concepts[0]
+        elif points and not shapes:
+            # Keypoints alone: the category is the source's, else the point's own label.
+            concept = self._concept_of(entry.get("category_id")) or (
+                points[0][1].concepts[0] if points[0][1].concepts else None)
+            if concept is None:
+                self.warn(record, "points without a concept not written")
+                return None
+        else:
+            return None
+        category = self._category(concept, entry.get("category_id"),
+                                  str(entry.get("supercategory") or ""))
+        annotation: dict[str, Any] = {"category_id": category.id}
+        polygons = [r for r in labelled if r.polygon]
+        masks = [r for r in labelled if r.mask is not None]
+        boxes = [r for r in labelled if r.box is not None]
+        extents: list[tuple[float, float, float, float]] = []
+        area = 0.0
+        if masks:
+            if len(masks) > 1 or polygons:
+                self.warn(record, "an annotation's extra masks/polygons beside its first mask "
+                                  "not written (COCO holds one RLE per annotation)")
+            counts, mask_h, mask_w, pixels, extent = _rle(masks[0].mask.read_bytes())
+            annotation["segmentation"] = {"size": [mask_h, mask_w],
+                                          "counts": encode_rle_string(counts)}
+            area = float(pixels)
+            if extent:
+                extents.append(extent)
+        elif polygons:
+            flat_list = []
+            for region in polygons:
+                flat = []
+                for p in region.polygon:
+                    flat += [_num(p.col * width), _num(p.row * height)]
+                flat_list.append(flat)
+                xs, ys = flat[0::2], flat[1::2]
+                extents.append((min(xs), min(ys), max(xs), max(ys)))
+                area += _shoelace(xs, ys)
+            annotation["segmentation"] = flat_list
+        if boxes:
+            b = boxes[0].box
+            x, y = b.left_col * width, b.top_row * height
+            w, h = (b.right_col - b.left_col) * width, (b.bottom_row - b.top_row) * height
+            annotation["bbox"] = [_num(x), _num(y), _num(w), _num(h)]
+            if "segmentation" not in annotation:
+                area = w * h
+            if len(boxes) > 1:
+                self.warn(record, "an annotation's boxes after the first not written")
+        elif extents:
+            x0 = min(e[0] for e in extents)
+            y0 = min(e[1] for e in extents)
+            x1 = max(e[2] for e in extents)
+            y1 = max(e[3] for e in extents)
+            annotation["bbox"] = [_num(x0), _num(y0), _num(x1 - x0), _num(y1 - y0)]
+        if points:
+            slots: dict[int, list[float | int]] = {}
+            for kp, region in points:
+                index = kp.get("index") if isinstance(kp.get("index"), int) else len(slots)
+                name = kp.get("name") or (region.concepts[0].name if region.concepts else "")
+                if name:
+                    category.keypoints.setdefault(index, name)
+                visibility = kp.get("visibility") if kp.get("visibility") in (1, 2) else 2
+                slots[index] = [_num(region.point.col * width), _num(region.point.row * height),
+                                visibility]
+            flat: list[float | int] = []
+            for index in range(max(slots) + 1):
+                flat += slots.get(index, [0, 0, 0])
+            annotation["keypoints"] = flat
+            annotation["num_keypoints"] = len(slots)
+            if "bbox" not in annotation:
+                xs = [v[0] for v in slots.values()]
+                ys = [v[1] for v in slots.values()]
+                annotation["bbox"] = [min(xs), min(ys), _num(max(xs) - min(xs)),
+                                      _num(max(ys) - min(ys))]
+        annotation["area"] = _num(area)
+        annotation["iscrowd"] = int(entry.get("iscrowd") or 0)
+        if isinstance(entry.get("attributes"), Mapping):
+            annotation["attributes"] = dict(entry["attributes"])
+        if isinstance(entry.get("extra"), Mapping):
+            for key, value in entry["extra"].items():
+                annotation.setdefault(key, value)
+        return annotation
+
+    def _concept_of(self, category_id: Any) -> Concept | None:
+        if category_id is None:
+            return None
+        for concept_id, category in self.categories.items():
+            if category.id == category_id:
+                return Concept(id=concept_id, name=category.name)
+        return None
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Assemble ``annotations/<task>_<split>.json`` from the spilled lines."""
+        try:
+            if not self._files:
+                self._files[(self.default_split, "instances")] = None
+            categories = _COMPACT.encode(sorted((c.to_json() for c in self.categories.values()),
+                                                key=lambda c: c["id"]))
+            for split, task in self._files:
+                rel = f"annotations/{task}_{split}.json"
+                with self.dest.open(rel, "wb") as handle:
+                    handle.write(b'{"info":{"description":"exported by clarifai-connect"},'
+                                 b'"licenses":[],"categories":' + categories.encode("utf-8"))
+                    for section in ("images", "annotations"):
+                        handle.write(f',\n"{section}":['.encode())
+                        first = True
+                        for line in self.lines.lines(f"{split}\0{task}\0{section}"):
+                            handle.write((line if first else ",\n" + line).encode("utf-8"))
+                            first = False
+                        handle.write(b"]")
+                    handle.write(b"}\n")
+        finally:
+            self.lines.close()
+
+
+def _rle(png: bytes) -> tuple[list[int], int, int, int, tuple[int, int, int, int] | None]:
+    """RLE counts, size, pixel count and pixel extent (x0, y0, x1, y1) of a mask PNG."""
+    import io
+
+    from PIL import Image
+
+    try:
+        counts, height, width = png_to_rle(png)
+        with Image.open(io.BytesIO(png)) as image:
+            gray = image.convert("L")
+            extent = gray.getbbox()
+            pixels = sum(gray.point([0] + [1] * 255).getdata())
+    except (MaskError, OSError) as exc:
+        raise RecordError(f"mask not readable: {exc}") from None
+    return counts, height, width, pixels, extent
+
+
+def _shoelace(xs: list[float], ys: list[float]) -> float:
+    total = 0.0
+    for i in range(len(xs)):
+        j = (i + 1) % len(xs)
+        total += xs[i] * ys[j] - xs[j] * ys[i]
+    return abs(total) / 2.0
+
+
+@hookimpl
+def register_exporters(register: Any) -> None:
+    """Register the coco exporter."""
+    register(CocoWriter)
+
