@@ -95,6 +95,7 @@ def record_annotations(record: Record) -> list[resources_pb2.Annotation]:
     out = []
     for index, region in enumerate(record.regions):
         proto_region = resources_pb2.Region(
+            id=region.id,  # kept, so exports can follow the record's metadata links to it
             region_info=_region_info(region),
             data=resources_pb2.Data(concepts=[_concept(c) for c in region.concepts]))
         out.append(resources_pb2.Annotation(
