@@ -50,6 +50,8 @@ VOID = 255
 _TASKS = ("Main", "Segmentation", "Action", "Layout")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 _OBJECT_FLAGS = ("difficult", "truncated", "occluded")
+# VOC annotations are a few KB; a much larger "annotation" is refused before parsing.
+MAX_XML_BYTES = 16 << 20
 
 
 class VocReader(Reader):
@@ -97,7 +99,7 @@ class VocReader(Reader):
         for image_id, image_sets in splits.items():
             done.add(image_id)
             yield from self._item(image_id, image_sets, labels.get(image_id, {}),
-                                  image_id in segmented, has_xml=None)
+                                  image_id in segmented)
         annotations = posixpath.join(root, "Annotations")
         if fs.isdir(annotations):
             for path in iter_files(fs, annotations, (".xml",)):
@@ -105,7 +107,7 @@ class VocReader(Reader):
                 if image_id not in done:
                     done.add(image_id)
                     yield from self._item(image_id, {}, labels.get(image_id, {}),
-                                          image_id in segmented, has_xml=True)
+                                          image_id in segmented)
 
     def _path(self, *parts: str) -> str:
         return posixpath.join(self._root, *parts)
@@ -200,7 +202,7 @@ class VocReader(Reader):
     # -- one image -----------------------------------------------------------------------
 
     def _item(self, image_id: str, image_sets: dict[str, list[str]], labels: dict[str, int],
-              segmented: bool, has_xml: bool | None) -> Iterator[ReadItem]:
+              segmented: bool) -> Iterator[ReadItem]:
         xml_path = self._path("Annotations", image_id + ".xml")
         where = self._show(xml_path)
         try:
@@ -209,20 +211,27 @@ class VocReader(Reader):
             yield Problem(where, str(exc))
             return
         annotation: Element | None = None
-        if has_xml or (has_xml is None and self._fs.exists(xml_path)):
-            try:
-                with self._fs.open(xml_path, "rb") as handle:
-                    annotation = SafeET.fromstring(handle.read())
-            except defusedxml.DefusedXmlException as exc:
-                yield Problem(where, f"unsafe XML rejected ({type(exc).__name__}: {exc})",
-                              id=record_id)
+        try:
+            # Opening directly (not exists() first): one request per file on object stores.
+            with self._fs.open(xml_path, "rb") as handle:
+                data = handle.read(MAX_XML_BYTES + 1)
+            if len(data) > MAX_XML_BYTES:
+                yield Problem(where, f"larger than {MAX_XML_BYTES >> 20} MB: not a VOC "
+                              "annotation", id=record_id)
                 return
-            except ParseError as exc:
-                yield Problem(where, f"broken XML: {exc}", id=record_id)
-                return
-            except OSError as exc:
-                yield Problem(where, f"cannot read: {exc}", id=record_id)
-                return
+            annotation = SafeET.fromstring(data)
+        except FileNotFoundError:
+            annotation = None  # an id listed in a split without an annotation file
+        except defusedxml.DefusedXmlException as exc:
+            yield Problem(where, f"unsafe XML rejected ({type(exc).__name__}: {exc})",
+                          id=record_id)
+            return
+        except ParseError as exc:
+            yield Problem(where, f"broken XML: {exc}", id=record_id)
+            return
+        except OSError as exc:
+            yield Problem(where, f"cannot read: {exc}", id=record_id)
+            return
         try:
             yield from self._record(record_id, image_id, annotation, image_sets, labels,
                                     segmented, where)
@@ -338,10 +347,10 @@ class VocReader(Reader):
         for folder in ("SegmentationObject", "SegmentationClass"):
             path = self._path(folder, image_id + ".png")
             try:
-                if not self._fs.exists(path):
-                    continue  # test splits list ids without ground truth masks
                 with self._fs.open(path, "rb") as handle:
                     _, layers = segmentation_layers(handle.read())
+            except FileNotFoundError:
+                continue  # test splits list ids without ground-truth masks
             except (OSError, MaskError) as exc:
                 problems.append(Problem(self._show(path), f"mask not read: {exc}"))
                 continue
@@ -401,7 +410,7 @@ def _header_size(fs: Any, path: str) -> tuple[float, float]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with fs.open(path, "rb") as handle, Image.open(handle) as image:
+        with fs.open(path, "rb", block_size=1 << 16) as handle, Image.open(handle) as image:
             return float(image.size[0]), float(image.size[1])
     except (OSError, UnidentifiedImageError) as exc:
         raise RecordError(f"<size> is missing and the image header cannot be read: {exc}") \
