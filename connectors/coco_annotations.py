@@ -89,9 +89,18 @@ def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
         raise RecordError("a polygon is not a flat list of x, y pairs")
     if len(flat) < 6:
         raise RecordError(f"a polygon has {len(flat) // 2} points, at least 3 are needed")
-    return tuple(Point(row=normalize(flat[i + 1], height, "polygon y"),
-                       col=normalize(flat[i], width, "polygon x"))
-                 for i in range(0, len(flat), 2))
+    try:
+        xs, ys = [float(v) for v in flat[0::2]], [float(v) for v in flat[1::2]]
+    except (TypeError, ValueError):
+        raise RecordError("a polygon has a value that is not a number") from None
+    # Bounds checked once per polygon (the hot path of big files), per point only on error.
+    if not (-1.0 <= min(xs) and max(xs) <= width + 1.0 and -1.0 <= min(ys)
+            and max(ys) <= height + 1.0):
+        for x, y in zip(xs, ys, strict=True):
+            normalize(x, width, "polygon x")
+            normalize(y, height, "polygon y")
+    return tuple(Point(row=min(max(y / height, 0.0), 1.0), col=min(max(x / width, 0.0), 1.0))
+                 for x, y in zip(xs, ys, strict=True))
 
 
 def _mask(rle: Mapping[str, Any]) -> bytes:
