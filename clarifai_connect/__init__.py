@@ -25,6 +25,7 @@ from .records import (  # noqa: E402
 __all__ = [
     "Box", "Concept", "GeoPoint", "Media", "Point", "Problem", "Reader", "Record",
     "RecordError", "Region", "Writer", "__version__", "hookimpl", "stable_id", "sync",
+    "export",
 ]
 
 
@@ -35,4 +36,10 @@ def __getattr__(name: str):
         from .engine.run import sync
 
         return sync
+    if name == "export":
+        # The export package is callable: clarifai_connect.export(app, to, format, ...)
+        # runs clarifai_connect.export.runner.export and returns its report.
+        import importlib
+
+        return importlib.import_module(".export", __name__)
     raise AttributeError(f"module 'clarifai_connect' has no attribute {name!r}")

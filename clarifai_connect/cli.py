@@ -216,6 +216,70 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
     sys.exit(report.exit_code)
 
 
+@cli.command("export")
+@click.option("--app", "app", required=True, metavar="USER/APP",
+              help="The app to export from (USER/APP or its URL).")
+@click.option("--dataset", metavar="ID", help="Export only this dataset (its current inputs).")
+@click.option("--version", "version", metavar="ID",
+              help="Export this version of --dataset (its frozen inputs, through the "
+                   "version's export archive).")
+@click.option("--to", "to", required=True, metavar="URI",
+              help="The destination folder (or .csv/.parquet file): a path or any fsspec "
+                   "URL, e.g. s3://bucket/export.")
+@click.option("--format", "format_", required=True, metavar="NAME",
+              help="Exporter name: coco, voc, csv, parquet, folder (see "
+                   "`clarifai-connect plugins`).")
+@click.option("--base-url", metavar="URL",
+              help="The API: https://host, http://host:port, or 'local' for the embedded "
+                   "local server [default: env CLARIFAI_API_BASE, else the Clarifai cloud].")
+@click.option("--pat", metavar="KEY",
+              help="Personal access token. Prefer env CLARIFAI_PAT: a key on the command "
+                   "line is visible to other users of the machine.")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Concurrent media downloads (and concurrent file writes).")
+@click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the JSON-lines report (one line per input).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="An exporter option (repeatable; JSON values), e.g. -o default_split=train.")
+@click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
+              help="An fsspec storage option for the destination (repeatable), e.g. "
+                   "-s endpoint_url=http://…")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a live progress bar [default: when stderr is a terminal].")
+def export_command(app: str, dataset: str | None, version: str | None, to: str, format_: str,
+                   base_url: str | None, pat: str | None, workers: int, report: str | None,
+                   options: tuple[str, ...], storage: tuple[str, ...],
+                   progress: bool | None) -> None:
+    """Export an app, a dataset or a dataset version to COCO, VOC, CSV, Parquet or folders.
+
+    \b
+    Examples:
+      clarifai-connect export --app me/pets --dataset train --to ./pets-coco --format coco
+      clarifai-connect export --app me/pets --dataset train --version v1 \\
+          --to s3://bucket/pets-voc --format voc
+      clarifai-connect export --app me/pets --to pets.csv --format csv --base-url local
+
+    Media are downloaded in parallel; file names that could leave the destination are
+    made safe. What the format cannot hold is named in warnings. Exits with 1 when any
+    input failed (see --report for each one, with its reason).
+    """
+    from .errors import UserError
+    from .export.runner import export
+    from .plugins import parse_option_pairs
+
+    try:
+        result = export(app, to, format_, dataset=dataset, version=version, base_url=base_url,
+                        pat=pat, storage_options=parse_option_pairs(storage, "storage option"),
+                        options=parse_option_pairs(options), workers=workers, report=report,
+                        progress=progress)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: the export is incomplete", err=True)
+        sys.exit(130)
+    click.echo(result.summary())
+    sys.exit(result.exit_code)
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="clarifai-connect")

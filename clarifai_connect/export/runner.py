@@ -1,0 +1,219 @@
+"""``export()``: an app, dataset or dataset version → a writer's format at any fsspec URL.
+
+The :class:`ExportRunner` pulls records lazily from a source and downloads their media (and
+mask images) with a bounded pool of threads, a sliding window of ``2 × workers`` records
+ahead of the writer, keeping the source's order. The writer gets records whose media are
+bytes; the built-in writers write their files through a second bounded pool. Memory is
+bounded by those windows, never by the dataset. Every input ends in one bucket of the
+:class:`~clarifai_connect.export.report.ExportReport`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from ..client.auth import ClientAuth
+from ..client.http import fetch
+from ..connector import Writer, display_uri
+from ..errors import ConfigError
+from ..plugins import PluginRegistry, get_registry
+from ..records import Media, Problem, Record, id_problem
+from .files import FileWriter
+from .report import ExportReport
+from .sources import open_source
+
+__all__ = ["ExportRunner", "export", "resolve_media"]
+
+
+def _fetch_media(media: Media) -> Media:
+    if media.uri is None:
+        return media
+    if media.is_http:
+        # Headers (the key) ride only on hosted media: the sources put them there.
+        headers = dict((media.storage_options or {}).get("headers") or {})
+        data, _ = fetch(media.uri, headers)
+    else:
+        data = media.read_bytes()
+    return Media(kind=media.kind, data=data)
+
+
+def resolve_media(record: Record) -> Record:
+    """``record`` with its media and mask images read into memory (bytes)."""
+    media = _fetch_media(record.media)
+    regions = record.regions
+    if any(r.mask is not None and r.mask.uri is not None for r in regions):
+        regions = tuple(replace(r, mask=_fetch_media(r.mask)) if r.mask is not None else r
+                        for r in regions)
+    if media is record.media and regions is record.regions:
+        return record
+    return replace(record, media=media, regions=regions)
+
+
+class ExportRunner:
+    """Feeds a writer from a source, downloading media ahead with ``workers`` threads."""
+
+    def __init__(self, writer: Writer, report: ExportReport, workers: int = 8,
+                 on_progress: Callable[[int], None] | None = None,
+                 notes: Callable[[str], list[str]] | None = None) -> None:
+        if int(workers) < 1:
+            raise ConfigError(f"workers must be 1 or more, got {workers}")
+        self.writer = writer
+        self.report = report
+        self.workers = int(workers)
+        self.on_progress = on_progress
+        self.notes = notes
+        self._sources: dict[str, str] = {}
+        self._notes: dict[str, list[str]] = {}
+
+    def run(self, items: Iterable[Record | Problem]) -> ExportReport:
+        """Export every item; returns the report (also when the writer could not finish)."""
+        window: deque[tuple[Record, Future]] = deque()
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="export-get") as pool:
+                for item in items:
+                    if isinstance(item, Problem):
+                        self._done("failed", item.id, item.source, item.reason)
+                        continue
+                    window.append((item, pool.submit(resolve_media, item)))
+                    while len(window) > 2 * self.workers:
+                        self._write(*window.popleft())
+                while window:
+                    self._write(*window.popleft())
+        except BaseException:
+            for _, future in window:
+                future.cancel()
+            self._close(aborted=True)
+            raise
+        self._close(aborted=False)
+        return self.report
+
+    def _write(self, record: Record, future: Future) -> None:
+        try:
+            resolved = future.result()
+        except Exception as exc:
+            self._done("failed", record.id, record.source,
+                       f"media not downloaded: {type(exc).__name__}: {exc}")
+            return
+        notes = self.notes(record.id) if self.notes is not None else []
+        try:
+            self.writer.write(resolved)
+        except Exception as exc:
+            self._done("failed", record.id, record.source, f"{type(exc).__name__}: {exc}")
+            return
+        if isinstance(self.writer, FileWriter):
+            self._sources[record.id] = record.source
+            if notes:
+                self._notes[record.id] = notes
+            self._collect()
+        else:
+            self._done("exported", record.id, record.source, warnings=notes)
+
+    def _collect(self) -> None:
+        for outcome in self.writer.outcomes():
+            source = self._sources.pop(outcome.id, "")
+            warnings = self._notes.pop(outcome.id, []) + outcome.warnings
+            if outcome.error:
+                self._done("failed", outcome.id, source, outcome.error, warnings)
+            elif outcome.skipped:
+                self._done("skipped", outcome.id, source, outcome.skipped, warnings)
+            else:
+                self._done("exported", outcome.id, source, warnings=warnings)
+
+    def _done(self, bucket: str, input_id: str, source: str, reason: str = "",
+              warnings: list[str] | None = None) -> None:
+        self.report.add(bucket, input_id, source, reason, warnings)
+        if self.on_progress is not None:
+            self.on_progress(1)
+
+    def _close(self, aborted: bool) -> None:
+        try:
+            self.writer.close()
+        except Exception as exc:
+            self.report.error(f"the {self.writer.name or 'export'} output could not be "
+                              f"finished: {type(exc).__name__}: {exc}")
+        if isinstance(self.writer, FileWriter):
+            self._collect()
+            for input_id, source in list(self._sources.items()):  # never settled
+                self._done("failed", input_id, source, "the export stopped before its "
+                           "files were written" if aborted else "its files were not written")
+            self._sources.clear()
+
+
+def _app_ids(app: str) -> tuple[str, str]:
+    from ..engine.run import parse_app  # one rule for USER/APP in sync and export
+
+    return parse_app(app)
+
+
+def export(app: str, to: str, format: str, *, dataset: str | None = None,
+           version: str | None = None, base_url: str | None = None, pat: str | None = None,
+           storage_options: Mapping[str, Any] | None = None,
+           options: Mapping[str, Any] | None = None, workers: int = 8,
+           report: str | os.PathLike | None = None, progress: bool | None = False,
+           registry: PluginRegistry | None = None,
+           on_progress: Callable[[int], None] | None = None) -> ExportReport:
+    """Export an app's inputs (or a dataset's, or a dataset version's) to ``to`` in
+    ``format`` and return the :class:`ExportReport`.
+
+    Args:
+        app: ``USER/APP`` or an app URL.
+        to: The destination: a folder (or a file, for csv/parquet), any fsspec URL.
+        format: The exporter (``clarifai-connect plugins``): coco, voc, csv, parquet, folder…
+        dataset: Export only this dataset (a paged listing of its current inputs).
+        version: Export this version of ``dataset`` (through its export archive).
+        base_url: The API (``https://…``, ``http://host:port``, ``local[:PATH]``).
+        pat: A personal access token (default env ``CLARIFAI_PAT``).
+        storage_options: fsspec options for the destination (credentials stay out of
+            reports and logs).
+        options: Options of the exporter (``default_split``, ``multi_label`` …).
+        workers: Concurrent media downloads, and concurrent file writes.
+        report: A file for the JSON-lines report (None: none).
+        progress: Show a progress bar on stderr (None: when stderr is a terminal).
+        registry: The plugin registry (default: the process-wide one).
+        on_progress: Called with a count of inputs done.
+
+    A bad input is reported with the reason and the export goes on; a bad configuration
+    raises :class:`~clarifai_connect.errors.UserError` before anything is written.
+    """
+    user_id, app_id = _app_ids(app)
+    for value, what in ((dataset, "--dataset"), (version, "--version")):
+        if value and id_problem(value):
+            raise ConfigError(f"{what}: {id_problem(value)}")
+    if int(workers) < 1:
+        raise ConfigError(f"workers must be 1 or more, got {workers}")
+    registry = registry or get_registry()
+    registration = registry.exporter(format)
+    writer_options = dict(options or {})
+    if "workers" in registration.options:
+        writer_options.setdefault("workers", workers)
+    auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
+    source = open_source(auth, dataset or "", version or "")
+    writer = registry.open_writer(to, format, storage_options, **writer_options)
+    run_report = ExportReport(source=source.name, destination=display_uri(to), format=format)
+    run_report.open(report)
+    from ..engine.progress import SyncProgress
+
+    try:
+        with SyncProgress(f"export {format}", enabled=progress) as bar:
+            def advance(count: int) -> None:
+                bar.advance(count)
+                if on_progress is not None:
+                    on_progress(count)
+
+            runner = ExportRunner(writer, run_report, workers, advance, source.pop_notes)
+            try:
+                runner.run(source)
+            except KeyboardInterrupt:
+                run_report.error("interrupted: the output is incomplete")
+                raise
+            except Exception as exc:  # the source broke off: say so, keep what was written
+                run_report.error(f"reading {source.name} stopped: {type(exc).__name__}: {exc}")
+            run_report.total = source.count()
+    finally:
+        run_report.close()
+    return run_report

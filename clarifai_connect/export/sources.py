@@ -1,0 +1,181 @@
+"""What an export reads: an app's inputs, a dataset's, or a dataset version's archive.
+
+Each source is a lazy iterable of :class:`~clarifai_connect.records.Record` (and
+:class:`~clarifai_connect.records.Problem` for inputs that cannot become one):
+
+- :class:`ListingSource` pages through ``ListDatasetInputs`` (or ``ListInputs`` for the
+  whole app) and fetches each page's annotations with ``ListAnnotations``: the live state,
+  one page (≤128 inputs) in memory at a time.
+- :class:`VersionArchiveSource` asks for the version's CLARIFAI_DATA_PROTOBUF export,
+  downloads the archive to a temporary file and reads it one ``InputBatch`` entry at a
+  time: the frozen state of the version, every label already merged into each input.
+
+:func:`open_source` picks: a version given → its archive; else a listing. Search results
+are not a source yet: the client has no search API (see the report of issue 5).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
+
+from ..client.auth import ClientAuth
+from ..client.dataset import Dataset
+from ..client.export_archive import ExportArchiveReader
+from ..client.http import HttpError, download_to
+from ..client.input import Inputs
+from ..client.records_from_protos import record_from_input
+from ..client.utils import batched
+from ..errors import ApiError, ConfigError
+from ..records import Problem, Record, RecordError
+
+__all__ = ["ListingSource", "VersionArchiveSource", "check_target", "open_source"]
+
+PAGE = 128  # inputs per listing page, and per ListAnnotations request
+_NOT_STORED = {codes.INPUT_DOWNLOAD_FAILED: "the API could not download its media",
+               codes.INPUT_DOWNLOAD_PENDING: "its media is still being downloaded by the API",
+               codes.INPUT_DOWNLOAD_IN_PROGRESS: "its media is still being downloaded by "
+                                                 "the API"}
+
+
+class _Source:
+    """Conversion shared by the sources, and the notes it leaves for the report."""
+
+    def __init__(self) -> None:
+        self._notes: dict[str, list[str]] = {}
+
+    def pop_notes(self, input_id: str) -> list[str]:
+        """What the conversion of ``input_id`` could not read (text spans, video frames)."""
+        return self._notes.pop(input_id, [])
+
+    def _convert(self, item: Any, annotations: list, headers: dict[str, str]
+                 ) -> Record | Problem:
+        notes: list[str] = []
+        try:
+            record = record_from_input(item, annotations, headers=headers, notes=notes)
+        except RecordError as exc:
+            return Problem(f"input '{item.id}'",
+                           str(exc).removeprefix(f"input '{item.id}': "), id=item.id)
+        if notes:
+            self._notes[record.id] = notes
+        return record
+
+
+class ListingSource(_Source):
+    """The inputs of an app (or of one dataset) with their annotations, page by page."""
+
+    def __init__(self, auth: ClientAuth, dataset_id: str = "") -> None:
+        super().__init__()
+        self.auth = auth
+        self.dataset_id = dataset_id
+        self.inputs = Inputs(auth=auth)
+
+    @property
+    def name(self) -> str:
+        """What is exported, for reports."""
+        where = f"{self.auth.user_id}/{self.auth.app_id}"
+        return f"{where} dataset {self.dataset_id}" if self.dataset_id else where
+
+    def count(self) -> int | None:
+        """Unknown before listing (the API has no cheap count of a listing)."""
+        return None
+
+    def __iter__(self) -> Iterator[Record | Problem]:
+        headers = self.auth.http_headers
+        listed = self.inputs.list_inputs(dataset_id=self.dataset_id or None)
+        for page in batched(listed, PAGE):
+            by_input: dict[str, list] = {item.id: [] for item in page}
+            stored = [item for item in page if item.status.code not in _NOT_STORED]
+            if stored:
+                for annotation in self.inputs.list_annotations(batch_input=stored):
+                    by_input.setdefault(annotation.input_id, []).append(annotation)
+            for item in page:
+                reason = _NOT_STORED.get(item.status.code)
+                if reason:
+                    yield Problem(f"input '{item.id}'", reason, id=item.id)
+                else:
+                    yield self._convert(item, by_input.get(item.id, []), headers)
+
+
+class VersionArchiveSource(_Source):
+    """The inputs of a dataset version, from its export archive, one entry at a time."""
+
+    def __init__(self, auth: ClientAuth, dataset_id: str, version_id: str,
+                 spill_dir: str | None = None) -> None:
+        super().__init__()
+        if not dataset_id or not version_id:
+            raise ConfigError("a dataset version export needs both a dataset and a version id")
+        self.auth = auth
+        self.dataset = Dataset(dataset_id=dataset_id, dataset_version_id=version_id, auth=auth)
+        self.spill_dir = spill_dir
+        self._count: int | None = None
+
+    @property
+    def name(self) -> str:
+        """What is exported, for reports."""
+        return (f"{self.auth.user_id}/{self.auth.app_id} dataset {self.dataset.id} "
+                f"version {self.dataset.version.id}")
+
+    def count(self) -> int | None:
+        """The number of inputs, known once the archive is open."""
+        return self._count
+
+    def __iter__(self) -> Iterator[Record | Problem]:
+        url = self.dataset.archive_zip()
+        headers = self.auth.http_headers
+        with tempfile.TemporaryFile(suffix=".zip", dir=self.spill_dir) as spool:
+            try:
+                download_to(url, spool)  # pre-signed: the key goes only where it is asked for
+            except HttpError as err:
+                if err.status not in (401, 403):
+                    raise
+                spool.seek(0)
+                spool.truncate()
+                download_to(url, spool, headers=headers)
+            spool.seek(0)
+            with ExportArchiveReader(spool, source=url.split("?")[0]) as reader:
+                self._count = len(reader)
+                for item in reader:
+                    yield self._convert(item, [], headers)
+
+
+def check_target(auth: ClientAuth, dataset_id: str = "", version_id: str = "") -> None:
+    """Fail fast, in one sentence, when the app, dataset or version does not exist."""
+    client = Inputs(auth=auth)
+    app = f"{auth.user_id}/{auth.app_id}"
+    calls = [("GetApp", service_pb2.GetAppRequest(user_app_id=client.user_app_id),
+              f"app {app}")]
+    if dataset_id:
+        calls.append(("GetDataset", service_pb2.GetDatasetRequest(
+            user_app_id=client.user_app_id, dataset_id=dataset_id),
+            f"dataset '{dataset_id}' of app {app}"))
+    if version_id:
+        calls.append(("GetDatasetVersion", service_pb2.GetDatasetVersionRequest(
+            user_app_id=client.user_app_id, dataset_id=dataset_id,
+            dataset_version_id=version_id),
+            f"version '{version_id}' of dataset '{dataset_id}'"))
+    for method, request, what in calls:
+        try:
+            client._call(method, request)
+        except ApiError as exc:
+            raise ConfigError(f"cannot export {what}: {exc.description or exc}"
+                              + (f" ({exc.details})" if exc.details else "")) from None
+
+
+def open_source(auth: ClientAuth, dataset_id: str = "", version_id: str = "",
+                spill_dir: str | None = None, check: bool = True,
+                ) -> ListingSource | VersionArchiveSource:
+    """The right source: a version's archive when ``version_id`` is given (it holds the
+    frozen labels in one download), else a paged listing of the dataset or the app.
+    ``check`` first makes sure they exist (ConfigError naming the missing one)."""
+    if version_id and not dataset_id:
+        raise ConfigError("--version needs --dataset (a version belongs to a dataset)")
+    if check:
+        check_target(auth, dataset_id, version_id)
+    if version_id:
+        return VersionArchiveSource(auth, dataset_id, version_id, spill_dir)
+    return ListingSource(auth, dataset_id)
