@@ -177,11 +177,13 @@ class CocoReader(Reader):
             return
         ids: dict[Any, str] = {}
         broken = False
+        found = 0
         try:
             for section in ("categories", "images", "annotations"):
                 try:
                     with open(local, "rb") as handle:
                         for obj in iter_section(handle, section):
+                            found += 1
                             yield from self._take(section, obj, index, item, shown, ids,
                                                   images, groups)
                 except CocoSyntaxError as exc:
@@ -191,6 +193,10 @@ class CocoReader(Reader):
         finally:
             if temporary:
                 os.unlink(local)
+        if not found and not broken:
+            # e.g. a results file (a bare list of detections): say so rather than read nothing
+            yield Problem(shown, "no 'images', 'annotations' or 'categories' in this file: "
+                          "not a COCO annotation file")
 
     def _take(self, section: str, obj: Any, index: int, item: _File, shown: str,
               ids: dict[Any, str], images: dict[str, _Image],

@@ -129,6 +129,9 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
             raise RecordError(f"caption {caption!r} is not text")
         out.captions.append({"id": ann_id, "caption": caption})
         return
+    if "segments_info" in ann:
+        raise RecordError("panoptic annotations (segments_info) are not read: use the "
+                          "instances file of the same split")
     category_id = ann.get("category_id")
     category = categories.get(category_id)
     if category is None:

@@ -349,3 +349,37 @@ def test_keypoints_and_masks_land_in_the_server(compat_dir, clarifai_server, cla
     assert sorted(k for v in content.values() for k, *_ in v["regions"]) == \
         ["box", "mask", "point", "point", "point", "point", "point", "point", "point", "point",
          "polygon"]
+
+
+def test_files_that_are_not_coco_annotations_are_reported(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    results = tmp_path / "annotations/instances_results.json"
+    results.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1],
+                                    "score": 0.9}]))
+    panoptic = write_coco(tmp_path / "annotations/panoptic_val.json",
+                          [{"id": 1, "file_name": "p.jpg", "width": 4, "height": 4}],
+                          [{"image_id": 1, "file_name": "p.png", "segments_info": []}],
+                          [{"id": 1, "name": "thing"}])
+    records, problems = read(tmp_path)
+    assert [r.id for r in records] == ["val-p.jpg"]  # the image itself is still an input
+    assert sorted(str(p) for p in problems) == sorted([
+        f"{panoptic}: annotation None: panoptic annotations (segments_info) are not read: use "
+        "the instances file of the same split (the rest of image p.jpg is kept)",
+        f"{results}: no 'images', 'annotations' or 'categories' in this file: "
+        "not a COCO annotation file"])
+
+
+@pytest.mark.slow
+def test_bench_one_million_annotations():
+    """bench/coco_read.py at full size: every annotation read, far less memory than json.load.
+    (Times are printed, never asserted.)"""
+    import contextlib
+
+    from bench.coco_read import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main([])
+    report = json.loads(out.getvalue())
+    print(report)
+    assert report["annotations"] == 1_000_000
+    assert report["reader_peak_rss_mb"] < report["json_load_peak_rss_mb"] / 2
