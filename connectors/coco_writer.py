@@ -187,6 +187,14 @@ class CocoWriter(FileWriter):
         if any(c.value <= 0 for c in record.concepts):
             self.warn(record, "concepts with value 0 not written (COCO holds positive "
                               "labels only)")
+        # Image labels carry no concept in the metadata, only their category ids: they
+        # go, in order, to the labels whose category is not known yet.
+        hints = [e.get("category_id") for e in meta.get("annotations") or ()
+                 if isinstance(e, Mapping) and e.get("image_label")]
+        unknown = [c for c in record.concepts if c.value > 0 and c.id not in self.categories]
+        for concept, hint in zip(unknown, [h for h in hints if h not in self._category_ids],
+                                 strict=False):
+            self._category(concept, hint)
         for concept in record.concepts:
             if concept.value > 0:
                 category = self._category(concept)
@@ -334,7 +342,7 @@ def _rle(png: bytes) -> tuple[list[int], int, int, int, tuple[int, int, int, int
         with Image.open(io.BytesIO(png)) as image:
             gray = image.convert("L")
             extent = gray.getbbox()
-            pixels = sum(gray.point([0] + [1] * 255).getdata())
+            pixels = gray.width * gray.height - gray.histogram()[0]
     except (MaskError, OSError) as exc:
         raise RecordError(f"mask not readable: {exc}") from None
     return counts, height, width, pixels, extent

@@ -225,8 +225,8 @@ class VocWriter(FileWriter):
             for flag in _FLAGS:
                 if flag in meta:
                     _sub(element, flag, meta[flag])
-                elif flag != "occluded":
-                    _sub(element, flag, 0)
+                elif not meta and flag != "occluded":
+                    _sub(element, flag, 0)  # a new object: VOC tools expect these two
             if obj["box"] is not None:
                 _bndbox(element, obj["box"].box, width, height)
             for part in obj["parts"]:
