@@ -206,15 +206,18 @@ class CocoReader(Reader):
             return
         if section == "categories":
             try:
-                item.categories[obj.get("id")] = Category.from_json(obj)
-            except RecordError as exc:
+                if not isinstance(obj.get("id"), (int, str)):
+                    raise RecordError("a category needs an 'id' (number or text)")
+                item.categories[obj["id"]] = Category.from_json(obj)
+            except (RecordError, TypeError, ValueError) as exc:
                 yield Problem(f"{shown}: category {obj.get('id')!r}", str(exc))
             return
         if section == "images":
             image_id, file_name = obj.get("id"), obj.get("file_name")
             where = f"{shown}: image {image_id!r}"
-            if image_id is None or not isinstance(file_name, str) or not file_name:
-                yield Problem(where, "an image needs an 'id' and a 'file_name'")
+            if not isinstance(image_id, (int, str)) or not isinstance(file_name, str) \
+                    or not file_name:
+                yield Problem(where, "an image needs an 'id' (number or text) and a 'file_name'")
                 return
             if image_id in ids:
                 yield Problem(where, "image id appears twice in the file")
@@ -230,7 +233,8 @@ class CocoReader(Reader):
             elif image.width is None and _size(obj.get("width")):
                 image.width, image.height = _size(obj.get("width")), _size(obj.get("height"))
             return
-        image_key = ids.get(obj.get("image_id"))
+        image_id = obj.get("image_id")
+        image_key = ids.get(image_id) if isinstance(image_id, (int, str)) else None
         if image_key is None:
             yield Problem(f"{shown}: annotation {obj.get('id')!r}",
                           f"image_id {obj.get('image_id')!r} is not in the file's images")
@@ -306,7 +310,7 @@ class CocoReader(Reader):
                 convert_annotation(ann, task=members[index].task, record_id=record_id,
                                    categories=members[index].categories, width=width,
                                    height=height, include_boxes=self.include_boxes, out=out)
-            except RecordError as exc:
+            except (RecordError, TypeError, ValueError) as exc:  # any malformed value
                 problems.append(Problem(
                     f"{self._show(fs, members[index].path)}: annotation {ann.get('id')!r}",
                     f"{exc} (the rest of image {image.file_name} is kept)"))

@@ -133,7 +133,7 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
         raise RecordError("panoptic annotations (segments_info) are not read: use the "
                           "instances file of the same split")
     category_id = ann.get("category_id")
-    category = categories.get(category_id)
+    category = categories.get(category_id) if isinstance(category_id, (int, str)) else None
     if category is None:
         raise RecordError(f"category_id {category_id!r} is not in the file's categories")
     entry: dict[str, Any] = {"id": ann_id, "task": task, "category_id": category_id}
@@ -159,16 +159,20 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
         return stable_id(base if not regions else f"{base}-{len(regions)}")
 
     segmentation = ann.get("segmentation")
-    crowd = int(ann.get("iscrowd") or 0)
+    crowd = ann.get("iscrowd") or 0
+    if crowd not in (0, 1):
+        raise RecordError(f"iscrowd {crowd!r} is not 0 or 1")
     if crowd:
-        entry["iscrowd"] = crowd
+        entry["iscrowd"] = int(crowd)
     if isinstance(segmentation, Mapping):
         regions.append(Region(mask=_mask(segmentation), concepts=(category.concept,),
                               id=region_id()))
-    elif isinstance(segmentation, Sequence) and not isinstance(segmentation, str) and segmentation:
+    elif isinstance(segmentation, Sequence) and not isinstance(segmentation, str):
         for flat in segmentation:
             regions.append(Region(polygon=_polygon(flat, width, height),
                                   concepts=(category.concept,), id=region_id()))
+    elif segmentation is not None:
+        raise RecordError(f"segmentation {segmentation!r:.40} is neither polygons nor RLE")
     bbox = ann.get("bbox")
     if bbox is not None and (include_boxes or not regions):
         regions.append(Region(box=_box(bbox, width, height), concepts=(category.concept,),
@@ -191,6 +195,8 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
             named.append({"region": rid, "name": name, "index": index,
                           "visibility": int(visibility)})
         entry["keypoints"] = named
+    if not regions:
+        raise RecordError("no bbox, segmentation or labelled keypoint to place the label on")
     out.regions.extend(regions)
     out.annotations.append(entry)
 

@@ -383,3 +383,24 @@ def test_bench_one_million_annotations():
     print(report)
     assert report["annotations"] == 1_000_000
     assert report["reader_peak_rss_mb"] < report["json_load_peak_rss_mb"] / 2
+
+
+def test_malformed_values_become_problems_never_exceptions(tmp_path):
+    weird = [None, [], {}, "x", -5, 1e308, [1, 2], {"a": 1}, True]
+    images = [{"id": 1, "file_name": "ok.jpg", "width": 10, "height": 10}]
+    images += [{"id": w, "file_name": w} for w in weird]
+    categories = [{"id": 1, "name": "ok"}] + [{"id": w, "name": w, "keypoints": w}
+                                              for w in weird]
+    annotations = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}]
+    for n, w in enumerate(weird):
+        for key in ("image_id", "category_id", "bbox", "segmentation", "keypoints", "iscrowd",
+                    "attributes", "caption"):
+            annotations.append({"id": 100 + n, "image_id": 1, "category_id": 1, key: w})
+    annotations.append("not an object")
+    path = write_coco(tmp_path / "instances_w.json", images, annotations, categories)
+    records, problems = read(path)
+    ids = [r.id for r in records]
+    assert "w-ok.jpg" in ids
+    ok = next(r for r in records if r.id == "w-ok.jpg")
+    assert ok.regions and all(isinstance(p, Problem) for p in problems)
+    assert len(problems) > len(weird)
