@@ -1,7 +1,8 @@
 """Pytest fixtures for testing against a real local Clarifai server (entry point ``pytest11``).
 
 Connector authors get these by installing clarifai-connect: a running local server on
-loopback, a raw gRPC stub to it, and a fresh app per test.
+loopback, a raw gRPC stub to it, a fresh app per test, and a real S3 API (``s3_endpoint``,
+``s3_bucket``: moto in server mode on loopback).
 """
 
 from __future__ import annotations
