@@ -3,8 +3,9 @@
 Writes ``inputs.csv`` (or the ``*.csv`` file the URI names) with the columns ``inputid``,
 ``input``, ``concepts``, ``metadata``, ``geopoints`` — the layout the csv connector and the
 official SDK's ``upload_from_csv`` read — and each input's media as ``media/<id><ext>``,
-referenced by a path relative to the CSV. Text inputs go inline as raw text unless the text
-would read back as a path or URL. The table is streamed row by row.
+referenced by a path relative to the CSV. Text inputs go inline as raw text (the csv
+connector reads ``*.txt`` paths as text too, so a file would not come back as one); text
+that reads like a path or URL is named in a warning. The table is streamed row by row.
 
 The layout holds input-level positive labels only: regions and concepts with value 0 are
 named in warnings.
@@ -91,8 +92,11 @@ class CsvWriter(FileWriter):
                 text = media.data.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
-        if self.inline_text and text is not None and _reads_as_text(text):
+        if self.inline_text and text is not None:
             value = text
+            if not _reads_as_text(text):
+                self.warn(record, "text that reads as a file path or URL written inline "
+                                  "(read it back with csv_type=raw)")
         else:
             value = self.write_media(record, self.media_folder, record.id)
         names = []
