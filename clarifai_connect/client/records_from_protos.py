@@ -11,6 +11,7 @@ the export runner send it; it never shows in reprs), third-party URLs go without
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -61,6 +62,19 @@ def _unit(value: float) -> float:
         return 0.0
     if 1.0 < value <= 1.0 + _EPSILON:
         return 1.0
+    return value
+
+
+def _shortest_f32(value: float) -> float:
+    """The shortest decimal that is the same float32 (GeoPoint's fields are float32:
+    -122.4 comes back as -122.40000152…)."""
+    def f32(x: float) -> bytes:
+        return struct.pack("<f", x)
+
+    for digits in range(0, 10):
+        candidate = round(value, digits)
+        if f32(candidate) == f32(value):
+            return candidate
     return value
 
 
@@ -184,7 +198,7 @@ def record_from_input(item: resources_pb2.Input,
     geo = None
     if data.HasField("geo") and data.geo.HasField("geo_point"):
         point = data.geo.geo_point
-        geo = GeoPoint(point.longitude, point.latitude)
+        geo = GeoPoint(_shortest_f32(point.longitude), _shortest_f32(point.latitude))
     return Record(id=item.id, media=media, concepts=tuple(concepts.values()),
                   regions=tuple(regions), metadata=struct_to_dict(data.metadata),
                   dataset_ids=tuple(item.dataset_ids), geo=geo, source=where)
