@@ -96,8 +96,9 @@ class UploadEngine:
                 for batch in batched(self._records(items), opts.batch_size):
                     work = self._plan(batch)
                     if work and not opts.dry_run:
+                        ready = self._prepare_local(work)
                         self._slots.acquire()
-                        future = pool.submit(self._send, work)
+                        future = pool.submit(self._send, work, ready)
                         future.add_done_callback(lambda _: self._slots.release())
                 finished = True
             except ClarifaiConnectError as exc:
@@ -160,13 +161,27 @@ class UploadEngine:
         self.on_progress(done)
         return work
 
+    def _prepare(self, record: Record) -> Prepared | str:
+        """The record's protos (its media read), or why its media cannot be read."""
+        dataset = [self.options.dataset_id] if self.options.dataset_id else []
+        try:
+            return self.uploader.prepare(record, dataset)
+        except Exception as exc:  # media unreadable: this record fails, the rest goes on
+            return _media_reason(exc)
+
+    def _prepare_local(self, work: list[tuple[Record, str]]) -> dict[str, Prepared | str]:
+        """Prepare the records whose media is local (or inline) right here: that is cheap
+        CPU work, and doing it in this one thread keeps the workers from fighting over the
+        GIL. Remote media (latency-bound) is read by the workers, in parallel."""
+        return {record.id: self._prepare(record) for record, _ in work if _is_local(record)}
+
     # -- sending (worker threads) ----------------------------------------------------------
 
-    def _send(self, work: list[tuple[Record, str]]) -> None:
+    def _send(self, work: list[tuple[Record, str]], ready: dict[str, Prepared | str]) -> None:
         outcome: dict[str, tuple[str, str]] = {}  # id → (bucket, reason), exactly once each
         actions = {record.id: action for record, action in work}
         try:
-            self._send_batch(work, actions, outcome)
+            self._send_batch(work, actions, ready, outcome)
         except Exception as exc:  # an unexpected API or client error: fail what is left
             log.warning("a batch failed: %s", redact(str(exc)))
             for record, _ in work:
@@ -178,15 +193,16 @@ class UploadEngine:
         self.on_progress(len(work))
 
     def _send_batch(self, work: list[tuple[Record, str]], actions: dict[str, str],
+                    ready: dict[str, Prepared | str],
                     outcome: dict[str, tuple[str, str]]) -> None:
         uploader = self.uploader
-        dataset = [self.options.dataset_id] if self.options.dataset_id else []
         prepared: list[Prepared] = []
         for record, _ in work:
-            try:
-                prepared.append(uploader.prepare(record, dataset))
-            except Exception as exc:  # media unreadable: this record fails, the rest goes on
-                outcome[record.id] = ("failed", _media_reason(exc))
+            item = ready[record.id] if record.id in ready else self._prepare(record)
+            if isinstance(item, str):
+                outcome[record.id] = ("failed", item)
+            else:
+                prepared.append(item)
         replaced = [p.id for p in prepared if actions[p.id] == UPDATE]
         if replaced:
             # Forget first: if the run dies between the delete and the re-post, the next
@@ -263,6 +279,12 @@ class UploadEngine:
             self.state.forget(ids)
             for input_id, source in chunk:
                 report.add("deleted", input_id, source, "gone from the source")
+
+
+def _is_local(record: Record) -> bool:
+    media = [record.media, *(r.mask for r in record.regions if r.mask is not None)]
+    return all(m.uri is None or ("://" not in m.uri or m.uri.startswith("file://"))
+               for m in media)
 
 
 def _media_reason(exc: BaseException) -> str:
