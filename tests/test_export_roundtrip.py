@@ -5,17 +5,20 @@ version's export archive."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from clarifai_connect.client import Dataset
-from connectors.masks import encode_rle_string
 
-from .export_support import assert_same_records, export_from, read_all, sync_into
+from .export_support import (
+    assert_same_records,
+    export_from,
+    generated_coco,
+    read_all,
+    sync_into,
+)
 
 COCO_COMPAT = ("coco_instances", "coco_captions", "coco_person_keypoints")
 
@@ -57,71 +60,9 @@ def test_coco_compat_round_trip(name, via, compat_dir, clarifai_server, clarifai
         assert [c["caption"] for c in got] == [c["caption"] for c in want]
 
 
-def _png(width: int, height: int, seed: int) -> bytes:
-    image = Image.new("RGB", (width, height), (seed * 40 % 256, 90, 200))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def _rle(height: int, width: int, x0: int, y0: int, x1: int, y1: int) -> str:
-    """Compressed COCO RLE of the rectangle [x0, x1) × [y0, y1)."""
-    column_major = []
-    for x in range(width):
-        for y in range(height):
-            column_major.append(1 if x0 <= x < x1 and y0 <= y < y1 else 0)
-    counts, current, run = [], 0, 0
-    for value in column_major:
-        if value != current:
-            counts.append(run)
-            current, run = value, 0
-        run += 1
-    counts.append(run)
-    return encode_rle_string(counts)
-
-
-def _generated_coco(root: Path) -> Path:
-    """A COCO folder with what the datumaro files lack: non-contiguous category ids,
-    an object of two polygons, compressed RLE, crowd, image labels, keypoints, two splits."""
-    categories = [{"id": 3, "name": "cat", "supercategory": "animal"},
-                  {"id": 7, "name": "dog", "supercategory": "animal"},
-                  {"id": 12, "name": "person", "supercategory": "",
-                   "keypoints": ["nose", "left_eye"], "skeleton": [[1, 2]]},
-                  {"id": 20, "name": "indoor", "supercategory": ""}]
-    for split, count in (("train", 3), ("val", 2)):
-        images, annotations = [], []
-        for n in range(count):
-            width, height = 40 + n, 30
-            name = f"{split}_{n}.png"
-            (root / "images" / split).mkdir(parents=True, exist_ok=True)
-            (root / "images" / split / name).write_bytes(_png(width, height, n))
-            image_id = 100 + n
-            images.append({"id": image_id, "file_name": name, "width": width, "height": height})
-            base = image_id * 10
-            annotations += [
-                {"id": base + 1, "image_id": image_id, "category_id": 3, "iscrowd": 0,
-                 "bbox": [1.5, 2.25, 10, 8], "area": 80},
-                {"id": base + 2, "image_id": image_id, "category_id": 7, "iscrowd": 0,
-                 "segmentation": [[1, 1, 9.5, 1, 9.5, 7, 1, 7], [20, 20, 25, 20, 22, 27.75]],
-                 "bbox": [1, 1, 24, 26.75], "area": 60},
-                {"id": base + 3, "image_id": image_id, "category_id": 3, "iscrowd": 1,
-                 "segmentation": {"size": [height, width],
-                                  "counts": _rle(height, width, 3, 4, 12 + n, 15)},
-                 "bbox": [3, 4, 9 + n, 11], "area": 99},
-                {"id": base + 4, "image_id": image_id, "category_id": 12, "iscrowd": 0,
-                 "bbox": [10, 5, 20, 20], "area": 400, "num_keypoints": 2,
-                 "keypoints": [15, 8, 2, 17.5, 7, 1]},
-                {"id": base + 5, "image_id": image_id, "category_id": 20},
-            ]
-        (root / "annotations").mkdir(parents=True, exist_ok=True)
-        (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(
-            {"images": images, "annotations": annotations, "categories": categories}))
-    return root
-
-
 @pytest.mark.parametrize("via", ["listing", "version"])
 def test_generated_coco_round_trip(via, clarifai_server, clarifai_app, tmp_path):
-    source = _generated_coco(tmp_path / "src")
+    source = generated_coco(tmp_path / "src")
     before, problems = read_all(source, "coco")
     assert len(before) == 5 and not problems
     sync_into(clarifai_server, clarifai_app, source, tmp_path)
@@ -172,7 +113,7 @@ def test_voc_compat_round_trip(via, compat_dir, clarifai_server, clarifai_app, t
 
 
 def test_coco_to_voc_names_what_voc_cannot_hold(clarifai_server, clarifai_app, tmp_path):
-    source = _generated_coco(tmp_path / "src")
+    source = generated_coco(tmp_path / "src")
     sync_into(clarifai_server, clarifai_app, source, tmp_path)
     out = tmp_path / "voc"
     report = export_from(clarifai_server, clarifai_app, out, "voc", dataset="ds",
