@@ -1,0 +1,89 @@
+"""Peak memory of `clarifai-connect sync` at 10,000 and at 100,000 records.
+
+Each sync runs in a subprocess of its own (the CLI, as a user runs it) against a local
+server in another subprocess; its peak RSS (the kernel's high-water mark, from
+``wait4``) is compared between the two sizes. The engine streams, so the larger run
+should stay within 1.3× of the smaller one. The source is a Parquet table of small
+labelled PNGs (bytes column), written in row groups so the connector can stream it.
+
+    python -m bench.sync_memory [--small 10000] [--large 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.server_post_inputs import tiny_png
+from bench.sync_throughput import server_process
+
+ROW_GROUP = 4096
+
+
+def write_table(path: Path, rows: int) -> Path:
+    """A Parquet file of ``rows`` labelled images, written one row group at a time."""
+    schema = pa.schema([("inputid", pa.string()), ("input", pa.binary()),
+                        ("concepts", pa.string())])
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, rows, ROW_GROUP):
+            n = range(start, min(rows, start + ROW_GROUP))
+            writer.write_table(pa.table({
+                "inputid": [f"m{i}" for i in n], "input": [tiny_png(i) for i in n],
+                "concepts": [f"c{i % 10}" for i in n]}, schema=schema))
+    return path
+
+
+def peak_rss_of_sync(server, source: Path, app: str, work: Path) -> tuple[int, dict, float]:
+    """Run the CLI sync in a subprocess; (peak RSS in bytes, report summary, seconds)."""
+    report = work / f"{app}.jsonl"
+    env = {**os.environ, "CLARIFAI_PAT": server.keys[0]}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clarifai_connect.cli", "sync", str(source), "--app",
+         f"bench/{app}", "--base-url", server.base_url, "--state", str(work / f"{app}.sqlite"),
+         "--report", str(report), "--no-progress"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"sync of {source} failed: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    summary = json.loads(report.read_text().splitlines()[-1])["summary"]
+    return usage.ru_maxrss * 1024, summary, seconds
+
+
+def run(small: int = 10000, large: int = 100000) -> dict:
+    """Sync both sizes and return the peaks and their ratio."""
+    out: dict = {"small": small, "large": large}
+    with tempfile.TemporaryDirectory() as tmp, server_process(str(Path(tmp) / "server")) as server:
+        work = Path(tmp)
+        for label, rows in (("small", small), ("large", large)):
+            source = write_table(work / f"{label}.parquet", rows)
+            peak, summary, seconds = peak_rss_of_sync(server, source, label, work)
+            if summary["created"] != rows or summary["failed"]:
+                raise RuntimeError(f"the {label} sync did not land everything: {summary}")
+            out[f"{label}_peak_rss_mb"] = round(peak / 2**20, 1)
+            out[f"{label}_inputs_per_s"] = round(rows / seconds)
+    out["ratio"] = round(out["large_peak_rss_mb"] / out["small_peak_rss_mb"], 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10000)
+    parser.add_argument("--large", type=int, default=100000)
+    args = parser.parse_args()
+    print(json.dumps(run(args.small, args.large), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""The sync benchmarks as slow tests (`pytest -m slow`): they run the benches at a reduced
+size and check that everything landed; the memory bound is a ratio of peak RSS, not a time.
+The throughput figure is printed, never asserted (DESIGN: no timed assertions)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_sync_throughput_bench_runs(capsys):
+    from bench.sync_throughput import run
+
+    figures = run(total=4000, threads=4)
+    assert figures["created"] == 4000 and figures["failed"] == 0
+    with capsys.disabled():
+        print("\nsync throughput:", figures)
+
+
+def test_sync_memory_is_bounded_by_batches_not_source_size(capsys):
+    from bench.sync_memory import run
+
+    figures = run(small=5000, large=50000)
+    with capsys.disabled():
+        print("\nsync memory:", figures)
+    assert figures["ratio"] <= 1.3
