@@ -90,11 +90,12 @@ def test_sdk_bulk_upload_from_folder(sdk_user, tmp_path):
     app = sdk_user.create_app(app_id="sdk_bulk")
     dataset = app.create_dataset(dataset_id="folder_ds")
     colors = {"red": (255, 0, 0), "green": (0, 255, 0)}
-    for label, color in colors.items():
+    for label, color in colors.items():  # the SDK labels a folder's images by its name
         (tmp_path / label).mkdir()
         for i in range(3):
-            (tmp_path / label / f"{label}_{i}.png").write_bytes(_png(color))
-    dataset.upload_from_folder(folder_path=str(tmp_path), input_type="image", labels=True)
+            (tmp_path / label / f"{label}_{i}.png").write_bytes(_png(color, size=(4 + i, 4)))
+        dataset.upload_from_folder(folder_path=str(tmp_path / label), input_type="image",
+                                   labels=True)
 
     listed = list(app.inputs().list_inputs(dataset_id="folder_ds"))
     assert sorted(i.id for i in listed) == sorted(f"{c}_{i}" for c in colors for i in range(3))
