@@ -136,6 +136,24 @@ def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -
             return candidate
 
 
+def _inline_annotations(inp: resources_pb2.Input, user_id: str,
+                        ts) -> list[resources_pb2.Annotation]:
+    """The annotations a posted input's labels become: one input-level annotation for its
+    concepts, one per region."""
+    data = inp.data
+    out = []
+    if data.concepts:
+        ann = new_annotation(new_id(), inp.id, user_id, ts)
+        ann.data.concepts.extend(data.concepts)
+        out.append(ann)
+    for region in data.regions:
+        ann = new_annotation(new_id(), inp.id, user_id, ts)
+        ann.data.regions.add().CopyFrom(region)
+        ann.input_level = False
+        out.append(ann)
+    return out
+
+
 def _failed_echo(inp: resources_pb2.Input, code: int, problem: str) -> None:
     """Turn a rejected request input into its response item: status set, no bytes, and no
     hosted name (its bytes were not kept)."""
@@ -178,14 +196,27 @@ def post_inputs(
     stamp = now()
     ts = timestamp(stamp)
 
-    # Validation and media bytes, outside the write lock.
+    # Everything that needs no lock happens first: validation, media bytes, the stored
+    # protos and their annotations, serialized. The write lock then only checks ids and
+    # inserts, so one request's Python overlaps another's commit.
     problems: list[tuple[int, str] | None] = [None] * total
     by_url = [False] * total
     smalls: list[list[tuple[str, bytes]]] = [[] for _ in range(total)]
+    protos: list[bytes] = [b""] * total
+    labels: list[list[resources_pb2.Annotation]] = [[] for _ in range(total)]
     for i, inp in enumerate(inputs):
         problem, by_url[i] = _prepare(server, inp, f"inputs[{i}]", smalls[i])
         if problem:
             problems[i] = (_INVALID, problem)
+            continue
+        data = inp.data
+        if data.concepts or data.regions:
+            labels[i] = _inline_annotations(inp, user_id, ts)
+            del data.regions[:]  # the input's regions live on as annotations
+        inp.status.CopyFrom(_PENDING if by_url[i] else _OK)
+        inp.created_at.CopyFrom(ts)
+        inp.modified_at.CopyFrom(ts)
+        protos[i] = inp.SerializeToString()
 
     landed: list[int] = []
     with server.store.write() as db:
@@ -213,6 +244,9 @@ def post_inputs(
                                                "exists in this app")
                     continue
                 inp.id = _suffixed(db, pk, inp.id, seen | set(candidates))
+                protos[i] = inp.SerializeToString()
+                for ann in labels[i]:
+                    ann.input_id = inp.id
             seen.add(inp.id)
             landed.append(i)
 
@@ -221,27 +255,15 @@ def post_inputs(
         concepts: dict[str, resources_pb2.Concept] = {}
         for k, i in enumerate(landed):
             inp = inputs[i]
-            data = inp.data
-            if data.concepts or data.regions:
-                collect_concepts(data, concepts)
-                if data.concepts:
-                    annotations.append(new_annotation(
-                        new_id(), inp.id, user_id, ts,
-                        resources_pb2.Data(concepts=data.concepts)))
-                for region in data.regions:
-                    ann = new_annotation(new_id(), inp.id, user_id, ts)
-                    ann.data.regions.add().CopyFrom(region)
-                    ann.input_level = False
-                    annotations.append(ann)
-                del data.regions[:]  # the input's regions live on as annotations
-            inp.status.CopyFrom(_PENDING if by_url[i] else _OK)
-            inp.created_at.CopyFrom(ts)
-            inp.modified_at.CopyFrom(ts)
-            rows.append((pk, inp.id, first + k, inp.status.code, job_id or None,
-                         inp.SerializeToString(), stamp))
+            rows.append((pk, inp.id, first + k, inp.status.code, job_id or None, protos[i],
+                         stamp))
+            if labels[i]:
+                annotations += labels[i]
+                for ann in labels[i]:
+                    collect_concepts(ann.data, concepts)
             for dataset_id in inp.dataset_ids:
                 dataset_rows.append((pk, dataset_id, inp.id, stamp))
-            small.extend(smalls[i])
+            small += smalls[i]
         if rows:
             db.executemany("INSERT INTO inputs(app_pk, id, seq, status, job_id, proto, "
                            "created_at) VALUES (?,?,?,?,?,?,?)", rows)
