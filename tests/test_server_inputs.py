@@ -477,3 +477,22 @@ def test_downloads_left_pending_resume_after_restart(tmp_path, file_server):
         assert job.progress.success_count == 1
         got = api.call("GetInput", s.GetInputRequest(user_app_id=user, input_id="later")).input
         assert got.status.code == codes.INPUT_DOWNLOAD_SUCCESS and got.data.image.hosted.suffix
+
+
+def test_slow_url_fails_with_a_timeout(tmp_path, file_server):
+    file_server.gate.clear()
+    try:
+        with LocalServer(data_dir=tmp_path, download_timeout=0.3) as server:
+            api = raw_api(server)
+            app = AppRef("u1", "slow")
+            api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u1"),
+                                                   apps=[r.App(id="slow")]))
+            api.call("PostInputs", s.PostInputsRequest(user_app_id=app.user_app_id, inputs=[
+                r.Input(id="s", data=r.Data(image=r.Image(url=f"{file_server.base}/slow/cat.png")))],
+                inputs_add_job_id="j"))
+            assert _wait_job(api, app, "j").progress.failed_count == 1
+            got = _get(api, app, "s").input
+            assert got.status.code == codes.INPUT_DOWNLOAD_FAILED
+            assert "timed out after 0.3s" in got.status.details
+    finally:
+        file_server.gate.set()
