@@ -155,6 +155,16 @@ def test_suffix_conflict_resolution_renames(clarifai_raw, clarifai_app):
                  input_id_conflict_resolution=r.SUFFIX)
     assert resp.inputs[0].id == "x-2"
     assert _get(clarifai_raw, clarifai_app, "x-2").input.data.text.raw == "third"
+    for _ in range(7):  # x-3 … x-9
+        _post(clarifai_raw, clarifai_app, [_text("x")], input_id_conflict_resolution=r.SUFFIX)
+    last = _post(clarifai_raw, clarifai_app, [_text("x", "eleventh")],
+                 input_id_conflict_resolution=r.SUFFIX).inputs[0]
+    assert last.status.code == codes.INPUT_DOWNLOAD_SUCCESS
+    assert last.id.startswith("x-") and len(last.id) == len("x-") + 8
+    same_request = _post(clarifai_raw, clarifai_app, [_text("y"), _text("y")],
+                         input_id_conflict_resolution=r.SUFFIX)
+    assert [i.status.code for i in same_request.inputs] == [
+        codes.INPUT_DOWNLOAD_SUCCESS, codes.INPUT_DUPLICATE]
 
 
 @pytest.mark.parametrize("bad, words", [

@@ -1,7 +1,7 @@
 """Inputs: PostInputs, ListInputs, StreamInputs, GetInput, PatchInputs, DeleteInput(s).
 
 Stored form (what datasets, versions and exports read): an ``inputs`` row per input whose
-``proto`` is the Input without media bytes (``hosted.suffix`` = their SHA-256, see
+``proto`` is the Input without media bytes (``hosted.suffix`` = their media key, see
 :mod:`.media_blobs`; ``text.raw`` is kept as well) and without regions. Inline regions
 become one annotation each; inline concepts stay in ``data.concepts`` and are mirrored by
 one input-level annotation (``input_level=True``), as the API does. The ``status`` column
@@ -14,6 +14,7 @@ then one write transaction of ``executemany`` inserts.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any
 
@@ -66,7 +67,7 @@ def _overall(failed: int, total: int) -> status_pb2.Status:
 
 
 def _own_digest(server: Any, url: str) -> str | None:
-    """The digest when ``url`` is a hosted URL of this server whose bytes are stored."""
+    """The media key when ``url`` is a hosted URL of this server whose bytes are stored."""
     prefix = f"{server.media_url}/media/orig/"
     if url.startswith(prefix):
         digest = url[len(prefix):]
@@ -131,7 +132,7 @@ def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -
         if candidate not in used:
             return candidate
     while True:
-        candidate = f"{input_id}-{new_id()[:8]}"
+        candidate = f"{input_id}-{os.urandom(4).hex()}"
         if candidate not in taken and not existing_ids(db, "inputs", pk, [candidate]):
             return candidate
 
