@@ -506,3 +506,10 @@ def test_slow_url_fails_with_a_timeout(tmp_path, file_server):
             assert "timed out after 0.3s" in got.status.details
     finally:
         file_server.gate.set()
+
+
+def test_unknown_app_fails_the_call(clarifai_raw):
+    resp = clarifai_raw.call("PostInputs", s.PostInputsRequest(
+        user_app_id=r.UserAppIDSet(user_id="nobody", app_id="none"), inputs=[_text("a")]))
+    assert resp.status.code == codes.CONN_DOES_NOT_EXIST
+    assert "app 'none'" in resp.status.details and not resp.inputs

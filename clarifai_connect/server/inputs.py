@@ -193,6 +193,7 @@ def post_inputs(
     if resolution not in _RESOLUTIONS:
         raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
                          f"unknown input_id_conflict_resolution {resolution}")
+    app_pk(server.store.read(), req)  # fail fast, before any work; checked again below
     downloads.resume_pending(server)
     stamp = now()
     ts = timestamp(stamp)
