@@ -23,7 +23,8 @@ from .http import HttpError, download_to
 from .input import Inputs
 from .input_protos import iter_csv_inputs, iter_folder_inputs
 from .lister import Lister
-from .upload import BadItem, BulkUploader, UploadItem, UploadSummary
+from .record_upload import upload_items
+from .upload import BadItem, UploadItem, UploadSummary
 from .upload_status import UploadStats, dataloader_stats, parse_metrics, show_upload_status
 from .utils import expect_url, make_proto
 
@@ -282,8 +283,8 @@ class Dataset(Lister):
     def _upload(self, items: Any, batch_size: int) -> UploadSummary:
         if not 1 <= batch_size <= 128:
             raise UserError(f"batch_size must be between 1 and 128, got {batch_size}.")
-        return BulkUploader(self.input_object, batch_size=batch_size,
-                            num_workers=self.num_workers).run(items)
+        # The sync engine sends them: one concurrency budget, per-item outcomes.
+        return upload_items(self.input_object, items, batch_size, self.num_workers)
 
     def get_upload_status(self, dataloader: ClarifaiDataLoader | None = None,
                           delete_version: bool = False, timeout: int = 600,

@@ -36,16 +36,21 @@ _ANNOTATION_OK = frozenset({codes.SUCCESS, codes.ANNOTATION_SUCCESS})
 
 @dataclass
 class Prepared:
-    """A record turned into what the API takes (its media read). Opaque to the engine."""
+    """What the API takes for one item (its media read): the Input proto and its region
+    annotations, with the ``source`` location and ``fingerprint`` the engine tracks.
+    Made from a Record by :meth:`RecordUploader.prepare`, or around protos the client
+    built itself (``record`` None). Opaque to the engine."""
 
-    record: Record
+    record: Record | None
     input: Any
     annotations: list = field(default_factory=list)
+    source: str = ""
+    fingerprint: str = ""
 
     @property
     def id(self) -> str:
         """The input id."""
-        return self.record.id
+        return self.input.id
 
 
 def _reason(status: Any) -> str:
@@ -107,9 +112,13 @@ class RecordUploader(BaseClient):
     # -- inputs --------------------------------------------------------------------------
 
     @staticmethod
-    def prepare(record: Record, dataset_ids: Iterable[str] = ()) -> Prepared:
-        """Build the protos of ``record``, reading its media (OSError/ValueError propagate)."""
-        return Prepared(record, record_input(record, dataset_ids), record_annotations(record))
+    def prepare(record: Record | Prepared, dataset_ids: Iterable[str] = ()) -> Prepared:
+        """Build the protos of ``record``, reading its media (OSError/ValueError propagate);
+        an item already Prepared is returned as it is."""
+        if isinstance(record, Prepared):
+            return record
+        return Prepared(record, record_input(record, dataset_ids), record_annotations(record),
+                        source=record.source, fingerprint=record.fingerprint)
 
     def post_inputs(self, items: list[Prepared]) -> dict[str, tuple[str, str]]:
         """Post the inputs of ``items`` (≤128) with their ids; {id: (outcome, reason)}.
@@ -228,3 +237,50 @@ class RecordUploader(BaseClient):
             failures = [(sent, str(err)) for sent in chunk]
         there = self._existing_annotations([a.id for a, _ in failures])
         return [(a, reason) for a, reason in failures if a.id not in there]
+
+
+def upload_items(client: BaseClient, items: Iterable[Any], batch_size: int = MAX_BATCH,
+                 num_workers: int = 4) -> Any:
+    """Upload the client's own ``UploadItem`` protos (and ``BadItem`` rows) through the
+    engine, without a state file; returns the :class:`~.upload.UploadSummary` the client's
+    bulk uploads promise (every failure in it, with its source)."""
+    from ..engine.pipeline import ANNOTATIONS_FAILED, SyncOptions, UploadEngine
+    from ..engine.report import RunReport
+    from ..engine.state import SyncState
+    from ..records import Problem
+    from .upload import BadItem, FailedItem, UploadSummary
+
+    summary = UploadSummary()
+
+    def collect(entry: dict[str, str]) -> None:
+        if entry["status"] != "failed":
+            return
+        reason = entry.get("reason", "")
+        if reason.startswith(ANNOTATIONS_FAILED):  # the input did land
+            summary.uploaded += 1
+            summary.annotations_failed.append(FailedItem(
+                f"annotation of input '{entry['id']}'", reason[len(ANNOTATIONS_FAILED):]))
+        elif entry["id"]:
+            where = f" ({entry['source']})" if entry["source"] else ""
+            summary.failed.append(FailedItem(f"input '{entry['id']}'{where}", reason))
+        else:
+            summary.failed.append(FailedItem(entry["source"] or entry["id"], reason))
+
+    def stream() -> Any:
+        for item in items:
+            if isinstance(item, BadItem):
+                yield Problem(item.source, item.reason)
+            else:
+                yield Prepared(None, item.input, list(item.annotations), source=item.source)
+
+    uploader = RecordUploader(client.auth, budget=threading.BoundedSemaphore(num_workers))
+    uploader.retry_policy = client.retry_policy
+    report = RunReport(source="upload", target=client.app_id, listener=collect)
+    with SyncState(":memory:", "upload", client.app_id) as state:
+        UploadEngine(uploader, state, report,
+                     SyncOptions(workers=num_workers, batch_size=batch_size)).run(stream())
+    summary.total = report.read
+    summary.uploaded += report.created
+    summary.already_present = report.skipped
+    summary.annotations_uploaded = report.annotations
+    return summary

@@ -27,16 +27,17 @@ from dataclasses import dataclass
 
 from ..client.record_upload import EXISTS, LANDED, Prepared, RecordUploader
 from ..client.utils import batched
-from ..errors import ClarifaiConnectError, redact
+from ..errors import ClarifaiConnectError, UserError, redact
 from ..records import Problem, Record
 from .report import RunReport
 from .state import DONE, INPUT, SyncState
 
-__all__ = ["MAX_BATCH", "SyncOptions", "UploadEngine"]
+__all__ = ["ANNOTATIONS_FAILED", "MAX_BATCH", "SyncOptions", "UploadEngine"]
 
 log = logging.getLogger("clarifai_connect.engine")
 MAX_BATCH = 128
 CREATE, UPDATE, RESUME = "create", "update", "resume"
+ANNOTATIONS_FAILED = "input landed but its annotations did not: "
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class UploadEngine:
         self.options = options
         self.on_progress = on_progress or (lambda n: None)
         self._slots = threading.BoundedSemaphore(2 * options.workers)
+        self._pulled = 0  # items read from the source so far
 
     # -- reading and planning (one thread) -------------------------------------------------
 
@@ -102,6 +104,8 @@ class UploadEngine:
                         future.add_done_callback(lambda _: self._slots.release())
                 finished = True
             except ClarifaiConnectError as exc:
+                if isinstance(exc, UserError) and not self._pulled:
+                    raise  # the source cannot be opened at all: fail fast, nothing was sent
                 self.report.error(f"reading {self.report.source} stopped: {exc}")
             except Exception as exc:  # a connector bug must not lose what was sent so far
                 log.exception("reading %s failed", self.report.source)
@@ -113,7 +117,8 @@ class UploadEngine:
 
     def _records(self, items: Iterable[Record | Problem]) -> Iterator[Record]:
         for item in items:
-            if isinstance(item, Record):
+            self._pulled += 1
+            if isinstance(item, (Record, Prepared)):  # Prepared: protos the client built
                 yield item
             elif isinstance(item, Problem):
                 self.report.problem(item.source, item.reason, item.id)
@@ -231,10 +236,10 @@ class UploadEngine:
                     ("skipped", "already in the app")
                 check.add(item.id)
             if item.annotations:
-                acked.append((item.id, item.record.fingerprint, INPUT, item.record.source))
+                acked.append((item.id, item.fingerprint, INPUT, item.source))
                 annotate.append(item)
             else:
-                acked.append((item.id, item.record.fingerprint, DONE, item.record.source))
+                acked.append((item.id, item.fingerprint, DONE, item.source))
         self.state.acknowledge(acked)
         if not annotate:
             return
@@ -242,10 +247,9 @@ class UploadEngine:
         done = []
         for item in annotate:
             if item.id in failures:
-                outcome[item.id] = ("failed", f"input landed but its annotations did not: "
-                                              f"{failures[item.id]}")
+                outcome[item.id] = ("failed", f"{ANNOTATIONS_FAILED}{failures[item.id]}")
             else:
-                done.append((item.id, item.record.fingerprint, DONE, item.record.source))
+                done.append((item.id, item.fingerprint, DONE, item.source))
         self.state.acknowledge(done)
         with self.report._lock:
             self.report.annotations += sum(len(i.annotations) for i in annotate
@@ -281,7 +285,9 @@ class UploadEngine:
                 report.add("deleted", input_id, source, "gone from the source")
 
 
-def _is_local(record: Record) -> bool:
+def _is_local(record: Record | Prepared) -> bool:
+    if isinstance(record, Prepared):
+        return True  # nothing left to read
     media = [record.media, *(r.mask for r in record.regions if r.mask is not None)]
     return all(m.uri is None or ("://" not in m.uri or m.uri.startswith("file://"))
                for m in media)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +48,7 @@ class RunReport:
     state_path: Path | None = None
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
     _file: IO[str] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -86,6 +88,8 @@ class RunReport:
                 self.failures.append(entry)
             if line and self._file is not None:
                 self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            if self.listener is not None:  # e.g. a caller that keeps every failure
+                self.listener(entry)
 
     def problem(self, source: str, reason: str, input_id: str = "") -> None:
         """A source item that could not be read: failed, with where and why."""
@@ -143,8 +147,8 @@ class RunReport:
         for failure in self.failures[:10]:
             where = failure["source"] or failure["id"]
             lines.append(f"  failed: {where}: {failure.get('reason', '')}")
-        if self.failed > 10:
-            lines.append(f"  … {self.failed - 10} more failures"
+        if self.failed > len(self.failures[:10]):
+            lines.append(f"  … {self.failed - len(self.failures[:10])} more failures"
                          + (f" in {self.path}" if self.path else ""))
         lines.extend(f"error: {e}" for e in self.errors)
         if self.path:
