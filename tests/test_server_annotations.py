@@ -215,3 +215,37 @@ def test_delete_annotations_by_ids_and_inputs(clarifai_raw, two_inputs):
     again = clarifai_raw.call("DeleteAnnotation", s.DeleteAnnotationRequest(
         user_app_id=two_inputs.user_app_id, input_id="in-a", annotation_id="in-a-2"))
     assert again.status.code == codes.CONN_DOES_NOT_EXIST
+
+
+def _input_concepts(api, app, input_id):
+    got = api.call("GetInput", s.GetInputRequest(user_app_id=app.user_app_id, input_id=input_id))
+    return [c.id for c in got.input.data.concepts]
+
+
+def test_input_labels_follow_input_level_annotations(clarifai_raw, clarifai_app):
+    api, app = clarifai_raw, clarifai_app
+    api.call("PostInputs", s.PostInputsRequest(user_app_id=app.user_app_id, inputs=[
+        r.Input(id="lab", data=r.Data(text=r.Text(raw="t"), concepts=[_concept("a")]))]))
+    assert _post(api, app, _ann("lab", concepts=[_concept("b")], ann_id="extra"),
+                 _ann("lab", _box(concept="boxed"))).status.code == codes.SUCCESS
+    assert _input_concepts(api, app, "lab") == ["a", "b"]  # region concepts are not labels
+
+    # PatchInputs removes 'b': the annotation that held only 'b' goes with it.
+    api.call("PatchInputs", s.PatchInputsRequest(user_app_id=app.user_app_id, action="remove",
+                                                 inputs=[r.Input(id="lab", data=r.Data(
+                                                     concepts=[r.Concept(id="b")]))]))
+    assert _input_concepts(api, app, "lab") == ["a"]
+    anns = _list(api, app, input_ids=["lab"]).annotations
+    assert [a.id for a in anns if a.id == "extra"] == []
+    level = [a for a in anns if a.input_level]
+    assert [[c.id for c in a.data.concepts] for a in level] == [["a"]]
+
+    # Patching the input-level annotation changes the input's labels.
+    patch = _ann("lab", ann_id=level[0].id, concepts=[_concept("c")])
+    _patch(api, app, [patch], "overwrite")
+    assert _input_concepts(api, app, "lab") == ["c"]
+
+    # Deleting the annotations of the input removes its labels.
+    api.call("DeleteAnnotations", s.DeleteAnnotationsRequest(user_app_id=app.user_app_id,
+                                                             input_ids=["lab"]))
+    assert _input_concepts(api, app, "lab") == []

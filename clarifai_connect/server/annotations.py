@@ -161,6 +161,39 @@ def insert_annotations(db: sqlite3.Connection, server: Any, pk: int,
          for i, a in enumerate(annotations)])
 
 
+def refresh_input_concepts(db: sqlite3.Connection, pk: int, input_ids) -> None:
+    """Set each input's ``data.concepts`` to the concepts of its input-level annotations.
+
+    An input's labels are its input-level annotations, as in the API: after those change
+    through the annotation RPCs, the input (and so every export of it) must say the same.
+    """
+    for input_id in sorted(set(input_ids)):
+        row = db.execute("SELECT proto FROM inputs WHERE app_pk=? AND id=?",
+                         (pk, input_id)).fetchone()
+        if row is None:
+            continue
+        concepts: dict[str, resources_pb2.Concept] = {}
+        for (proto,) in db.execute("SELECT proto FROM annotations WHERE app_pk=? AND "
+                                   "input_id=? ORDER BY seq", (pk, input_id)):
+            ann = resources_pb2.Annotation.FromString(proto)
+            if ann.input_level and not ann.data.regions:
+                for concept in ann.data.concepts:
+                    concepts.setdefault(concept.id, concept)
+        stored = resources_pb2.Input.FromString(row[0])
+        if list(stored.data.concepts) == list(concepts.values()):
+            continue
+        del stored.data.concepts[:]
+        stored.data.concepts.extend(concepts.values())
+        db.execute("UPDATE inputs SET proto=? WHERE app_pk=? AND id=?",
+                   (stored.SerializeToString(), pk, input_id))
+
+
+def _input_ids_of(db: sqlite3.Connection, pk: int, ids) -> list[str]:
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT input_id FROM annotations WHERE app_pk=? AND id IN "
+        "(SELECT value FROM json_each(?))", (pk, _json(ids)))]
+
+
 def _overall(failed: int, total: int) -> status_pb2.Status:
     if not failed:
         return status()
@@ -221,6 +254,8 @@ def post_annotations(
             landed.append(stored)
             results.append(stored)
         insert_annotations(db, server, pk, landed, stamp)
+        refresh_input_concepts(db, pk, [a.input_id for a in landed
+                                        if a.input_level and a.data.concepts])
         ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
         media_blobs.insert_small(db, small)
     for ann in landed:
@@ -302,6 +337,7 @@ def patch_annotations(
     with server.store.write() as db:
         pk = app_pk(db, req)
         concepts: dict[str, resources_pb2.Concept] = {}
+        touched: list[str] = []
         for i, patch in enumerate(req.annotations):
             where = f"annotations[{i}]"
             row = db.execute("SELECT input_id, proto FROM annotations WHERE app_pk=? AND id=?",
@@ -333,8 +369,11 @@ def patch_annotations(
                 db.execute("UPDATE annotations SET proto=? WHERE app_pk=? AND id=?",
                            (stored.SerializeToString(), pk, stored.id))
             collect_concepts(stored.data, concepts)
+            if stored.input_level:
+                touched.append(stored.input_id)
             patched_count += 1
             results.append(render_annotation(stored, server.media_url))
+        refresh_input_concepts(db, pk, touched)
         ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
         media_blobs.insert_small(db, small)
     return service_pb2.MultiAnnotationResponse(
@@ -364,11 +403,15 @@ def delete_annotations(
         if req.ids and req.input_ids:
             db.executemany("DELETE FROM annotations WHERE app_pk=? AND id=? AND input_id=?",
                            [(pk, a, i) for a, i in zip(req.ids, req.input_ids, strict=True)])
+            touched = list(req.input_ids)
         elif req.ids:
+            touched = _input_ids_of(db, pk, req.ids)
             db.execute("DELETE FROM annotations WHERE app_pk=? AND id IN "
                        "(SELECT value FROM json_each(?))", (pk, _json(req.ids)))
         else:
             delete_for_inputs(db, pk, list(req.input_ids))
+            touched = list(req.input_ids)
+        refresh_input_concepts(db, pk, touched)
     return status_pb2.BaseResponse()
 
 
@@ -383,4 +426,5 @@ def delete_annotation(
                          (pk, req.annotation_id, req.input_id))
         if cur.rowcount == 0:
             raise not_found("annotation", req.annotation_id)
+        refresh_input_concepts(db, pk, [req.input_id])
     return status_pb2.BaseResponse()

@@ -373,25 +373,33 @@ def get_input(
 
 def _sync_input_level(db: sqlite3.Connection, server: Any, pk: int, stored: resources_pb2.Input,
                       user_id: str, ts, stamp: float) -> None:
-    """Keep the input-level annotation's concepts equal to the input's concepts."""
-    rows = db.execute("SELECT id, proto FROM annotations WHERE app_pk=? AND input_id=? "
-                      "ORDER BY seq", (pk, stored.id)).fetchall()
-    for ann_id, proto in rows:
+    """Make the input's input-level annotations carry exactly the input's concepts.
+
+    The first one gets them all; any other drops the concepts the input no longer has (and
+    goes when nothing is left of it); with none, one is created.
+    """
+    wanted = {c.id for c in stored.data.concepts}
+    first = True
+    for ann_id, proto in db.execute("SELECT id, proto FROM annotations WHERE app_pk=? AND "
+                                    "input_id=? ORDER BY seq", (pk, stored.id)).fetchall():
         ann = resources_pb2.Annotation.FromString(proto)
-        if ann.input_level and not ann.data.regions:
-            if not stored.data.concepts:
-                db.execute("DELETE FROM annotations WHERE app_pk=? AND id=?", (pk, ann_id))
-                return
-            del ann.data.concepts[:]
-            ann.data.concepts.extend(stored.data.concepts)
-            ann.modified_at.CopyFrom(ts)
-            db.execute("UPDATE annotations SET proto=? WHERE app_pk=? AND id=?",
-                       (ann.SerializeToString(), pk, ann_id))
-            return
-    if stored.data.concepts:
-        insert_annotations(db, server, pk, [new_annotation(
-            new_id(), stored.id, user_id, ts,
-            resources_pb2.Data(concepts=stored.data.concepts))], stamp)
+        if not ann.input_level or ann.data.regions:
+            continue
+        keep = list(stored.data.concepts) if first else [
+            c for c in ann.data.concepts if c.id in wanted]
+        first = False
+        if not keep and not ann.data.metadata.fields:
+            db.execute("DELETE FROM annotations WHERE app_pk=? AND id=?", (pk, ann_id))
+            continue
+        del ann.data.concepts[:]
+        ann.data.concepts.extend(keep)
+        ann.modified_at.CopyFrom(ts)
+        db.execute("UPDATE annotations SET proto=? WHERE app_pk=? AND id=?",
+                   (ann.SerializeToString(), pk, ann_id))
+    if first and stored.data.concepts:
+        ann = new_annotation(new_id(), stored.id, user_id, ts)
+        ann.data.concepts.extend(stored.data.concepts)
+        insert_annotations(db, server, pk, [ann], stamp)
 
 
 @rpc("PatchInputs")
