@@ -239,3 +239,24 @@ def test_app_and_dataset_are_created_when_missing(clarifai_server, clarifai_raw,
     assert report.created == 2
     content = app_content(clarifai_raw, AppRef("someone", app_id))
     assert all(v["datasets"] == ["fresh"] for v in content.values()) and len(content) == 2
+
+
+def test_a_source_that_cannot_be_opened_fails_fast(target, tmp_path, monkeypatch):
+    from clarifai_connect.errors import SourceError
+
+    with pytest.raises(SourceError, match="does not exist"):
+        clarifai_connect.sync(str(tmp_path / "nope.csv"), **target, state=tmp_path / "s.sqlite")
+    monkeypatch.setenv("CLARIFAI_PAT", target["pat"])
+    result = CliRunner().invoke(cli, ["sync", str(tmp_path / "nope.csv"), "--app",
+                                      target["app"], "--base-url", target["base_url"],
+                                      "--state", str(tmp_path / "s.sqlite")])
+    assert result.exit_code == 1 and "does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_progress_bar_counts_every_item(run_sync, tmp_path):
+    root = class_folders(tmp_path / "imgs", {"a": 30})
+    (root / "a" / "empty.png").write_bytes(b"")
+    seen = []
+    report = run_sync(root, progress=True, batch_size=8, on_progress=seen.append)
+    assert sum(seen) == report.read == 31

@@ -10,6 +10,7 @@ sending them twice is detectable (the second is "already there", never a duplica
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -33,8 +34,14 @@ def _read(media: Media) -> bytes:
     uri = media.uri
     if uri is not None and not media.storage_options and (
             "://" not in uri or uri.startswith("file://")):
-        with open(uri.removeprefix("file://"), "rb") as handle:
-            return handle.read()
+        fd = os.open(uri.removeprefix("file://"), os.O_RDONLY)
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
     return media.read_bytes()
 
 
