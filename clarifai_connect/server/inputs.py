@@ -137,20 +137,23 @@ def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -
             return candidate
 
 
-def _inline_annotations(inp: resources_pb2.Input, user_id: str,
-                        ts) -> list[resources_pb2.Annotation]:
+def _inline_annotations(inp: resources_pb2.Input,
+                        template: resources_pb2.Annotation) -> list[resources_pb2.Annotation]:
     """The annotations a posted input's labels become: one input-level annotation for its
-    concepts, one per region."""
+    concepts, one per region. ``template`` carries owner, status and timestamps."""
     data = inp.data
     out = []
     if data.concepts:
-        ann = new_annotation(new_id(), inp.id, user_id, ts)
+        ann = resources_pb2.Annotation()
+        ann.CopyFrom(template)  # cheaper than building each from keyword arguments
+        ann.id, ann.input_id = new_id(), inp.id
         ann.data.concepts.extend(data.concepts)
         out.append(ann)
     for region in data.regions:
-        ann = new_annotation(new_id(), inp.id, user_id, ts)
+        ann = resources_pb2.Annotation()
+        ann.CopyFrom(template)
+        ann.id, ann.input_id, ann.input_level = new_id(), inp.id, False
         ann.data.regions.add().CopyFrom(region)
-        ann.input_level = False
         out.append(ann)
     return out
 
@@ -206,6 +209,7 @@ def post_inputs(
     smalls: list[list[tuple[str, bytes]]] = [[] for _ in range(total)]
     protos: list[bytes] = [b""] * total
     labels: list[list[resources_pb2.Annotation]] = [[] for _ in range(total)]
+    template = new_annotation("", "", user_id, ts)
     for i, inp in enumerate(inputs):
         problem, by_url[i] = _prepare(server, inp, f"inputs[{i}]", smalls[i])
         if problem:
@@ -213,7 +217,7 @@ def post_inputs(
             continue
         data = inp.data
         if data.concepts or data.regions:
-            labels[i] = _inline_annotations(inp, user_id, ts)
+            labels[i] = _inline_annotations(inp, template)
             del data.regions[:]  # the input's regions live on as annotations
         inp.status.CopyFrom(_PENDING if by_url[i] else _OK)
         inp.created_at.CopyFrom(ts)
