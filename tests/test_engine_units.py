@@ -139,3 +139,21 @@ def test_engine_finishes_inputs_an_interrupted_run_left_half_done(
     content = app_content(clarifai_raw, clarifai_app)  # fails on any duplicate
     assert set(content) == {r.id for r in records}
     assert all(v["regions"] == record_regions(records[0]) for v in content.values())
+
+
+def test_an_annotation_id_taken_by_another_input_fails_that_record(
+        clarifai_server, clarifai_raw, clarifai_app, tmp_path):
+    auth = ClientAuth.resolve(user_id=clarifai_app.user_id, app_id=clarifai_app.app_id,
+                              base_url=clarifai_server.base_url, pat=clarifai_server.keys[0])
+    box = Box(0.1, 0.1, 0.5, 0.5)
+    records = [_record(i, regions=[Region(box=box, concepts=["p"], id="same-id")])
+               for i in range(2)]
+    with SyncState(tmp_path / "s.sqlite", "src", "tgt") as state:
+        report = RunReport(source="src", target="tgt")
+        UploadEngine(RecordUploader(auth), state, report, SyncOptions(batch_size=1,
+                                                                      workers=1)).run(records)
+        assert (report.created, report.failed) == (1, 1)
+        assert "already exists" in report.failures[0]["reason"]
+        assert state.lookup(["r1"]) == {"r1": (records[1].fingerprint, "input")}
+    content = app_content(clarifai_raw, clarifai_app)
+    assert [len(content[r.id]["regions"]) for r in records] == [1, 0]

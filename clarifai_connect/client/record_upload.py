@@ -194,12 +194,14 @@ class RecordUploader(BaseClient):
 
     # -- annotations ---------------------------------------------------------------------
 
-    def _existing_annotations(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in batched(ids, MAX_BATCH):
+    def _existing_annotations(self, annotations: list) -> set[tuple[str, str]]:
+        """(annotation id, input id) of those among ``annotations`` already in the app:
+        an id taken on another input does not count."""
+        found: set[tuple[str, str]] = set()
+        for chunk in batched([a.id for a in annotations], MAX_BATCH):
             response = self.call("ListAnnotations", service_pb2.ListAnnotationsRequest(
                 user_app_id=self.user_app_id, ids=chunk, per_page=len(chunk)))
-            found.update(a.id for a in response.annotations)
+            found.update((a.id, a.input_id) for a in response.annotations)
         return found
 
     def post_annotations(self, items: list[Prepared], check: Iterable[str] = ()
@@ -211,9 +213,10 @@ class RecordUploader(BaseClient):
         an annotation that is there after all (a lost response) counts as landed.
         """
         check = set(check)
-        known = [a.id for item in items if item.id in check for a in item.annotations]
+        known = [a for item in items if item.id in check for a in item.annotations]
         existing = self._existing_annotations(known) if known else set()
-        todo = [a for item in items for a in item.annotations if a.id not in existing]
+        todo = [a for item in items for a in item.annotations
+                if (a.id, a.input_id) not in existing]
         failed: dict[str, str] = {}
         for chunk in batched(todo, MAX_BATCH):
             for ann, reason in self._post_annotation_chunk(chunk):
@@ -235,8 +238,8 @@ class RecordUploader(BaseClient):
                 failures = [(sent, str(err)) for sent in chunk]
         except ApiClientError as err:
             failures = [(sent, str(err)) for sent in chunk]
-        there = self._existing_annotations([a.id for a, _ in failures])
-        return [(a, reason) for a, reason in failures if a.id not in there]
+        there = self._existing_annotations([a for a, _ in failures])
+        return [(a, reason) for a, reason in failures if (a.id, a.input_id) not in there]
 
 
 def upload_items(client: BaseClient, items: Iterable[Any], batch_size: int = MAX_BATCH,
