@@ -85,3 +85,9 @@ def test_unlisted_rpc_is_unimplemented(clarifai_raw):
     with pytest.raises(grpc.RpcError) as err:
         clarifai_raw.call("ListModelTypes", service_pb2.ListModelTypesRequest(user_app_id=USER))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_stop_without_start_returns(tmp_path):
+    server = LocalServer(data_dir=tmp_path)
+    server.stop()  # must not hang waiting for a serve loop that never ran
+    assert server.store.path.exists()

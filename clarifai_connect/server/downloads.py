@@ -10,7 +10,6 @@ picked up again by :func:`resume_pending`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +30,6 @@ PENDING = status_code_pb2.INPUT_DOWNLOAD_PENDING
 IN_PROGRESS = status_code_pb2.INPUT_DOWNLOAD_IN_PROGRESS
 SUCCESS = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 FAILED = status_code_pb2.INPUT_DOWNLOAD_FAILED
-_resume_lock = threading.Lock()
 
 
 class DownloadError(Exception):
@@ -91,16 +89,10 @@ def schedule(server: Any, pk: int, input_ids: list[str]) -> None:
 
 
 def resume_pending(server: Any) -> None:
-    """Once per server: reschedule downloads left pending by a previous run."""
-    if getattr(server, "_downloads_resumed", False):
-        return
-    with _resume_lock:
-        if getattr(server, "_downloads_resumed", False):
-            return
-        server._downloads_resumed = True
-        rows = server.store.read().execute(
-            "SELECT app_pk, id FROM inputs WHERE status IN (?, ?) ORDER BY seq",
-            (PENDING, IN_PROGRESS)).fetchall()
+    """Reschedule downloads left pending by a previous run (called when the server starts)."""
+    rows = server.store.read().execute(
+        "SELECT app_pk, id FROM inputs WHERE status IN (?, ?) ORDER BY seq",
+        (PENDING, IN_PROGRESS)).fetchall()
     by_app: dict[int, list[str]] = {}
     for pk, input_id in rows:
         by_app.setdefault(pk, []).append(input_id)

@@ -15,7 +15,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from .common import app_pk, not_found, page_window, timestamp
-from .downloads import FAILED, IN_PROGRESS, PENDING, SUCCESS, resume_pending
+from .downloads import FAILED, IN_PROGRESS, PENDING, SUCCESS
 from .rpc import CallContext, rpc, status
 from .store import now
 
@@ -73,7 +73,6 @@ def get_inputs_add_job(
     ctx: CallContext, req: service_pb2.GetInputsAddJobRequest,
 ) -> service_pb2.SingleInputsAddJobResponse:
     """A job with its progress counts derived from its inputs."""
-    resume_pending(ctx.server)
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     return service_pb2.SingleInputsAddJobResponse(
@@ -127,7 +126,6 @@ def get_input_count(
     ctx: CallContext, req: service_pb2.GetInputCountRequest,
 ) -> service_pb2.SingleInputCountResponse:
     """Counts of the app's inputs by state: processed, to_process, processing, errors."""
-    resume_pending(ctx.server)
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     counts = dict(db.execute("SELECT status, COUNT(*) FROM inputs WHERE app_pk=? "

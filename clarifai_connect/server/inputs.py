@@ -197,7 +197,6 @@ def post_inputs(
         raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
                          f"unknown input_id_conflict_resolution {resolution}")
     app_pk(server.store.read(), req)  # fail fast, before any work; checked again below
-    downloads.resume_pending(server)
     stamp = now()
     ts = timestamp(stamp)
 
@@ -309,7 +308,6 @@ def list_inputs(
     ctx: CallContext, req: service_pb2.ListInputsRequest,
 ) -> service_pb2.MultiInputResponse:
     """The app's inputs in creation order, paged; filters ``ids`` and ``status.code``."""
-    downloads.resume_pending(ctx.server)
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     limit, offset = page_window(req)
@@ -333,7 +331,6 @@ def stream_inputs(
 
     Ordered by creation (or by id with ``order_by_id``), reversed with ``descending``.
     """
-    downloads.resume_pending(ctx.server)
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     per_page = req.per_page or STREAM_PER_PAGE
@@ -365,7 +362,6 @@ def get_input(
     ctx: CallContext, req: service_pb2.GetInputRequest,
 ) -> service_pb2.SingleInputResponse:
     """One input by id."""
-    downloads.resume_pending(ctx.server)
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     row = db.execute("SELECT proto FROM inputs WHERE app_pk=? AND id=?",

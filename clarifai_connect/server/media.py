@@ -80,7 +80,8 @@ class MediaServer:
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        self.httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a serve loop never started
+            self.httpd.shutdown()
         self.httpd.server_close()
 
 

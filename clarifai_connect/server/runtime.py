@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from . import auth as auth_mod
+from . import downloads
 from .blobs import BlobStore
 from .faults import FaultInjector
 from .media import MediaServer
@@ -82,6 +83,7 @@ class LocalServer:
         """Start serving gRPC and HTTP; returns self."""
         self.media.start()
         self._grpc.start()
+        downloads.resume_pending(self)
         log.info("serving on %s (media on %s)", self.base_url, self.media_url)
         return self
 
