@@ -157,3 +157,33 @@ def test_an_annotation_id_taken_by_another_input_fails_that_record(
         assert state.lookup(["r1"]) == {"r1": (records[1].fingerprint, "input")}
     content = app_content(clarifai_raw, clarifai_app)
     assert [len(content[r.id]["regions"]) for r in records] == [1, 0]
+
+
+def test_a_source_that_breaks_mid_stream_keeps_what_was_read(clarifai_server, clarifai_raw,
+                                                            clarifai_app, tmp_path):
+    import types
+
+    import clarifai_connect
+    from clarifai_connect import Reader, hookimpl
+    from clarifai_connect.plugins import PluginRegistry
+
+    class Breaking(Reader):
+        name = "breaking"
+
+        def __iter__(self):
+            for i in range(10):
+                yield _record(i)
+            raise OSError("the disk went away")
+
+    plugin = types.SimpleNamespace(register_connectors=hookimpl(
+        lambda register: register(Breaking)))
+    registry = PluginRegistry(entry_points=False)
+    registry.add_plugin(plugin, name="breaking")
+    report = clarifai_connect.sync(
+        "anything", f"{clarifai_app.user_id}/{clarifai_app.app_id}", format="breaking",
+        registry=registry.load(), batch_size=4, delete=True, base_url=clarifai_server.base_url,
+        pat=clarifai_server.keys[0], state=tmp_path / "s.sqlite")
+    assert (report.read, report.created) == (10, 10)  # the last, partial batch went too
+    assert report.exit_code == 1 and "the disk went away" in report.errors[0]
+    assert report.deleted == 0 and report.to_delete == 0  # never delete after a broken read
+    assert len(app_content(clarifai_raw, clarifai_app)) == 10

@@ -94,14 +94,13 @@ class UploadEngine:
             self.uploader.ensure_datasets([opts.dataset_id])
         finished = False
         with ThreadPoolExecutor(2 * opts.workers, thread_name_prefix="sync") as pool:
+            batch: list[Record] = []
             try:
-                for batch in batched(self._records(items), opts.batch_size):
-                    work = self._plan(batch)
-                    if work and not opts.dry_run:
-                        ready = self._prepare_local(work)
-                        self._slots.acquire()
-                        future = pool.submit(self._send, work, ready)
-                        future.add_done_callback(lambda _: self._slots.release())
+                for record in self._records(items):
+                    batch.append(record)
+                    if len(batch) >= opts.batch_size:
+                        self._dispatch(pool, batch)
+                        batch = []
                 finished = True
             except ClarifaiConnectError as exc:
                 if isinstance(exc, UserError) and not self._pulled:
@@ -111,9 +110,20 @@ class UploadEngine:
                 log.exception("reading %s failed", self.report.source)
                 self.report.error(f"reading {self.report.source} stopped: "
                                   f"{type(exc).__name__}: {exc}")
+            if batch:  # what was read before the end (or before the source broke) still goes
+                self._dispatch(pool, batch)
         if opts.delete or opts.dry_run:
             self._delete_gone(finished)
         return self.report
+
+    def _dispatch(self, pool: ThreadPoolExecutor, batch: list[Record]) -> None:
+        """Plan a batch and hand what must be sent to a worker (waiting for a free slot)."""
+        work = self._plan(batch)
+        if work and not self.options.dry_run:
+            ready = self._prepare_local(work)
+            self._slots.acquire()
+            future = pool.submit(self._send, work, ready)
+            future.add_done_callback(lambda _: self._slots.release())
 
     def _records(self, items: Iterable[Record | Problem]) -> Iterator[Record]:
         for item in items:
