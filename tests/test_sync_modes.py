@@ -183,6 +183,7 @@ def test_cli_sync_dry_run_then_real_run_and_yaml_settings(target, clarifai_raw, 
     root = class_folders(tmp_path / "imgs", {"p": 3, "q": 2})
     monkeypatch.setenv("CLARIFAI_PAT", target["pat"])
     monkeypatch.setenv("CLARIFAI_CONNECT_STATE_DIR", str(tmp_path / "states"))
+    monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     args = ["sync", str(root), "--app", target["app"], "--base-url", target["base_url"],
             "--dataset", "d1"]
@@ -190,7 +191,7 @@ def test_cli_sync_dry_run_then_real_run_and_yaml_settings(target, clarifai_raw, 
     assert plan.exit_code == 0, plan.output
     assert "5 would be created" in plan.output
     assert app_content(clarifai_raw, clarifai_app) == {}
-    assert not list((tmp_path / "states").glob("*.sqlite"))  # a plan leaves no state
+    assert not list(tmp_path.rglob("*.sqlite")) and not list(tmp_path.rglob("*.jsonl"))
 
     done = runner.invoke(cli, args)
     assert done.exit_code == 0, done.output
@@ -260,3 +261,12 @@ def test_progress_bar_counts_every_item(run_sync, tmp_path):
     seen = []
     report = run_sync(root, progress=True, batch_size=8, on_progress=seen.append)
     assert sum(seen) == report.read == 31
+
+
+def test_a_plan_needs_no_api_and_no_credentials(tmp_path, monkeypatch):
+    monkeypatch.delenv("CLARIFAI_PAT", raising=False)
+    root = class_folders(tmp_path / "imgs", {"a": 3})
+    plan = clarifai_connect.sync(str(root), "me/app", base_url="https://api.invalid",
+                                 dry_run=True, state=tmp_path / "s.sqlite")
+    assert (plan.created, plan.dry_run, plan.exit_code) == (3, True, 0)
+    assert "3 would be created" in plan.summary()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..client.auth import ClientAuth
+from ..client.auth import DEFAULT_BASE, ENV_BASE, ClientAuth, env, parse_base_url
 from ..client.record_upload import RecordUploader
 from ..client.utils import parse_clarifai_url
 from ..connector import display_uri
@@ -24,7 +24,7 @@ from ..records import id_problem
 from .pipeline import MAX_BATCH, SyncOptions, UploadEngine
 from .progress import SyncProgress
 from .report import RunReport
-from .state import SyncState, default_state_path
+from .state import SyncState, default_state_path, state_dir
 
 __all__ = ["parse_app", "source_key", "sync"]
 
@@ -56,9 +56,12 @@ def source_key(source: str) -> str:
     return os.path.abspath(os.path.expanduser(source))
 
 
-def _target_key(auth: ClientAuth, dataset_id: str) -> str:
-    where = auth.endpoint.local_dir and f"local:{auth.endpoint.local_dir}" or auth.base_url
-    return f"{where}/{auth.user_id}/{auth.app_id}" + (f"/{dataset_id}" if dataset_id else "")
+def _target_key(base_url: str | None, user_id: str, app_id: str, dataset_id: str) -> str:
+    """Where inputs go, as the state file records it: the API, the app, the dataset."""
+    base = (base_url or env(ENV_BASE) or DEFAULT_BASE).strip()
+    endpoint = parse_base_url(base)
+    where = f"local:{endpoint.local_dir}" if endpoint.is_local else base.rstrip("/")
+    return f"{where}/{user_id}/{app_id}" + (f"/{dataset_id}" if dataset_id else "")
 
 
 def sync(source: str, app: str, *, dataset: str | None = None, format: str = "auto",
@@ -89,7 +92,7 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
             when anything failed and when more than ``max_delete`` (None: no cap).
         dry_run: Read the source and the state, send nothing, report the plan.
         report: A file to write the JSON-lines report to (None: none; ``"auto"``: a
-            fresh file beside the state file).
+            fresh file beside the state file, none for a dry run).
         storage_options: fsspec options for the source (credentials stay out of reports).
         options: Options of the connector (``columns``, ``labels`` …).
         progress: Show a live progress bar on stderr (None: when stderr is a terminal).
@@ -111,8 +114,8 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
     if not format or format == "auto":
         format = registry.detect_format(source, storage_options)
     reader = registry.open_reader(source, format, storage_options, **dict(options or {}))
-    auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
-    source_name, target = source_key(source), _target_key(auth, dataset)
+    source_name = source_key(source)
+    target = _target_key(base_url, user_id, app_id, dataset)
     state_path = Path(state) if state else default_state_path(source_name, target, app_id)
     if dry_run and not state_path.exists():
         state_path = Path(":memory:")  # a plan leaves nothing behind
@@ -120,12 +123,13 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
                            + (f" (dataset {dataset})" if dataset else ""), dry_run=dry_run)
     run_report.state_path = None if str(state_path) == ":memory:" else state_path
     uploader = None
-    if not dry_run:
+    if not dry_run:  # a plan needs neither the API nor credentials
+        auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
         budget = threading.BoundedSemaphore(workers)
         uploader = RecordUploader(auth, budget=budget)
         uploader.ensure_app(create=create)
-    if report == "auto":
-        report = default_report_path(run_report.state_path)
+    if report == "auto":  # a plan is printed, not filed
+        report = None if dry_run else default_report_path(run_report.state_path)
     with SyncState(state_path, source_name, target) as sync_state:
         run_report.open(report)
         try:
@@ -153,7 +157,8 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
 
 def default_report_path(state_path: Path | None) -> Path:
     """A fresh report file beside the state file (``<state>.<UTC time>.report.jsonl``)."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     if state_path is None or str(state_path) == ":memory:":
-        return Path.cwd() / f"clarifai-connect-sync.{stamp}.report.jsonl"
+        return state_dir() / f"sync.{stamp}.report.jsonl"
     return state_path.with_name(f"{state_path.stem}.{stamp}.report.jsonl")
