@@ -19,6 +19,7 @@ def cli(verbose: int) -> None:
 
     \b
     Start here:
+      clarifai-connect sync SOURCE --app USER/APP   upload data into an app, resumably
       clarifai-connect serve            a local Clarifai-compatible API server
     """
     level = logging.WARNING - 10 * min(verbose, 2)
