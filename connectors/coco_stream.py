@@ -12,7 +12,8 @@ import os
 import pickle
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import ijson
@@ -50,10 +51,14 @@ def iter_section(handle: IO[bytes], section: str) -> Iterator[dict[str, Any]]:
 class AnnotationGroups:
     """Annotations grouped by a key (the image), in memory up to ``budget`` items, then on disk.
 
-    ``add`` keeps annotations in a dict until the budget is reached; past it, the in-memory
-    groups are written to a temporary SQLite file (pickled rows, indexed by key) and the
-    dict starts again. ``pop`` returns a key's annotations in the order they were added.
+    ``add`` keeps annotations in a dict. When ``budget`` are held, the dict is written to a
+    temporary SQLite file as one pickled blob per hash bucket of the keys (a few hundred
+    rows per spill, not one per key) and starts again. :meth:`groups` then gives every key
+    its annotations in the order they were added, one bucket at a time, so reading back
+    holds about 1/``BUCKETS`` of what was spilled.
     """
+
+    BUCKETS = 256
 
     def __init__(self, budget: int = 50_000, spill_dir: str | None = None) -> None:
         self.budget = max(1, int(budget))
@@ -63,7 +68,11 @@ class AnnotationGroups:
         self._db: sqlite3.Connection | None = None
         self._path: str | None = None
         self.spilled = 0
-        self._popped: set[str] = set()
+
+    @classmethod
+    def bucket(cls, key: str) -> int:
+        """The spill bucket of ``key`` (stable across runs and machines)."""
+        return zlib.crc32(key.encode("utf-8", "surrogatepass")) % cls.BUCKETS
 
     def add(self, key: str, annotation: Any) -> None:
         """Remember ``annotation`` under ``key``."""
@@ -84,49 +93,56 @@ class AnnotationGroups:
             self._db = sqlite3.connect(self._path, isolation_level=None)
             self._db.executescript(
                 "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
-                "CREATE TABLE ann (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, data BLOB);")
-        rows = ((key, pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
-                for key, items in self._memory.items())
+                "CREATE TABLE ann (seq INTEGER PRIMARY KEY, bucket INTEGER NOT NULL, data BLOB);")
+        parts: dict[int, dict[str, list[Any]]] = {}
+        bucket = self.bucket
+        for key, items in self._memory.items():
+            part = parts.get(bucket(key))
+            if part is None:
+                parts[bucket(key)] = {key: items}
+            else:
+                part[key] = items
         self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO ann (key, data) VALUES (?, ?)", rows)
+        self._db.executemany("INSERT INTO ann (bucket, data) VALUES (?, ?)",
+                             ((b, pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
+                              for b, part in parts.items()))
         self._db.execute("COMMIT")
         self.spilled += self._held
-        self._memory.clear()
+        self._memory = {}
         self._held = 0
 
-    def finish(self) -> None:
-        """Call once every annotation was added: indexes the spilled rows for ``pop``."""
-        if self._db is not None:
-            self._db.execute("CREATE INDEX IF NOT EXISTS ann_key ON ann (key, seq)")
+    def groups(self, keys: Iterable[str]) -> Iterator[tuple[str, list[Any]]]:
+        """``(key, annotations)`` for each of ``keys`` (each key once).
 
-    def pop(self, key: str) -> list[Any]:
-        """The annotations added under ``key`` (spilled ones first: they were added first)."""
-        out: list[Any] = []
-        if self._db is not None:
-            self._popped.add(key)
-            for (data,) in self._db.execute("SELECT data FROM ann WHERE key = ? ORDER BY seq",
-                                            (key,)):
-                out.extend(pickle.loads(data))
-        group = self._memory.pop(key, None)
-        if group:
-            self._held -= len(group)
-            out.extend(group)
-        return out
-
-    def leftover_keys(self) -> Iterator[str]:
-        """Keys that were added but never popped (annotations of unknown images)."""
-        seen = set(self._popped)
-        for key in list(self._memory):
-            seen.add(key)
-            yield key
-        if self._db is not None:
-            for (key,) in self._db.execute("SELECT DISTINCT key FROM ann"):
-                if key not in seen:
-                    yield key
+        Without a spill, in the order of ``keys``; after one, bucket by bucket (in the order
+        of ``keys`` within a bucket): a deterministic order that reads each bucket once.
+        """
+        if self._db is None:
+            for key in keys:
+                yield key, self._memory.pop(key, [])
+            return
+        self._db.execute("CREATE INDEX IF NOT EXISTS ann_bucket ON ann (bucket, seq)")
+        by_bucket: dict[int, list[str]] = {}
+        for key in keys:
+            by_bucket.setdefault(self.bucket(key), []).append(key)
+        for number in sorted(by_bucket):
+            merged: dict[str, list[Any]] = {}
+            for (data,) in self._db.execute(
+                    "SELECT data FROM ann WHERE bucket = ? ORDER BY seq", (number,)):
+                for key, items in pickle.loads(data).items():
+                    group = merged.get(key)
+                    if group is None:
+                        merged[key] = items
+                    else:
+                        group.extend(items)
+            for key in by_bucket[number]:
+                out = merged.pop(key, [])
+                out.extend(self._memory.pop(key, ()))
+                yield key, out
 
     def close(self) -> None:
         """Drop everything, deleting the spill file."""
-        self._memory.clear()
+        self._memory = {}
         self._held = 0
         if self._db is not None:
             self._db.close()

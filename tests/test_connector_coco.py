@@ -222,7 +222,8 @@ def test_spilling_to_disk_gives_the_same_records(dataset, tmp_path):
     in_memory, p1 = read(dataset)
     spilled, p2 = read(dataset, memory_annotations=2, spill_dir=str(spill))
     assert p1 == p2 == []
-    assert spilled == in_memory
+    # after a spill, images come bucket by bucket: the same records, in another fixed order
+    assert sorted(spilled, key=lambda r: r.id) == sorted(in_memory, key=lambda r: r.id)
     assert sum(len(r.regions) for r in spilled) == 2 * 31 + 2 + 2  # polygons, masks, box+point
     assert list(spill.iterdir()) == []  # the spill file is removed
 
