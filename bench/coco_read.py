@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import random
 import resource
 import subprocess
@@ -80,10 +81,11 @@ def _child(mode: str, path: str, memory_annotations: int) -> dict:
             with open(path, "rb") as handle:
                 images = [str(i["id"]) for i in iter_section(handle, "images")]
             with open(path, "rb") as handle:
-                for ann in iter_section(handle, "annotations"):
-                    groups.add(str(ann["image_id"]), (categories[ann["category_id"]], ann))
+                for ann in iter_section(handle, "annotations"):  # held as the reader does
+                    groups.add(str(ann["image_id"]), pickle.dumps(
+                        (categories[ann["category_id"]], ann), pickle.HIGHEST_PROTOCOL))
             for _, anns in groups.groups(images):
-                count += len(anns)
+                count += len([pickle.loads(a) for a in anns])
     else:
         from clarifai_connect.records import Record
         from connectors.coco import CocoReader
