@@ -9,7 +9,7 @@ region id, so an exporter can write the annotation back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,7 @@ def normalize(value: Any, size: float, what: str) -> float:
 
 
 def _box(bbox: Any, width: float, height: float) -> Box:
-    if not isinstance(bbox, Sequence) or isinstance(bbox, str) or len(bbox) != 4:
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
         raise RecordError(f"bbox {bbox!r} is not [x, y, width, height]")
     x, y, w, h = bbox
     try:
@@ -85,7 +85,7 @@ def _box(bbox: Any, width: float, height: float) -> Box:
 
 
 def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
-    if not isinstance(flat, Sequence) or isinstance(flat, str) or len(flat) % 2:
+    if not isinstance(flat, (list, tuple)) or len(flat) % 2:
         raise RecordError("a polygon is not a flat list of x, y pairs")
     if len(flat) < 6:
         raise RecordError(f"a polygon has {len(flat) // 2} points, at least 3 are needed")
@@ -94,8 +94,11 @@ def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
     except (TypeError, ValueError):
         raise RecordError("a polygon has a value that is not a number") from None
     # Bounds checked once per polygon (the hot path of big files), per point only on error.
-    if not (-1.0 <= min(xs) and max(xs) <= width + 1.0 and -1.0 <= min(ys)
-            and max(ys) <= height + 1.0):
+    low_x, high_x, low_y, high_y = min(xs), max(xs), min(ys), max(ys)
+    if 0.0 <= low_x and high_x <= width and 0.0 <= low_y and high_y <= height:
+        return tuple(Point(y / height, x / width) for x, y in zip(xs, ys, strict=True))
+    if not (-1.0 <= low_x and high_x <= width + 1.0 and -1.0 <= low_y
+            and high_y <= height + 1.0):
         for x, y in zip(xs, ys, strict=True):
             normalize(x, width, "polygon x")
             normalize(y, height, "polygon y")
@@ -106,7 +109,7 @@ def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
 def _mask(rle: Mapping[str, Any]) -> bytes:
     size = rle.get("size")
     counts = rle.get("counts")
-    if not (isinstance(size, Sequence) and len(size) == 2) or counts is None:
+    if not (isinstance(size, (list, tuple)) and len(size) == 2) or counts is None:
         raise RecordError("an RLE segmentation needs 'size' [height, width] and 'counts'")
     try:
         return rle_to_png(counts, int(size[0]), int(size[1]))
@@ -164,10 +167,10 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
         raise RecordError(f"iscrowd {crowd!r} is not 0 or 1")
     if crowd:
         entry["iscrowd"] = int(crowd)
-    if isinstance(segmentation, Mapping):
+    if isinstance(segmentation, dict):
         regions.append(Region(mask=_mask(segmentation), concepts=(category.concept,),
                               id=region_id()))
-    elif isinstance(segmentation, Sequence) and not isinstance(segmentation, str):
+    elif isinstance(segmentation, (list, tuple)):
         for flat in segmentation:
             regions.append(Region(polygon=_polygon(flat, width, height),
                                   concepts=(category.concept,), id=region_id()))
@@ -180,7 +183,7 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
     entry["regions"] = [r.id for r in regions]
     keypoints = ann.get("keypoints")
     if keypoints:
-        if not isinstance(keypoints, Sequence) or len(keypoints) % 3:
+        if not isinstance(keypoints, (list, tuple)) or len(keypoints) % 3:
             raise RecordError("keypoints is not a flat list of x, y, visibility triplets")
         named = []
         for index in range(len(keypoints) // 3):
@@ -207,5 +210,5 @@ def needs_size(ann: Mapping[str, Any]) -> bool:
         return False
     segmentation = ann.get("segmentation")
     return bool(ann.get("bbox") is not None or ann.get("keypoints")
-                or (segmentation and not isinstance(segmentation, Mapping))
-                or isinstance(segmentation, Mapping))
+                or (segmentation and not isinstance(segmentation, dict))
+                or isinstance(segmentation, dict))
