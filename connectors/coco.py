@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
-from clarifai_connect.errors import ConfigError, SourceError
+from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import kind_from_extension
 from clarifai_connect.records import Media, Problem, Record, RecordError, stable_id
 
 from .coco_annotations import Category, Converted, convert_annotation, needs_size
 from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
+from .options import option_bool, option_int
 
 __all__ = ["CocoReader", "split_of"]
 
@@ -92,12 +93,10 @@ class CocoReader(Reader):
                  image_root: str = "", prefer_urls: bool = False, include_boxes: bool = False,
                  memory_annotations: int = 50_000, spill_dir: str = "") -> None:
         super().__init__(uri, storage_options=storage_options)
-        if int(memory_annotations) < 1:
-            raise ConfigError(f"coco option memory_annotations={memory_annotations} must be ≥ 1")
-        self.image_root = image_root
-        self.prefer_urls = bool(prefer_urls)
-        self.include_boxes = bool(include_boxes)
-        self.memory_annotations = int(memory_annotations)
+        self.image_root = str(image_root or "")
+        self.prefer_urls = option_bool("coco", "prefer_urls", prefer_urls)
+        self.include_boxes = option_bool("coco", "include_boxes", include_boxes)
+        self.memory_annotations = option_int("coco", "memory_annotations", memory_annotations)
         self.spill_dir = spill_dir or None
 
     # -- detection -----------------------------------------------------------------------

@@ -39,6 +39,7 @@ from clarifai_connect.records import (
 from .coco_annotations import normalize
 from .listing import iter_files
 from .masks import MaskError, colour_index, segmentation_layers
+from .options import option_bool
 
 __all__ = ["VOC_CLASSES", "VocReader"]
 
@@ -68,8 +69,8 @@ class VocReader(Reader):
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
                  negatives: bool = True, masks: bool = True) -> None:
         super().__init__(uri, storage_options=storage_options)
-        self.negatives = bool(negatives)
-        self.masks = bool(masks)
+        self.negatives = option_bool("voc", "negatives", negatives)
+        self.masks = option_bool("voc", "masks", masks)
 
     @classmethod
     def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:

@@ -405,3 +405,15 @@ def test_malformed_values_become_problems_never_exceptions(tmp_path):
     ok = next(r for r in records if r.id == "w-ok.jpg")
     assert ok.regions and all(isinstance(p, Problem) for p in problems)
     assert len(problems) > len(weird)
+
+
+def test_options_from_text_are_checked(compat_dir):
+    from clarifai_connect.errors import ConfigError
+
+    root = str(compat_dir / "datumaro/coco_dataset/coco_instances")
+    assert CocoReader(root, include_boxes="false").include_boxes is False
+    assert CocoReader(root, include_boxes="yes", memory_annotations="10").memory_annotations == 10
+    with pytest.raises(ConfigError, match="include_boxes='maybe' is not true or false"):
+        CocoReader(root, include_boxes="maybe")
+    with pytest.raises(ConfigError, match="memory_annotations=0 must be a whole number"):
+        CocoReader(root, memory_annotations=0)
