@@ -63,15 +63,16 @@ class _File:
     categories: dict[Any, Category] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Image:
+    """What is kept of an image until its record is built (one per image: kept small)."""
+
     file_name: str
     width: float | None
     height: float | None
     url: str
     image_id: Any
-    refs: list[str] = field(default_factory=list)
-    source: str = ""
+    file_index: int
 
 
 class CocoReader(Reader):
@@ -229,7 +230,7 @@ class CocoReader(Reader):
                     file_name=file_name, width=_size(obj.get("width")),
                     height=_size(obj.get("height")),
                     url=str(obj.get("coco_url") or obj.get("flickr_url") or ""),
-                    image_id=image_id, source=where)
+                    image_id=image_id, file_index=index)
             elif image.width is None and _size(obj.get("width")):
                 image.width, image.height = _size(obj.get("width")), _size(obj.get("height"))
             return
@@ -291,7 +292,8 @@ class CocoReader(Reader):
         uri = locate(image)
         name = image.file_name.replace("\\", "/").replace("/", "-")
         record_id = stable_id(f"{split}-{name}" if split else name)
-        where = f"{image.source} ({image.file_name})"
+        where = (f"{self._show(fs, members[image.file_index].path)}: image "
+                 f"{image.image_id!r} ({image.file_name})")
         if record_id in seen_ids:
             yield Problem(where, f"gives the input id '{record_id}' that "
                           f"{seen_ids[record_id]} already has", id=record_id)
