@@ -63,6 +63,19 @@ class AppRef:
         """The ids as the proto every request carries."""
         return resources_pb2.UserAppIDSet(user_id=self.user_id, app_id=self.app_id)
 
+    @property
+    def target(self) -> str:
+        """``USER/APP``, as ``clarifai-connect sync --app`` takes it."""
+        return f"{self.user_id}/{self.app_id}"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset created for one test, inside its own fresh app."""
+
+    app: AppRef
+    dataset_id: str
+
 
 @pytest.fixture(scope="session")
 def clarifai_server(tmp_path_factory) -> LocalServer:
@@ -96,6 +109,16 @@ def clarifai_app(clarifai_raw) -> AppRef:
     assert resp.status.code == status_code_pb2.SUCCESS, resp.status
     yield ref
     clarifai_raw.call("DeleteApp", service_pb2.DeleteAppRequest(user_app_id=ref.user_app_id))
+
+
+@pytest.fixture
+def clarifai_dataset(clarifai_raw, clarifai_app) -> DatasetRef:
+    """A fresh, empty dataset ``ds`` in a fresh app (deleted with the app after the test)."""
+    ref = DatasetRef(clarifai_app, "ds")
+    resp = clarifai_raw.call("PostDatasets", service_pb2.PostDatasetsRequest(
+        user_app_id=clarifai_app.user_app_id, datasets=[resources_pb2.Dataset(id=ref.dataset_id)]))
+    assert resp.status.code == status_code_pb2.SUCCESS, resp.status
+    return ref
 
 
 @dataclass(frozen=True)

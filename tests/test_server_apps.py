@@ -91,3 +91,11 @@ def test_stop_without_start_returns(tmp_path):
     server = LocalServer(data_dir=tmp_path)
     server.stop()  # must not hang waiting for a serve loop that never ran
     assert server.store.path.exists()
+
+
+def test_testing_plugin_dataset_fixture(clarifai_raw, clarifai_dataset):
+    """The pytest plugin's dataset fixture gives a real, empty dataset in a fresh app."""
+    resp = clarifai_raw.call("GetDataset", service_pb2.GetDatasetRequest(
+        user_app_id=clarifai_dataset.app.user_app_id, dataset_id=clarifai_dataset.dataset_id))
+    assert resp.status.code == codes.SUCCESS and resp.dataset.id == "ds"
+    assert clarifai_dataset.app.target == f"test-user/{clarifai_dataset.app.app_id}"
