@@ -32,6 +32,7 @@ from clarifai_connect.records import Media, Problem, Record, RecordError, stable
 
 from .coco_annotations import Category, Converted, convert_annotation, needs_size
 from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
+from .json_guard import NestingGuard, ReadLimit
 from .options import option_bool, option_int
 
 __all__ = ["CocoReader", "split_of"]
@@ -179,15 +180,22 @@ class CocoReader(Reader):
         ids: dict[Any, str] = {}
         broken = False
         found = 0
+        limit: int | None = None
         try:
             for section in ("categories", "images", "annotations"):
                 try:
-                    with open(local, "rb") as handle:
+                    with open(local, "rb") as raw:
+                        # The first pass checks the nesting depth; the others stop where it
+                        # stopped, if it did (ijson's memory grows with depth squared).
+                        handle = (NestingGuard(raw) if section == "categories" else
+                                  raw if limit is None else ReadLimit(raw, limit))
                         for obj in iter_section(handle, section):
                             found += 1
                             yield from self._take(section, obj, index, item, shown, ids,
                                                   images, groups)
                 except CocoSyntaxError as exc:
+                    if isinstance(handle, NestingGuard):
+                        limit = handle.offset
                     if not broken:  # every pass meets the same break: report it once
                         broken = True
                         yield Problem(shown, f"{exc}; items after that point were not read")

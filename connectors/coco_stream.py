@@ -2,8 +2,9 @@
 
 A COCO file's three big arrays (``images``, ``annotations``, ``categories``) may come in any
 order and annotations are rarely sorted by image. :func:`iter_section` streams one array
-with ijson's C parser, so only a chunk of text and the item being built are in memory. :class:`AnnotationGroups` then groups the
-annotations by image with a fixed memory budget, spilling the rest to a temporary SQLite file.
+with ijson's C parser, so only a chunk of text and the item being built are in memory.
+:class:`AnnotationGroups` then groups the annotations by image with a fixed memory budget,
+spilling the rest to a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import ijson
+
+from .json_guard import NestingTooDeep
 
 __all__ = ["AnnotationGroups", "CocoSyntaxError", "iter_section"]
 
@@ -46,6 +49,8 @@ def iter_section(handle: IO[bytes], section: str) -> Iterator[dict[str, Any]]:
             yield item
     except ijson.JSONError as exc:
         raise CocoSyntaxError(f"broken JSON after {count} {section}: {exc}", count) from None
+    except NestingTooDeep as exc:
+        raise CocoSyntaxError(f"{exc}, after {count} {section}", count) from None
 
 
 class AnnotationGroups:

@@ -417,3 +417,17 @@ def test_options_from_text_are_checked(compat_dir):
         CocoReader(root, include_boxes="maybe")
     with pytest.raises(ConfigError, match="memory_annotations=0 must be a whole number"):
         CocoReader(root, memory_annotations=0)
+
+
+def test_nesting_bomb_is_refused_before_ijson_sees_it(tmp_path):
+    """100,000 nested arrays would take ijson tens of GB (its memory grows with depth²)."""
+    filler = ", ".join(json.dumps({"id": n, "file_name": f"{n}.jpg", "width": 4, "height": 4})
+                       for n in range(3000))  # more than one 64 KB chunk of good images
+    path = tmp_path / "instances_bomb.json"
+    path.write_text('{"categories": [{"id": 1, "name": "c"}], "images": [' + filler +
+                    '], "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "x": ' +
+                    "[" * 100_000 + "]" * 100_000 + "}]}")
+    records, problems = read(path)
+    assert len(problems) == 1
+    assert "JSON nested deeper than 512 levels within bytes" in str(problems[0])
+    assert 0 < len(records) < 3000  # the images of the chunks before the bomb
