@@ -77,8 +77,7 @@ class CocoWriter(FileWriter):
         self.lines = LineSpill(self.spill_dir)
         self.categories: dict[str, _Category] = {}
         self._category_ids: set[int] = set()
-        self._image_ids: dict[str, int] = {}
-        self._annotation_ids: dict[str, int] = {}
+        self._counters: dict[str, int] = {}
         self._files: dict[tuple[str, str], None] = {}
 
     # -- categories ------------------------------------------------------------------------
@@ -122,14 +121,14 @@ class CocoWriter(FileWriter):
         file_name = meta.get("file_name") if isinstance(meta.get("file_name"), str) else ""
         folder = f"images/{split}"
         rel = self.write_media(record, folder, file_name or record.id)
-        image_id = self._image_ids[split] = self._image_ids.get(split, 0) + 1
+        image_id = self._id(f"images/{split}", meta.get("image_id"))
         image = {"id": image_id, "width": width, "height": height,
                  "file_name": rel[len(folder) + 1:]}
         annotations = self._annotations(record, meta, split, image_id, width, height)
         tasks = {"instances"} | {task for task, _ in annotations}
         for caption in meta.get("captions") or ():
             if isinstance(caption, Mapping) and isinstance(caption.get("caption"), str):
-                annotations.append(("captions", {"id": self._next_annotation(split),
+                annotations.append(("captions", {"id": self._id(split, caption.get("id")),
                                                  "image_id": image_id,
                                                  "caption": caption["caption"]}))
                 tasks.add("captions")
@@ -140,9 +139,17 @@ class CocoWriter(FileWriter):
         for task, annotation in annotations:
             self.lines.add(f"{split}\0{task}\0annotations", _COMPACT.encode(annotation))
 
-    def _next_annotation(self, split: str) -> int:
-        self._annotation_ids[split] = self._annotation_ids.get(split, 0) + 1
-        return self._annotation_ids[split]
+    def _id(self, scope: str, wanted: Any = None) -> int:
+        """``wanted`` (the source's id) when it is a positive int still free in ``scope``,
+        else the next free one: ids, and so the region ids the coco connector derives from
+        them, survive the trip, and an exported dataset synced again changes nothing."""
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > 0 \
+                and self.claims.take(f"#{scope}/{wanted}"):
+            return wanted
+        while True:
+            number = self._counters[scope] = self._counters.get(scope, 0) + 1
+            if self.claims.take(f"#{scope}/{number}"):
+                return number
 
     def _annotations(self, record: Record, meta: Mapping[str, Any], split: str, image_id: int,
                      width: int, height: int) -> list[tuple[str, dict[str, Any]]]:
@@ -169,7 +176,7 @@ class CocoWriter(FileWriter):
                 ("person_keypoints" if points else "instances")
             annotation = self._annotation(record, entry, shapes, points, width, height)
             if annotation is not None:
-                annotation.update(id=self._next_annotation(split), image_id=image_id)
+                annotation.update(id=self._id(split, entry.get("id")), image_id=image_id)
                 out.append((task, annotation))
         for index, region in enumerate(record.regions):
             if index in used:
@@ -182,7 +189,7 @@ class CocoWriter(FileWriter):
                 annotation = self._annotation(record, {}, [region], [], width, height)
                 task = "instances"
             if annotation is not None:
-                annotation.update(id=self._next_annotation(split), image_id=image_id)
+                annotation.update(id=self._id(split), image_id=image_id)
                 out.append((task, annotation))
         if any(c.value <= 0 for c in record.concepts):
             self.warn(record, "concepts with value 0 not written (COCO holds positive "
@@ -195,10 +202,12 @@ class CocoWriter(FileWriter):
         for concept, hint in zip(unknown, [h for h in hints if h not in self._category_ids],
                                  strict=False):
             self._category(concept, hint)
+        label_ids = {e.get("category_id"): e.get("id") for e in meta.get("annotations") or ()
+                     if isinstance(e, Mapping) and e.get("image_label")}
         for concept in record.concepts:
             if concept.value > 0:
                 category = self._category(concept)
-                out.append(("instances", {"id": self._next_annotation(split),
+                out.append(("instances", {"id": self._id(split, label_ids.get(category.id)),
                                           "image_id": image_id, "category_id": category.id}))
         return out
 

@@ -113,8 +113,12 @@ class VocWriter(FileWriter):
                 indexed += [(index, region) for region in regions]
             self.dest.put(f"SegmentationClass/{image_id}.png",
                           self._mask_png(record, indexed, width, height), owner=record.id)
-        xml = self._xml(voc, file_name, width, height, objects, segmented)
-        self.dest.put(f"Annotations/{image_id}.xml", xml, owner=record.id)
+        # An image the source listed without an XML file (a test split) gets none back.
+        no_xml = bool(voc) and not objects and not segmented and not (
+            {"folder", "segmented", "objects"} & set(voc))
+        if not no_xml:
+            xml = self._xml(voc, file_name, width, height, objects, segmented)
+            self.dest.put(f"Annotations/{image_id}.xml", xml, owner=record.id)
         self._lists(record, voc, image_id, segmented)
 
     # -- objects and masks -----------------------------------------------------------------
@@ -208,14 +212,17 @@ class VocWriter(FileWriter):
 
     def _xml(self, voc: Mapping[str, Any], file_name: str, width: int, height: int,
              objects: list[dict[str, Any]], segmented: bool) -> bytes:
+        # Written as the source had them; a record from elsewhere gets VOC's usual ones.
         root = ET.Element("annotation")
-        _sub(root, "folder", voc.get("folder") or "VOC")
+        if voc.get("folder") or not voc:
+            _sub(root, "folder", voc.get("folder") or "VOC")
         _sub(root, "filename", file_name)
         size = _sub(root, "size")
         _sub(size, "width", width)
         _sub(size, "height", height)
         _sub(size, "depth", 3)
-        _sub(root, "segmented", 1 if segmented else 0)
+        if segmented or "segmented" in voc or not voc:
+            _sub(root, "segmented", 1 if segmented else 0)
         for obj in objects:
             meta = obj["meta"]
             element = _sub(root, "object")

@@ -62,14 +62,20 @@ def record_key(record: Record) -> dict[str, Any]:
     }
 
 
-def assert_same_records(before: dict[str, Record], after: dict[str, Record]) -> None:
-    """The two sets hold the same ids, and each record the same media, labels and regions."""
+def assert_same_records(before: dict[str, Record], after: dict[str, Record],
+                        same_ids: bool = False) -> None:
+    """The two sets hold the same ids, and each record the same media, labels and regions
+    (with ``same_ids``, also the same region ids and metadata)."""
     assert sorted(after) == sorted(before)
     for record_id, record in before.items():
         want, got = record_key(record), record_key(after[record_id])
         assert got["media"] == want["media"], f"{record_id}: media differ"
         assert got["concepts"] == want["concepts"], record_id
         assert got["regions"] == want["regions"], record_id
+        if same_ids:
+            assert sorted(r.id for r in after[record_id].regions) == \
+                sorted(r.id for r in record.regions), record_id
+            assert after[record_id].metadata == record.metadata, record_id
 
 
 def sync_into(server, app, source: str, tmp_path: Path, dataset: str = "ds", **kwargs: Any):

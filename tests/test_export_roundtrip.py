@@ -53,7 +53,7 @@ def test_coco_compat_round_trip(name, via, compat_dir, clarifai_server, clarifai
     assert not report.warnings, report.warnings
     after, problems = read_all(out, "coco")
     assert not problems
-    assert_same_records(before, after)
+    assert_same_records(before, after, same_ids=True)
     for record_id, record in before.items():
         want = record.metadata["coco"].get("captions", [])
         got = after[record_id].metadata["coco"].get("captions", [])
@@ -71,7 +71,7 @@ def test_generated_coco_round_trip(via, clarifai_server, clarifai_app, tmp_path)
     assert report.ok and report.exported == 5 and not report.warnings, report.summary()
     after, problems = read_all(out, "coco")
     assert not problems
-    assert_same_records(before, after)
+    assert_same_records(before, after, same_ids=True)
     written = json.loads((out / "annotations" / "instances_train.json").read_text())
     # The source's category ids, supercategories and keypoint names survive the trip.
     by_id = {c["id"]: c for c in written["categories"]}
@@ -101,7 +101,7 @@ def test_voc_compat_round_trip(via, compat_dir, clarifai_server, clarifai_app, t
         report.summary()
     after, problems = read_all(out, "voc")
     assert not problems
-    assert_same_records(before, after)
+    assert_same_records(before, after, same_ids=True)
     for record_id, record in before.items():
         want, got = record.metadata["voc"], after[record_id].metadata["voc"]
         assert got.get("image_sets") == want.get("image_sets")

@@ -103,6 +103,11 @@ class NameClaims:
             candidate = posixpath.join(folder, f"{stem}~{_digest(owner + '|' + candidate)}{ext}")
         raise RuntimeError(f"no free name for '{path}' (owner '{owner}')")  # 3 hash collisions
 
+    def take(self, key: str) -> bool:
+        """Claim ``key`` (any string, e.g. an id in a scope) if nobody has; True if taken now."""
+        cursor = self._db.execute("INSERT OR IGNORE INTO used VALUES (?, '')", (key,))
+        return cursor.rowcount == 1
+
     def close(self) -> None:
         """Forget every claim and delete the temporary file."""
         self._db.close()
