@@ -37,7 +37,9 @@ _TOKEN = re.compile(r"/exports/([0-9a-f]{32})\.zip$")
 _PROTOBUF = resources_pb2.CLARIFAI_DATA_PROTOBUF
 
 _jobs: dict[tuple, Future] = {}
-_jobs_lock = threading.Lock()
+# Reentrant: a job that finishes before add_done_callback runs its callback (which takes
+# the lock) in the thread that still holds it.
+_jobs_lock = threading.RLock()
 
 
 def archive_path(server: Any, url: str) -> Path | None:

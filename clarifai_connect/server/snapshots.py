@@ -17,6 +17,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import struct_pb2
 
+from .datasets import dataset_ids_of
 from .media import MEDIA_KINDS
 
 SNAPSHOT_BATCH = 256  # inputs read, merged and written per step: bounds memory
@@ -66,6 +67,12 @@ def merge_annotations(stored: resources_pb2.Input, annotations: list[resources_p
     if dataset_id not in merged.dataset_ids:
         merged.dataset_ids.append(dataset_id)
     return merged
+
+
+def _with_memberships(merged: resources_pb2.Input, dataset_ids: list[str]) -> None:
+    # The stored input keeps the dataset_ids it was posted with; membership may have
+    # changed since (dataset_inputs is the truth).
+    merged.dataset_ids[:] = dataset_ids
 
 
 def input_kind(item: resources_pb2.Input) -> str:
@@ -208,11 +215,14 @@ def take_snapshot(db: sqlite3.Connection, pk: int, dataset_id: str, version_id: 
         last_seq = rows[-1][0]
         ready = [(r[1], r[3]) for r in rows if r[2] == status_code_pb2.INPUT_DOWNLOAD_SUCCESS]
         snap.not_ready += len(rows) - len(ready)
-        annotations = _annotations_of(db, pk, [input_id for input_id, _ in ready])
+        ready_ids = [input_id for input_id, _ in ready]
+        annotations = _annotations_of(db, pk, ready_ids)
+        memberships = dataset_ids_of(db, pk, ready_ids)
         copies = []
         for input_id, proto in ready:
             merged = merge_annotations(resources_pb2.Input.FromString(proto),
                                        annotations.get(input_id, []), dataset_id)
+            _with_memberships(merged, memberships[input_id])
             if ignore_empty_inputs and not has_labels(merged):
                 snap.unlabeled_skipped += 1
                 continue
