@@ -2,6 +2,7 @@
 
 import io
 import struct
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -10,7 +11,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from google.protobuf import struct_pb2
 
-from clarifai_connect.server import LocalServer
+from clarifai_connect.server import LocalServer, archive
 from clarifai_connect.testing import AppRef, raw_api
 
 from .test_server_datasets import list_all, post_datasets, post_inputs, text_input
@@ -82,6 +83,7 @@ def exported_inputs(api, app, dataset_id, version_id):
         if result.status.code != codes.DATASET_VERSION_EXPORT_PENDING and \
                 result.status.code != codes.DATASET_VERSION_EXPORT_IN_PROGRESS:
             break
+        time.sleep(0.05)
         result = export(api, app, dataset_id, version_id).exports[0]
     assert result.status.code == codes.DATASET_VERSION_EXPORT_SUCCESS, result.status
     with urllib.request.urlopen(result.url) as http:
@@ -380,3 +382,44 @@ def test_versions_and_exports_survive_a_restart(tmp_path):
             except urllib.error.HTTPError as err:
                 assert err.code == 404
         api.channel.close()
+
+
+def test_export_answers_pending_then_success_as_the_sdk_polls(clarifai_raw, clarifai_app,
+                                                               monkeypatch):
+    api, app = clarifai_raw, clarifai_app
+    # No waiting for the job: the call answers with the job's state at once.
+    monkeypatch.setattr(archive, "EXPORT_WAIT_SECONDS", 0)
+    assert post_datasets(api, app, "p").status.code == codes.SUCCESS
+    post_inputs(api, app, [text_input(f"q{i}", f"pending {i}", ["p"]) for i in range(20)])
+    create_version(api, app, "p", "v")
+    first = export(api, app, "p", "v").exports[0]
+    assert first.status.code in (codes.DATASET_VERSION_EXPORT_PENDING,
+                                 codes.DATASET_VERSION_EXPORT_IN_PROGRESS,
+                                 codes.DATASET_VERSION_EXPORT_SUCCESS)
+    inputs, _, result = exported_inputs(api, app, "p", "v")
+    assert sorted(inputs) == sorted(f"q{i}" for i in range(20))
+    assert result.size > 0
+
+
+def test_version_leaves_out_inputs_that_failed_to_download(clarifai_raw, clarifai_app,
+                                                           clarifai_server):
+    api, app = clarifai_raw, clarifai_app
+    assert post_datasets(api, app, "f").status.code == codes.SUCCESS
+    post_inputs(api, app, [text_input("fine", "fine", ["f"])])
+    broken = resources_pb2.Input(id="broken", dataset_ids=["f"], data=resources_pb2.Data(
+        image=resources_pb2.Image(url=f"{clarifai_server.media_url}/no/such/image.png")))
+    resp = api.call("PostInputs", service_pb2.PostInputsRequest(
+        user_app_id=app.user_app_id, inputs=[broken]))
+    assert resp.status.code == codes.SUCCESS, resp.status
+    for _ in range(200):
+        state = api.call("GetInput", service_pb2.GetInputRequest(
+            user_app_id=app.user_app_id, input_id="broken")).input.status.code
+        if state == codes.INPUT_DOWNLOAD_FAILED:
+            break
+        time.sleep(0.05)
+    assert state == codes.INPUT_DOWNLOAD_FAILED
+    version = create_version(api, app, "f", "v")
+    assert version.metrics["/"].inputs_count.value == 1
+    assert "1 not downloaded" in version.status.details
+    inputs, _, _ = exported_inputs(api, app, "f", "v")
+    assert list(inputs) == ["fine"]
