@@ -2,6 +2,7 @@
 
 import io
 import struct
+import threading
 import time
 import urllib.request
 import zipfile
@@ -385,17 +386,26 @@ def test_versions_and_exports_survive_a_restart(tmp_path):
 
 
 def test_export_answers_pending_then_success_as_the_sdk_polls(clarifai_raw, clarifai_app,
-                                                               monkeypatch):
+                                                               clarifai_server, monkeypatch):
     api, app = clarifai_raw, clarifai_app
-    # No waiting for the job: the call answers with the job's state at once.
-    monkeypatch.setattr(archive, "EXPORT_WAIT_SECONDS", 0)
+    monkeypatch.setattr(archive, "EXPORT_WAIT_SECONDS", 0.01)
     assert post_datasets(api, app, "p").status.code == codes.SUCCESS
     post_inputs(api, app, [text_input(f"q{i}", f"pending {i}", ["p"]) for i in range(20)])
     create_version(api, app, "p", "v")
-    first = export(api, app, "p", "v").exports[0]
-    assert first.status.code in (codes.DATASET_VERSION_EXPORT_PENDING,
-                                 codes.DATASET_VERSION_EXPORT_IN_PROGRESS,
-                                 codes.DATASET_VERSION_EXPORT_SUCCESS)
+    # Keep every background worker busy so that the export job has to wait its turn.
+    release = threading.Event()
+    busy = [clarifai_server.background.submit(release.wait, 30)
+            for _ in range(clarifai_server.background._max_workers)]
+    try:
+        first = export(api, app, "p", "v").exports[0]
+        assert first.status.code == codes.DATASET_VERSION_EXPORT_PENDING
+        assert not first.url
+        again = export(api, app, "p", "v").exports[0]  # still queued: still pending
+        assert again.status.code == codes.DATASET_VERSION_EXPORT_PENDING
+    finally:
+        release.set()
+        for job in busy:
+            job.result()
     inputs, _, result = exported_inputs(api, app, "p", "v")
     assert sorted(inputs) == sorted(f"q{i}" for i in range(20))
     assert result.size > 0
