@@ -199,9 +199,8 @@ def _matching_input_ids(db: sqlite3.Connection, pk: int, search: resources_pb2.S
     filter the SDK's merge_dataset sends (inputs of other datasets) and nothing else."""
     source_ids: list[str] = []
     for flt in search.query.filters:
-        if not flt.input.dataset_ids or flt.HasField("annotation") or \
-                flt.input.ListFields() != [(flt.input.DESCRIPTOR.fields_by_name["dataset_ids"],
-                                            flt.input.dataset_ids)]:
+        if [f.name for f, _ in flt.ListFields()] != ["input"] or \
+                [f.name for f, _ in flt.input.ListFields()] != ["dataset_ids"]:
             raise invalid("search: only filters on input.dataset_ids are supported by the "
                           "local server's PostDatasetInputs")
         source_ids += list(flt.input.dataset_ids)
