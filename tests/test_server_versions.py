@@ -267,7 +267,7 @@ def test_version_is_a_frozen_snapshot(clarifai_raw, clarifai_app):
     assert resp.status.code == codes.SUCCESS
     after = create_version(api, app, "s", "after")
 
-    before, _, _ = exported_inputs(api, app, "s", "before")
+    before, _, before_export = exported_inputs(api, app, "s", "before")
     assert sorted(before) == ["a0", "a1", "a2", "a3"]
     assert not before["a0"].data.regions
     assert [c.id for c in before["a1"].data.concepts] == ["old"]
@@ -280,6 +280,22 @@ def test_version_is_a_frozen_snapshot(clarifai_raw, clarifai_app):
         user_app_id=app.user_app_id, dataset_id="s", dataset_version_id="before"))
     assert kept.dataset_version.metrics["/"].inputs_count.value == 4
     assert kept.dataset_version.metrics["/"].polygons_count.value == 0
+
+    # Deleting the dataset deletes its versions and their archives, not the inputs.
+    resp = api.call("DeleteDatasets", service_pb2.DeleteDatasetsRequest(
+        user_app_id=app.user_app_id, dataset_ids=["s"]))
+    assert resp.status.code == codes.SUCCESS
+    try:
+        urllib.request.urlopen(before_export.url)
+        raise AssertionError("the archive of a deleted dataset is still served")
+    except urllib.error.HTTPError as err:
+        assert err.code == 404
+    assert post_datasets(api, app, "s").status.code == codes.SUCCESS  # the same id, afresh
+    gone = api.call("GetDatasetVersion", service_pb2.GetDatasetVersionRequest(
+        user_app_id=app.user_app_id, dataset_id="s", dataset_version_id="before"))
+    assert gone.status.code == codes.CONN_DOES_NOT_EXIST
+    assert api.call("GetInput", service_pb2.GetInputRequest(
+        user_app_id=app.user_app_id, input_id="a0")).status.code == codes.SUCCESS
 
 
 def test_export_archive_holds_every_input_and_annotation(clarifai_raw, clarifai_app, clarifai_pat):
