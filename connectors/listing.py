@@ -8,7 +8,6 @@ falls back to ``fs.ls``.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,8 +55,3 @@ def _entries(fs: Any, folder: str) -> Iterator[dict[str, Any]]:
             yield from page
     finally:
         sync(fs.loop, pages.aclose)
-
-
-def basename(path: str) -> str:
-    """The last part of a path."""
-    return posixpath.basename(path.rstrip("/"))
