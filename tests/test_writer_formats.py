@@ -157,3 +157,32 @@ def test_coco_writer_streams_many_images_through_its_spill(tmp_path):
     first = next(a for a in data["annotations"] if "bbox" in a)
     assert first["bbox"] == [1, 1, 2, 3] and first["area"] == 6
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # spill files are gone
+
+
+def _peak_bytes(writer_cls, out, count: int, tmp_path) -> int:
+    import tracemalloc
+
+    def records():
+        for n in range(count):
+            yield Record(id=f"img-{n:05d}", media=Media(kind="image", data=_png(n % 50, (4, 4))),
+                         regions=(Region(box=Box(0.25, 0.25, 0.75, 0.75),
+                                         concepts=(Concept.named(f"c{n % 5}"),)),),
+                         concepts=(Concept.named("tagged"),),
+                         metadata={"note": "x" * 200})
+
+    tracemalloc.start()
+    try:
+        writer_cls(str(out), workers=2, spill_dir=str(tmp_path)).write_all(records())
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("writer_cls", [CocoWriter, ParquetWriter, CsvWriter])
+def test_memory_does_not_grow_with_the_dataset(writer_cls, tmp_path):
+    _peak_bytes(writer_cls, tmp_path / "warm-up", 5, tmp_path)  # first imports and caches
+    small = _peak_bytes(writer_cls, tmp_path / "small", 250, tmp_path)
+    large = _peak_bytes(writer_cls, tmp_path / "large", 2000, tmp_path)
+    # Eight times the records, nowhere near eight times the memory: it is bounded by the
+    # batch and the write window, not by the dataset.
+    assert large < 2 * small + (1 << 20), (small, large)
