@@ -449,3 +449,19 @@ def test_version_leaves_out_inputs_that_failed_to_download(clarifai_raw, clarifa
     assert "1 not downloaded" in version.status.details
     inputs, _, _ = exported_inputs(api, app, "f", "v")
     assert list(inputs) == ["fine"]
+
+
+def test_delete_app_removes_its_export_archives(clarifai_server, clarifai_raw):
+    app = AppRef("u-archive", "doomed")
+    assert clarifai_raw.call("PostApps", service_pb2.PostAppsRequest(
+        user_app_id=resources_pb2.UserAppIDSet(user_id=app.user_id),
+        apps=[resources_pb2.App(id=app.app_id)])).status.code == codes.SUCCESS
+    post_datasets(clarifai_raw, app, "d")
+    post_inputs(clarifai_raw, app, [text_input("t", "hi", dataset_ids=["d"])])
+    version = create_version(clarifai_raw, app, "d")
+    _, _, result = exported_inputs(clarifai_raw, app, "d", version.id)
+    path = archive.archive_path(clarifai_server, result.url)
+    assert path.exists()
+    resp = clarifai_raw.call("DeleteApp", service_pb2.DeleteAppRequest(user_app_id=app.user_app_id))
+    assert resp.status.code == codes.SUCCESS
+    assert not path.exists()

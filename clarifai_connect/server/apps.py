@@ -5,6 +5,7 @@ from __future__ import annotations
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
+from . import archive
 from .common import not_found, page_window, patch_action, patch_message, require_id, timestamp
 from .rpc import CallContext, RpcFailure, rpc
 from .store import now
@@ -101,7 +102,11 @@ def delete_app(ctx: CallContext, req: service_pb2.DeleteAppRequest):
                          (user_id, app_id)).fetchone()
         if row is None:
             raise not_found("app", app_id)
+        doomed = [resources_pb2.DatasetVersion.FromString(r[0]) for r in db.execute(
+            "SELECT proto FROM dataset_versions WHERE app_pk=?", (row[0],))]
         for table in _APP_TABLES:
             db.execute(f"DELETE FROM {table} WHERE app_pk=?", (row[0],))
         db.execute("DELETE FROM apps WHERE pk=?", (row[0],))
+    for version in doomed:  # after the commit: a rolled-back delete keeps its archives
+        archive.remove_archives(ctx.server, version)
     return status_pb2.BaseResponse()
