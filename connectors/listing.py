@@ -31,7 +31,9 @@ def iter_files(fs: Any, folder: str, suffixes: tuple[str, ...] = ()) -> Iterator
 def _entries(fs: Any, folder: str) -> Iterator[dict[str, Any]]:
     iterdir = getattr(fs, "_iterdir", None)
     split_path = getattr(fs, "split_path", None)
-    if iterdir is None or split_path is None or getattr(fs, "version_aware", False):
+    # Only s3fs's private paging API is known here; other filesystems list with ls().
+    if (not type(fs).__module__.startswith("s3fs") or iterdir is None or split_path is None
+            or getattr(fs, "version_aware", False)):
         yield from fs.ls(folder, detail=True)
         return
     from fsspec.asyn import sync
