@@ -22,6 +22,7 @@ from . import media_blobs
 from .common import (
     app_pk,
     id_problem,
+    invalid,
     item_status,
     not_found,
     page_window,
@@ -215,8 +216,7 @@ def post_annotations(
     """Create annotations; each gets ANNOTATION_SUCCESS or ANNOTATION_INVALID_ARGUMENT."""
     user_id, app_id = user_app(req)
     if not req.annotations:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "no annotations given")
+        raise invalid("no annotations given")
     stamp = now()
     ts = timestamp(stamp)
     server = ctx.server
@@ -392,8 +392,7 @@ def delete_annotations(
 ) -> status_pb2.BaseResponse:
     """Delete by ``ids`` (paired with ``input_ids`` when both are given) or all of ``input_ids``."""
     if not req.ids and not req.input_ids:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "give annotation ids and/or input_ids to delete")
+        raise invalid("give annotation ids and/or input_ids to delete")
     if req.ids and req.input_ids and len(req.ids) != len(req.input_ids):
         raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
                          f"ids ({len(req.ids)}) and input_ids ({len(req.input_ids)}) must "

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
-from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
 
 from . import archive
-from .common import not_found, page_window, patch_action, patch_message, require_id, timestamp
-from .rpc import CallContext, RpcFailure, rpc
+from .common import (
+    invalid,
+    not_found,
+    page_window,
+    patch_action,
+    patch_message,
+    require_id,
+    timestamp,
+)
+from .rpc import CallContext, rpc
 from .store import now
 
 # Tables whose rows belong to an app, deleted with it.
@@ -18,8 +26,7 @@ _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "anno
 def _user_id(request) -> str:
     user_id = request.user_app_id.user_id
     if not user_id:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "user_app_id.user_id is required")
+        raise invalid("user_app_id.user_id is required")
     return user_id
 
 
@@ -27,15 +34,14 @@ def _user_id(request) -> str:
 def post_apps(ctx: CallContext, req: service_pb2.PostAppsRequest):
     user_id = _user_id(req)
     if not req.apps:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request", "no apps given")
+        raise invalid("no apps given")
     created = []
     with ctx.server.store.write() as db:
         for app in req.apps:
             require_id(app.id, "app id")
             if db.execute("SELECT 1 FROM apps WHERE user_id=? AND id=?",
                           (user_id, app.id)).fetchone():
-                raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                                 f"app '{app.id}' already exists")
+                raise invalid(f"app '{app.id}' already exists")
             stored = resources_pb2.App()
             stored.CopyFrom(app)
             stamp = now()

@@ -20,7 +20,7 @@ def require_id(value: str, what: str = "id") -> None:
     """Fail the call with CONN_INVALID_REQUEST when ``value`` is not a valid id."""
     problem = id_problem(value, what)
     if problem:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request", problem)
+        raise invalid(problem)
 
 
 def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
@@ -34,11 +34,9 @@ def user_app(request: Any) -> tuple[str, str]:
     """(user_id, app_id) of a request; both must be present."""
     ids = request.user_app_id
     if not ids.user_id:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "user_app_id.user_id is required")
+        raise invalid("user_app_id.user_id is required")
     if not ids.app_id:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "user_app_id.app_id is required")
+        raise invalid("user_app_id.app_id is required")
     return ids.user_id, ids.app_id
 
 
@@ -56,18 +54,21 @@ def page_window(request: Any) -> tuple[int, int]:
     """(limit, offset) from a request's ``page`` (1-based) and ``per_page``."""
     per_page = getattr(request, "per_page", 0) or DEFAULT_PER_PAGE
     if per_page < 0 or per_page > MAX_PER_PAGE:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         f"per_page must be between 1 and {MAX_PER_PAGE}")
+        raise invalid(f"per_page must be between 1 and {MAX_PER_PAGE}")
     page = getattr(request, "page", 0) or 1
     if page < 0:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "page must be 1 or more")
+        raise invalid("page must be 1 or more")
     return per_page, (page - 1) * per_page
 
 
 def item_status(code: int, description: str = "", details: str = "") -> Any:
     """A per-item Status (the status carried by each input or annotation in a response)."""
     return status(code, description, details)
+
+
+def invalid(details: str) -> RpcFailure:
+    """The failure for a malformed request; ``details`` names the problem."""
+    return RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request", details)
 
 
 def not_found(what: str, ident: str) -> RpcFailure:
@@ -89,8 +90,7 @@ def patch_action(action: str) -> str:
     """The patch action of a request (default merge); fails the call on an unknown one."""
     action = action or "merge"
     if action not in PATCH_ACTIONS:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         f"unknown action '{action}': use merge, overwrite or remove")
+        raise invalid(f"unknown action '{action}': use merge, overwrite or remove")
     return action
 
 

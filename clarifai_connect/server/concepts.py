@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
-from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from .common import (
     app_pk,
     id_problem,
+    invalid,
     not_found,
     page_window,
     patch_action,
@@ -25,7 +25,7 @@ from .common import (
     user_app,
     visibility_private,
 )
-from .rpc import CallContext, RpcFailure, rpc
+from .rpc import CallContext, rpc
 from .store import now
 
 # SQLite's host-parameter limit is 32766; stay far below it in IN (...) lists.
@@ -108,8 +108,7 @@ def post_concepts(
     """Create concepts; an existing id or an invalid one fails the whole call."""
     user_id, app_id = user_app(req)
     if not req.concepts:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "no concepts given")
+        raise invalid("no concepts given")
     stamp = now()
     with ctx.server.store.write() as db:
         pk = app_pk(db, req)
@@ -117,16 +116,13 @@ def post_concepts(
         for i, concept in enumerate(req.concepts):
             problem = id_problem(concept.id, "concept id")
             if problem:
-                raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                                 f"concepts[{i}]: {problem}")
+                raise invalid(f"concepts[{i}]: {problem}")
             if concept.id in seen:
-                raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                                 f"concepts[{i}]: concept '{concept.id}' is given twice")
+                raise invalid(f"concepts[{i}]: concept '{concept.id}' is given twice")
             seen.add(concept.id)
         taken = existing_ids(db, "concepts", pk, seen)
         if taken:
-            raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                             f"concept '{sorted(taken)[0]}' already exists")
+            raise invalid(f"concept '{sorted(taken)[0]}' already exists")
         created = [_new_concept(c, user_id, app_id, stamp) for c in req.concepts]
         first = ctx.server.store.next_seq(db, "concepts", len(created))
         db.executemany(

@@ -18,6 +18,7 @@ from .annotations import render_annotation
 from .common import (
     app_pk,
     id_problem,
+    invalid,
     item_status,
     not_found,
     page_window,
@@ -35,11 +36,6 @@ from .store import now
 _SERVER_FIELDS = ("created_at", "modified_at", "app_id", "user_id", "version", "is_starred",
                   "star_count")
 _SQL_BATCH = 500  # ids per "IN (...)" query, well under SQLite's variable limit
-
-
-def invalid(details: str) -> RpcFailure:
-    """The failure for a malformed request."""
-    return RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request", details)
 
 
 def load_dataset(db: sqlite3.Connection, pk: int, dataset_id: str) -> resources_pb2.Dataset:

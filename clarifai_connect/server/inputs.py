@@ -33,6 +33,7 @@ from .common import (
     MAX_PER_PAGE,
     app_pk,
     id_problem,
+    invalid,
     item_status,
     not_found,
     page_window,
@@ -184,18 +185,15 @@ def post_inputs(
     inputs = req.inputs
     total = len(inputs)
     if not total:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         "no inputs given")
+        raise invalid("no inputs given")
     if total > MAX_INPUTS_PER_REQUEST:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         f"{total} inputs in one request: at most {MAX_INPUTS_PER_REQUEST}")
+        raise invalid(f"{total} inputs in one request: at most {MAX_INPUTS_PER_REQUEST}")
     job_id = req.inputs_add_job_id
     if job_id:
         require_id(job_id, "inputs_add_job_id")
     resolution = req.input_id_conflict_resolution
     if resolution not in _RESOLUTIONS:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         f"unknown input_id_conflict_resolution {resolution}")
+        raise invalid(f"unknown input_id_conflict_resolution {resolution}")
     app_pk(server.store.read(), req)  # fail fast, before any work; checked again below
     stamp = now()
     ts = timestamp(stamp)
@@ -335,8 +333,7 @@ def stream_inputs(
     pk = app_pk(db, req)
     per_page = req.per_page or STREAM_PER_PAGE
     if per_page > MAX_PER_PAGE:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         f"per_page must be between 1 and {MAX_PER_PAGE}")
+        raise invalid(f"per_page must be between 1 and {MAX_PER_PAGE}")
     column = "id" if req.order_by_id else "seq"
     direction, op = ("DESC", "<") if req.descending else ("ASC", ">")
     sql, args = "SELECT proto FROM inputs WHERE app_pk=?", [pk]

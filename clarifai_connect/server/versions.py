@@ -17,6 +17,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from . import archive
 from .common import (
     app_pk,
+    invalid,
     not_found,
     page_window,
     patch_action,
@@ -25,8 +26,8 @@ from .common import (
     timestamp,
     visibility_private,
 )
-from .datasets import invalid, load_dataset
-from .rpc import CallContext, RpcFailure, rpc, status
+from .datasets import load_dataset
+from .rpc import CallContext, rpc, status
 from .snapshots import ROOT, store_metrics, take_snapshot
 from .store import now
 
@@ -225,7 +226,6 @@ def put_exports(ctx: CallContext, req: service_pb2.PutDatasetVersionExportsReque
     load_dataset(db, pk, req.dataset_id)
     version = load_version(db, pk, req.dataset_id, req.dataset_version_id)
     if version.status.code != status_code_pb2.DATASET_VERSION_READY:
-        raise RpcFailure(status_code_pb2.CONN_INVALID_REQUEST, "Invalid request",
-                         f"version '{version.id}' of dataset '{req.dataset_id}' is not ready")
+        raise invalid(f"version '{version.id}' of dataset '{req.dataset_id}' is not ready")
     result = archive.request_export(ctx.server, pk, version)
     return service_pb2.MultiDatasetVersionExportResponse(exports=[result])
