@@ -224,7 +224,7 @@ class CocoWriter(FileWriter):
                               "annotation has one category)")
         if labelled:
             concept = labelled[0].concepts[0]
-        elif points and not shapes:
+        elif points:
             # Keypoints alone: the category is the source's, else the point's own label.
             concept = self._concept_of(entry.get("category_id")) or (
                 points[0][1].concepts[0] if points[0][1].concepts else None)

@@ -8,7 +8,8 @@ connector reads ``*.txt`` paths as text too, so a file would not come back as on
 that reads like a path or URL is named in a warning. The table is streamed row by row.
 
 The layout holds input-level positive labels only: regions and concepts with value 0 are
-named in warnings.
+named in warnings. Dataset membership is the scope of the export, not a column (the csv
+connector reads one only through a column mapping).
 """
 
 from __future__ import annotations

@@ -56,8 +56,10 @@ def _ints(value: Any) -> Any:
 
 
 def _unit(value: float) -> float:
+    """A 0..1 coordinate or value from a float32 proto field, as the sender gave it."""
     if math.isnan(value):
         return value  # let the Record reject it with its own message
+    value = _shortest_f32(value)
     if -_EPSILON <= value < 0.0:
         return 0.0
     if 1.0 < value <= 1.0 + _EPSILON:
@@ -66,8 +68,8 @@ def _unit(value: float) -> float:
 
 
 def _shortest_f32(value: float) -> float:
-    """The shortest decimal that is the same float32 (GeoPoint's fields are float32:
-    -122.4 comes back as -122.40000152…)."""
+    """The shortest decimal that is the same float32 (coordinates, concept values and geo
+    points are float32 on the wire: 0.1 comes back as 0.10000000149…)."""
     def f32(x: float) -> bytes:
         return struct.pack("<f", x)
 
