@@ -142,3 +142,19 @@ def test_a_plain_writer_gets_bytes_in_source_order(media_server):
     assert (report.exported, report.failed) == (11, 1)
     assert report.failures[0]["reason"] == "ValueError: ids ending in 3 are refused"
     assert report.failures[0]["source"] == "row 3"
+
+
+def test_a_source_that_breaks_off_leaves_every_read_input_accounted(media_server, tmp_path):
+    def source():
+        yield from _records(media_server.url, 7)
+        raise RuntimeError("listing failed on page 2")
+
+    report = ExportReport(source="test", destination=str(tmp_path), format="folder")
+    runner = ExportRunner(FolderWriter(str(tmp_path / "out"), workers=2), report, workers=2)
+    with pytest.raises(RuntimeError, match="page 2"):
+        runner.run(source())
+    assert report.read == 7
+    stopped = [f for f in report.failures if "stopped" in f["reason"]]
+    assert report.exported + len(stopped) == 7 and report.failed == len(stopped)
+    records, problems = read_all(tmp_path / "out", "folder", id_from="stem")
+    assert len(records) == report.exported and not problems

@@ -85,8 +85,10 @@ class ExportRunner:
                 while window:
                     self._write(*window.popleft())
         except BaseException:
-            for _, future in window:
+            for record, future in window:  # read, not written: still accounted for
                 future.cancel()
+                self._done("failed", record.id, record.source,
+                           "the export stopped before this input was written")
             self._close(aborted=True)
             raise
         self._close(aborted=False)
