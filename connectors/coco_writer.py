@@ -7,7 +7,8 @@ geometry), captions kept in the record's ``coco`` metadata go to ``captions_<spl
 When a record came from the coco connector its metadata says how regions were grouped into
 annotations (several polygons of one object, a person's box and keypoints), which split and
 file name it had, and its category ids: these are kept, so COCO → Clarifai → COCO gives the
-same dataset back.
+same dataset back (ids included: image and annotation ids are kept where they are free).
+Records from elsewhere go to split ``default_split`` under the name ``<input id><ext>``.
 
 Streaming: the ``images`` and ``annotations`` arrays are spilled to a temporary file as
 records arrive and the JSON files are assembled at the end; only the categories stay in
@@ -116,6 +117,11 @@ class CocoWriter(FileWriter):
             width, height = image_size(data)
         except ValueError as exc:
             raise RecordError(f"input '{record.id}': {exc}") from None
+        declared = (meta.get("width"), meta.get("height"))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+               for v in declared):
+            # The source's size is the one its coordinates were normalized with.
+            width, height = declared
         split = safe_part(str(meta.get("split") or "")) if meta.get("split") else \
             self.default_split
         file_name = meta.get("file_name") if isinstance(meta.get("file_name"), str) else ""

@@ -284,10 +284,6 @@ class FileWriter(Writer):
             out.append(Outcome(owner, "; ".join(errors) or None, warnings, skipped))
         return out
 
-    def put_media(self, relpath: str, record: Record) -> None:
-        """Write the record's media to ``relpath`` in the background."""
-        self.dest.put(relpath, record.media.read_bytes, owner=record.id)
-
     def write_media(self, record: Record, folder: str, name: str) -> str:
         """Write the record's media as ``folder/name<ext>`` (a safe, unique name) in the
         background; returns the relative path used. ``name`` may itself end with the
