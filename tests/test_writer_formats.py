@@ -186,3 +186,42 @@ def test_memory_does_not_grow_with_the_dataset(writer_cls, tmp_path):
     # Eight times the records, nowhere near eight times the memory: it is bounded by the
     # batch and the write window, not by the dataset.
     assert large < 2 * small + (1 << 20), (small, large)
+
+
+def _mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
+    image = Image.new("L", size, 0)
+    image.paste(255, box)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_voc_writer_class_masks_of_new_classes_are_read_back(tmp_path):
+    from connectors.voc_writer import VocWriter
+
+    size = (8, 6)
+    record = Record(
+        id="scene", media=Media(kind="image", data=_png(3, size)),
+        concepts=(Concept.named("outdoor"), Concept.named("night", value=0.0)),
+        regions=(Region(box=Box(0.0, 0.0, 0.5, 0.5), concepts=(Concept.named("widget"),)),
+                 Region(mask=_mask(size, (0, 0, 2, 2)), concepts=(Concept.named("widget"),)),
+                 Region(mask=_mask(size, (4, 3, 6, 5)), concepts=(Concept.named("widget"),)),
+                 Region(mask=_mask(size, (6, 0, 8, 2)), concepts=(Concept.named("dog"),)),
+                 Region(point=Point(0.5, 0.5), concepts=(Concept.named("nose"),))))
+    writer = VocWriter(str(tmp_path / "voc"), default_split="train")
+    writer.write_all([record])
+    assert writer.warning_counts == {
+        "point regions not written (VOC holds boxes and masks)": 1,
+        "masks of the same class merged into one class mask": 1}
+    labelmap = (tmp_path / "voc" / "labelmap.txt").read_text().splitlines()
+    assert labelmap[1].startswith("background:0,0,0") and labelmap[-1].startswith("widget:")
+    back, problems = read_all(tmp_path / "voc", "voc")
+    assert not problems
+    got = back["scene"]
+    assert sorted((c.name, c.value) for c in got.concepts) == [("night", 0.0),
+                                                                ("outdoor", 1.0)]
+    assert [(r.kind, r.concepts[0].name) for r in got.regions] == \
+        [("box", "widget"), ("mask", "dog"), ("mask", "widget")]
+    widget = next(r for r in got.regions if r.kind == "mask" and r.concepts[0].name == "widget")
+    with Image.open(io.BytesIO(widget.mask.read_bytes())) as image:
+        assert image.convert("L").histogram()[255] == 8  # both 2×2 squares, merged
