@@ -261,8 +261,9 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
       clarifai-connect export --app me/pets --to pets.csv --format csv --base-url local
 
     Media are downloaded in parallel; file names that could leave the destination are
-    made safe. What the format cannot hold is named in warnings. Exits with 1 when any
-    input failed (see --report for each one, with its reason).
+    made safe; files already there under the same names are replaced. What the format
+    cannot hold is named in warnings. Exits with 1 when any input failed (see --report
+    for each one, with its reason).
     """
     from .errors import UserError
     from .export.runner import export

@@ -18,9 +18,10 @@ SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample" / "labels.c
 
 
 def _run(server, app, *args: str):
+    progress = [] if "--progress" in args else ["--no-progress"]
     return CliRunner().invoke(cli, ["export", "--app", f"{app.user_id}/{app.app_id}",
                                     "--base-url", server.base_url, "--pat", server.keys[0],
-                                    "--no-progress", *args])
+                                    *progress, *args])
 
 
 def _post(raw, app, input_proto) -> None:
@@ -71,7 +72,8 @@ def test_whole_app_to_csv_is_read_back(clarifai_server, clarifai_app, tmp_path):
     sync_into(clarifai_server, clarifai_app, SAMPLE, tmp_path)
     before, _ = read_all(SAMPLE, "csv")
     out = tmp_path / "out" / "all.csv"
-    result = _run(clarifai_server, clarifai_app, "--to", str(out), "--format", "csv")
+    result = _run(clarifai_server, clarifai_app, "--to", str(out), "--format", "csv",
+                  "--progress")
     assert result.exit_code == 0, result.output
     assert "8 exported, 0 skipped, 0 failed" in result.output
     after, problems = read_all(out, "csv")

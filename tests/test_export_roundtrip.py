@@ -32,8 +32,10 @@ def _version(server, app) -> str:
 def _export(server, app, out: Path, fmt: str, via: str, **kwargs):
     if via == "version":
         kwargs["version"] = _version(server, app)
+    done: list[int] = []
     report = export_from(server, app, out, fmt, dataset="ds", report=out.parent / "r.jsonl",
-                         **kwargs)
+                         on_progress=done.append, **kwargs)
+    assert sum(done) == report.read
     lines = [json.loads(line) for line in (out.parent / "r.jsonl").read_text().splitlines()]
     assert lines[-1]["summary"]["read"] == report.read
     assert len(lines) - 1 == report.read  # one line per input, then the summary

@@ -202,7 +202,12 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
 
     try:
         with SyncProgress(f"export {format}", enabled=progress) as bar:
+            totals: list[int] = []
+
             def advance(count: int) -> None:
+                if not totals and source.count() is not None:  # an archive knows, once open
+                    totals.append(source.count())
+                    bar.set_total(totals[0])
                 bar.advance(count)
                 if on_progress is not None:
                     on_progress(count)
