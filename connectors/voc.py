@@ -283,7 +283,7 @@ class VocReader(Reader):
             for key in ("folder", "segmented"):
                 if _text(annotation, key):
                     metadata[key] = _text(annotation, key)
-            for index, obj in enumerate(annotation.iter("object"), 1):
+            for index, obj in enumerate(annotation.findall("object"), 1):
                 mark = len(regions)
                 try:
                     objects_meta.append(self._object(record_id, index, obj, size, regions))
