@@ -109,3 +109,14 @@ def test_compat_kaggle_csv(run_sync, clarifai_raw, clarifai_app, compat_dir, tmp
                               columns=columns, extra_columns="metadata")
     assert len(expected) == report.created
     assert app_content(clarifai_raw, clarifai_app) == expected
+
+
+def test_datasets_named_by_the_source_are_created(run_sync, clarifai_raw, clarifai_app, tmp_path):
+    (tmp_path / "t.csv").write_text("inputid,input,split\n"
+                                    "a,first text,train\nb,second text,valid\nc,third,train\n")
+    report = run_sync(tmp_path / "t.csv", dataset="all",
+                      options={"columns": {"dataset": "split"}})
+    _check(report, created=3)
+    content = app_content(clarifai_raw, clarifai_app)
+    assert {k: v["datasets"] for k, v in content.items()} == {
+        "a": ["all", "train"], "b": ["all", "valid"], "c": ["all", "train"]}
