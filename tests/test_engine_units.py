@@ -187,3 +187,38 @@ def test_a_source_that_breaks_mid_stream_keeps_what_was_read(clarifai_server, cl
     assert report.exit_code == 1 and "the disk went away" in report.errors[0]
     assert report.deleted == 0 and report.to_delete == 0  # never delete after a broken read
     assert len(app_content(clarifai_raw, clarifai_app)) == 10
+
+
+def test_annotations_that_never_get_through_are_failed_then_resumed(tmp_path):
+    from clarifai_connect.client.base import RetryPolicy
+    from clarifai_connect.server import LocalServer
+    from clarifai_connect.testing import AppRef, raw_api
+
+    with LocalServer(data_dir=tmp_path / "server") as server:
+        auth = ClientAuth.resolve(user_id="u", app_id="a", base_url=server.base_url,
+                                  pat=server.keys[0])
+        records = [_record(i, regions=[Region(box=Box(0.1, 0.1, 0.4, 0.4), concepts=["p"])])
+                   for i in range(5)]
+
+        def run() -> RunReport:
+            uploader = RecordUploader(auth)
+            uploader.retry_policy = RetryPolicy(initial=0.01, cap=0.02, deadline=0.2)
+            uploader.ensure_app()
+            with SyncState(tmp_path / "s.sqlite", "src", "tgt") as state:
+                report = RunReport(source="src", target="tgt")
+                UploadEngine(uploader, state, report, SyncOptions(batch_size=2)).run(records)
+            return report
+
+        server.faults.configure(rate=1.0, methods=["PostAnnotations", "ListAnnotations"])
+        broken = run()
+        server.faults.configure(rate=0.0)
+        assert (broken.created, broken.failed) == (0, 5)
+        assert "annotations did not" in broken.failures[0]["reason"]
+        healed = run()
+        assert (healed.created, healed.failed, healed.annotations) == (5, 0, 5)
+        raw = raw_api(server)
+        try:
+            content = app_content(raw, AppRef("u", "a"))
+        finally:
+            raw.channel.close()
+        assert all(len(content[r.id]["regions"]) == 1 for r in records)

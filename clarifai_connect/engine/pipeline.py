@@ -253,7 +253,10 @@ class UploadEngine:
         self.state.acknowledge(acked)
         if not annotate:
             return
-        failures = uploader.post_annotations(annotate, check)
+        try:
+            failures = uploader.post_annotations(annotate, check)
+        except ClarifaiConnectError as exc:  # the inputs stay half done: the next run resumes
+            failures = {item.id: str(exc) for item in annotate}
         done = []
         for item in annotate:
             if item.id in failures:
@@ -261,9 +264,8 @@ class UploadEngine:
             else:
                 done.append((item.id, item.fingerprint, DONE, item.source))
         self.state.acknowledge(done)
-        with self.report._lock:
-            self.report.annotations += sum(len(i.annotations) for i in annotate
-                                           if i.id not in failures)
+        self.report.count_annotations(sum(len(i.annotations) for i in annotate
+                                          if i.id not in failures))
 
     # -- deleting what is gone from the source -------------------------------------------------
 

@@ -91,6 +91,11 @@ class RunReport:
             if self.listener is not None:  # e.g. a caller that keeps every failure
                 self.listener(entry)
 
+    def count_annotations(self, count: int) -> None:
+        """``count`` more region annotations landed."""
+        with self._lock:
+            self.annotations += count
+
     def problem(self, source: str, reason: str, input_id: str = "") -> None:
         """A source item that could not be read: failed, with where and why."""
         with self._lock:
