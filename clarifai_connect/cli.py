@@ -19,8 +19,15 @@ def cli(verbose: int) -> None:
 
     \b
     Start here:
-      clarifai-connect sync SOURCE --app USER/APP   upload data into an app, resumably
-      clarifai-connect serve            a local Clarifai-compatible API server
+      clarifai-connect validate SOURCE                  read and check data, send nothing
+      clarifai-connect sync SOURCE --app USER/APP       upload data into an app, resumably
+      clarifai-connect export --app USER/APP --to URI --format coco
+                                                        write an app or dataset back out
+      clarifai-connect serve                            a local Clarifai-compatible API server
+      clarifai-connect plugins                          the formats this install can read and write
+
+    Add --base-url local to work against an embedded local server, no account needed.
+    Credentials come from CLARIFAI_PAT (or --pat); they never appear in logs or reports.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
