@@ -23,8 +23,7 @@ from .http import HttpError, download_to
 from .input import Inputs
 from .input_protos import iter_csv_inputs, iter_folder_inputs
 from .lister import Lister
-from .record_upload import upload_items
-from .upload import BadItem, UploadItem, UploadSummary
+from .upload import BadItem, UploadItem, UploadSummary, upload_items
 from .upload_status import UploadStats, dataloader_stats, parse_metrics, show_upload_status
 from .utils import expect_url, make_proto
 
@@ -281,8 +280,6 @@ class Dataset(Lister):
                 yield BadItem(f"dataloader item {index}", str(err))
 
     def _upload(self, items: Any, batch_size: int) -> UploadSummary:
-        if not 1 <= batch_size <= 128:
-            raise UserError(f"batch_size must be between 1 and 128, got {batch_size}.")
         # The sync engine sends them: one concurrency budget, per-item outcomes.
         return upload_items(self.input_object, items, batch_size, self.num_workers)
 

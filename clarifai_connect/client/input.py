@@ -15,7 +15,8 @@ from .base import resolve_auth
 from .http import fetch
 from .input_protos import INPUT_TYPES, InputProtoBuilders
 from .lister import Lister
-from .upload import MAX_BATCH, BulkUploader, UploadItem, UploadSummary, post_annotations
+from .record_upload import MAX_BATCH, post_annotation_chunk
+from .upload import BadItem, UploadItem, UploadSummary, upload_items
 from .utils import batched, make_proto
 
 MAX_UPLOAD_BATCH_SIZE = MAX_BATCH
@@ -136,7 +137,7 @@ class Inputs(InputProtoBuilders, Lister):
             raise UserError("upload_annotations needs a list of Annotation protos.")
         failed = []
         for chunk in batched(batch_annot, MAX_BATCH):
-            for annotation, reason in post_annotations(self, chunk):
+            for annotation, reason in post_annotation_chunk(self._call, self.user_app_id, chunk):
                 self.logger.warning("annotation of input '%s' failed: %s",
                                     annotation.input_id, reason)
                 failed.append(annotation)
@@ -145,11 +146,14 @@ class Inputs(InputProtoBuilders, Lister):
                              len(batch_annot) - len(failed), len(failed))
         return failed
 
-    def _bulk_upload(self, inputs: Iterable[resources_pb2.Input | UploadItem | Any],
+    def _bulk_upload(self, inputs: Iterable[resources_pb2.Input | UploadItem | BadItem],
                      batch_size: int = MAX_BATCH, num_workers: int = 4) -> UploadSummary:
-        """Upload any number of inputs in concurrent batches; returns the summary."""
+        """Upload any number of inputs in concurrent batches (on the sync engine, see
+        :func:`~.upload.upload_items`); returns the summary. ``batch_size`` is capped at 128."""
+        if batch_size < 1:
+            raise UserError(f"batch_size must be 1 or more, got {batch_size}.")
         items = (i if not isinstance(i, resources_pb2.Input) else UploadItem(i) for i in inputs)
-        return BulkUploader(self, batch_size=batch_size, num_workers=num_workers).run(items)
+        return upload_items(self, items, min(batch_size, MAX_BATCH), num_workers)
 
     # -- patch ----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,8 @@ from .base import BaseClient
 from .records import record_annotations, record_input
 from .utils import batched
 
-__all__ = ["LANDED", "EXISTS", "FAILED", "Prepared", "RecordUploader"]
+__all__ = ["EXISTS", "FAILED", "LANDED", "MAX_BATCH", "Prepared", "RecordUploader",
+           "post_annotation_chunk"]
 
 LANDED, EXISTS, FAILED = "landed", "exists", "failed"
 MAX_BATCH = 128
@@ -124,8 +125,17 @@ class RecordUploader(BaseClient):
         """Post the inputs of ``items`` (≤128) with their ids; {id: (outcome, reason)}.
 
         ``LANDED``: stored and its media settled; ``EXISTS``: the id was already in the app;
-        ``FAILED`` with the reason (an input whose media failed to download is deleted again).
+        ``FAILED`` with the reason. An input whose media failed to download is deleted and
+        posted once more (the failure may be transient); failing again, it is deleted again.
         """
+        out, again = self._post_inputs(items)
+        if again:
+            out.update(self._post_inputs([item for item in items if item.id in again])[0])
+        return out
+
+    def _post_inputs(self, items: list[Prepared]
+                     ) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        """Post once: ({id: (outcome, reason)}, ids worth another try)."""
         self.ensure_datasets(d for item in items for d in item.input.dataset_ids)
         request = service_pb2.PostInputsRequest(
             user_app_id=self.user_app_id, inputs=[item.input for item in items],
@@ -135,9 +145,9 @@ class RecordUploader(BaseClient):
         except ApiError as err:
             response = err.response
             if response is None or not response.inputs:
-                return {item.id: (FAILED, str(err)) for item in items}
+                return {item.id: (FAILED, str(err)) for item in items}, set()
         except ApiClientError as err:
-            return {item.id: (FAILED, str(err)) for item in items}
+            return {item.id: (FAILED, str(err)) for item in items}, set()
         answered = {got.id: got.status for got in response.inputs}
         out: dict[str, tuple[str, str]] = {}
         pending = []
@@ -153,12 +163,15 @@ class RecordUploader(BaseClient):
                 out[item.id] = (EXISTS, "")
             else:
                 out[item.id] = (FAILED, _reason(status))
+        again: set[str] = set()
         if pending:
-            out.update(self._settle(pending))
-        return out
+            settled, again = self._settle(pending)
+            out.update(settled)
+        return out, again
 
-    def _settle(self, ids: list[str]) -> dict[str, tuple[str, str]]:
-        """Wait for inputs whose media the API downloads; failed ones are deleted again."""
+    def _settle(self, ids: list[str]) -> tuple[dict[str, tuple[str, str]], set[str]]:
+        """Wait for inputs whose media the API downloads; failed ones are deleted again.
+        Returns their outcomes and the ids gone from the app (worth another try)."""
         deadline = time.monotonic() + self.settle_timeout
         delay = 0.05
         while True:
@@ -170,21 +183,25 @@ class RecordUploader(BaseClient):
                 break
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
-        out, broken = {}, []
+        out, broken, gone = {}, [], set()
         for input_id in ids:
             status = statuses.get(input_id)
             if status is None:
                 out[input_id] = (FAILED, "the API did not keep the input")
+                gone.add(input_id)
             elif status.code in _STORED:
                 out[input_id] = (LANDED, "")
-            else:
-                reason = (f"media still downloading after {self.settle_timeout:.0f}s"
-                          if status.code in _PENDING else _reason(status))
-                out[input_id] = (FAILED, reason)
+            elif status.code in _PENDING:  # a timeout: not worth waiting for again
+                out[input_id] = (FAILED, f"media still downloading after "
+                                         f"{self.settle_timeout:.0f}s")
                 broken.append(input_id)
+            else:
+                out[input_id] = (FAILED, _reason(status))
+                broken.append(input_id)
+                gone.add(input_id)
         if broken:
             self.delete_inputs(broken)
-        return out
+        return out, gone
 
     def delete_inputs(self, ids: list[str]) -> None:
         """Delete inputs (with their annotations); ids that do not exist are ignored."""
@@ -224,66 +241,26 @@ class RecordUploader(BaseClient):
         return failed
 
     def _post_annotation_chunk(self, chunk: list) -> list[tuple[Any, str]]:
-        request = service_pb2.PostAnnotationsRequest(user_app_id=self.user_app_id,
-                                                     annotations=chunk)
         try:
-            self.call("PostAnnotations", request)
-            return []
-        except ApiError as err:
-            got = list(err.response.annotations) if err.response is not None else []
-            if len(got) == len(chunk):
-                failures = [(sent, _reason(back.status)) for sent, back in zip(chunk, got, strict=True)
-                            if back.status.code not in _ANNOTATION_OK]
-            else:
-                failures = [(sent, str(err)) for sent in chunk]
+            failures = post_annotation_chunk(self.call, self.user_app_id, chunk)
         except ApiClientError as err:
             failures = [(sent, str(err)) for sent in chunk]
         there = self._existing_annotations([a for a, _ in failures])
         return [(a, reason) for a, reason in failures if (a.id, a.input_id) not in there]
 
 
-def upload_items(client: BaseClient, items: Iterable[Any], batch_size: int = MAX_BATCH,
-                 num_workers: int = 4) -> Any:
-    """Upload the client's own ``UploadItem`` protos (and ``BadItem`` rows) through the
-    engine, without a state file; returns the :class:`~.upload.UploadSummary` the client's
-    bulk uploads promise (every failure in it, with its source)."""
-    from ..engine.pipeline import ANNOTATIONS_FAILED, SyncOptions, UploadEngine
-    from ..engine.report import RunReport
-    from ..engine.state import SyncState
-    from ..records import Problem
-    from .upload import BadItem, FailedItem, UploadSummary
+def post_annotation_chunk(call: Callable[..., Any], user_app_id: Any, chunk: list,
+                          ) -> list[tuple[Any, str]]:
+    """PostAnnotations of ``chunk`` (≤128) through ``call`` (a client's ``_call``); returns
+    the annotations that failed, each with its reason. ApiClientError propagates."""
+    request = service_pb2.PostAnnotationsRequest(user_app_id=user_app_id, annotations=chunk)
+    try:
+        call("PostAnnotations", request)
+        return []
+    except ApiError as err:
+        got = list(err.response.annotations) if err.response is not None else []
+        if len(got) != len(chunk):
+            return [(sent, str(err)) for sent in chunk]
+        return [(sent, _reason(back.status)) for sent, back in zip(chunk, got, strict=True)
+                if back.status.code not in _ANNOTATION_OK]
 
-    summary = UploadSummary()
-
-    def collect(entry: dict[str, str]) -> None:
-        if entry["status"] != "failed":
-            return
-        reason = entry.get("reason", "")
-        if reason.startswith(ANNOTATIONS_FAILED):  # the input did land
-            summary.uploaded += 1
-            summary.annotations_failed.append(FailedItem(
-                f"annotation of input '{entry['id']}'", reason[len(ANNOTATIONS_FAILED):]))
-        elif entry["id"]:
-            where = f" ({entry['source']})" if entry["source"] else ""
-            summary.failed.append(FailedItem(f"input '{entry['id']}'{where}", reason))
-        else:
-            summary.failed.append(FailedItem(entry["source"] or entry["id"], reason))
-
-    def stream() -> Any:
-        for item in items:
-            if isinstance(item, BadItem):
-                yield Problem(item.source, item.reason)
-            else:
-                yield Prepared(None, item.input, list(item.annotations), source=item.source)
-
-    uploader = RecordUploader(client.auth, budget=threading.BoundedSemaphore(num_workers))
-    uploader.retry_policy = client.retry_policy
-    report = RunReport(source="upload", target=client.app_id, listener=collect)
-    with SyncState(":memory:", "upload", client.app_id) as state:
-        UploadEngine(uploader, state, report,
-                     SyncOptions(workers=num_workers, batch_size=batch_size)).run(stream())
-    summary.total = report.read
-    summary.uploaded += report.created
-    summary.already_present = report.skipped
-    summary.annotations_uploaded = report.annotations
-    return summary

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..client.record_upload import EXISTS, LANDED, Prepared, RecordUploader
+from ..client.record_upload import EXISTS, LANDED, MAX_BATCH, Prepared, RecordUploader
 from ..client.utils import batched
 from ..errors import ClarifaiConnectError, UserError, redact
 from ..records import Problem, Record
@@ -35,7 +35,6 @@ from .state import DONE, INPUT, SyncState
 __all__ = ["ANNOTATIONS_FAILED", "MAX_BATCH", "SyncOptions", "UploadEngine"]
 
 log = logging.getLogger("clarifai_connect.engine")
-MAX_BATCH = 128
 CREATE, UPDATE, RESUME = "create", "update", "resume"
 ANNOTATIONS_FAILED = "input landed but its annotations did not: "
 
