@@ -7,7 +7,7 @@ import pytest
 from clarifai_grpc.grpc.api import resources_pb2 as pb
 from google.protobuf.struct_pb2 import Struct
 
-from clarifai_connect.client.records_from_protos import record_from_input, struct_to_dict
+from clarifai_connect.client.records import record_from_input, struct_to_dict
 from clarifai_connect.records import Box, GeoPoint, Point, RecordError
 
 KEY = {"Authorization": "Key secret"}

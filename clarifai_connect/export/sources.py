@@ -28,7 +28,7 @@ from ..client.dataset import Dataset
 from ..client.export_archive import ExportArchiveReader
 from ..client.http import HttpError, download_to
 from ..client.input import Inputs
-from ..client.records_from_protos import record_from_input
+from ..client.records import record_from_input
 from ..client.utils import batched
 from ..errors import ApiError, ConfigError
 from ..records import Problem, Record, RecordError
