@@ -79,7 +79,9 @@ def test_bulk_upload_under_faults_lands_every_input_once(server, app):
     inputs = app.inputs()
     inputs.retry_policy = FAST
     protos = [Inputs.get_text_input(f"t{i}", f"text {i}", labels=["x"]) for i in range(200)]
-    summary = inputs._bulk_upload(protos, batch_size=32)
+    # Text inputs land in their PostInputs call (nothing else to poll), so small batches
+    # give ~100 fault-eligible calls: at rate 0.3, fewer than 6 faults is practically nil.
+    summary = inputs._bulk_upload(protos, batch_size=2)
     injected = server.faults.injected
     server.faults.configure(rate=0.0)
     assert injected > 5  # faults did happen
