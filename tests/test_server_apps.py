@@ -99,3 +99,20 @@ def test_testing_plugin_dataset_fixture(clarifai_raw, clarifai_dataset):
         user_app_id=clarifai_dataset.app.user_app_id, dataset_id=clarifai_dataset.dataset_id))
     assert resp.status.code == codes.SUCCESS and resp.dataset.id == "ds"
     assert clarifai_dataset.app.target == f"test-user/{clarifai_dataset.app.app_id}"
+
+
+def test_fault_injection_is_reproducible_from_its_seed():
+    from clarifai_connect.server import FaultInjector
+
+    faults = FaultInjector()
+
+    def hits():
+        return [faults.before_call("PostInputs", None) is not None for _ in range(64)]
+
+    faults.configure(rate=0.5, kind="throttle", seed=5)
+    first = hits()
+    faults.configure(seed=5)
+    assert hits() == first
+    assert 0 < sum(first) < 64
+    assert faults.before_call("PostInputs", None) in (None, (codes.CONN_THROTTLED,
+        "Making too many requests (injected fault)"))

@@ -43,6 +43,8 @@ class FaultInjector:
                 if key == "methods":
                     value = frozenset(value or ())
                 setattr(self, key, value)
+            if settings.get("seed") is not None:
+                self._rng.seed(self.seed)
             self.injected = 0
 
     def before_call(self, method: str, context: grpc.ServicerContext) -> tuple[int, str] | None:
