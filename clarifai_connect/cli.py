@@ -11,6 +11,23 @@ import click
 from . import __version__
 
 
+def _api_options(command):
+    """``--base-url`` and ``--pat``, as every command that calls the API takes them."""
+    command = click.option(
+        "--pat", metavar="KEY",
+        help="Personal access token. Prefer env CLARIFAI_PAT: a key on the command "
+             "line is visible to other users of the machine.")(command)
+    return click.option(
+        "--base-url", metavar="URL",
+        help="The API: https://host, http://host:port, or 'local' for the embedded "
+             "local server [default: env CLARIFAI_API_BASE, else the Clarifai cloud].")(command)
+
+
+_progress_option = click.option(
+    "--progress/--no-progress", default=None,
+    help="Show a live progress bar [default: when stderr is a terminal].")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="clarifai-connect")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -156,12 +173,7 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 @click.option("--dataset", metavar="ID", help="A dataset every input joins; created when missing.")
 @click.option("--format", "format_", default="auto", show_default=True,
               help="Connector name (see `clarifai-connect plugins`), or auto to detect it.")
-@click.option("--base-url", metavar="URL",
-              help="The API: https://host, http://host:port, or 'local' for the embedded "
-                   "local server [default: env CLARIFAI_API_BASE, else the Clarifai cloud].")
-@click.option("--pat", metavar="KEY",
-              help="Personal access token. Prefer env CLARIFAI_PAT: a key on the command "
-                   "line is visible to other users of the machine.")
+@_api_options
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Concurrent API calls (inputs and annotations share them).")
 @click.option("--batch-size", type=click.IntRange(1, 128), default=128, show_default=True,
@@ -185,8 +197,7 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 @click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
               help="An fsspec storage option for the source (repeatable), e.g. "
                    "-s anon=true or -s endpoint_url=http://…")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a live progress bar [default: when stderr is a terminal].")
+@_progress_option
 @click.pass_context
 def sync_command(ctx: click.Context, source: str, **settings) -> None:
     """Sync SOURCE into a Clarifai app: new items are created, items already synced are
@@ -237,12 +248,7 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
 @click.option("--format", "format_", required=True, metavar="NAME",
               help="Exporter name: coco, voc, csv, parquet, folder (see "
                    "`clarifai-connect plugins`).")
-@click.option("--base-url", metavar="URL",
-              help="The API: https://host, http://host:port, or 'local' for the embedded "
-                   "local server [default: env CLARIFAI_API_BASE, else the Clarifai cloud].")
-@click.option("--pat", metavar="KEY",
-              help="Personal access token. Prefer env CLARIFAI_PAT: a key on the command "
-                   "line is visible to other users of the machine.")
+@_api_options
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Concurrent media downloads (and concurrent file writes).")
 @click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
@@ -252,8 +258,7 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
 @click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
               help="An fsspec storage option for the destination (repeatable), e.g. "
                    "-s endpoint_url=http://…")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a live progress bar [default: when stderr is a terminal].")
+@_progress_option
 def export_command(app: str, dataset: str | None, version: str | None, to: str, format_: str,
                    base_url: str | None, pat: str | None, workers: int, report: str | None,
                    options: tuple[str, ...], storage: tuple[str, ...],
