@@ -30,6 +30,7 @@ class ValidationReport:
     kinds: Counter = field(default_factory=Counter)
     concepts: Counter = field(default_factory=Counter)
     regions: Counter = field(default_factory=Counter)
+    region_concepts: Counter = field(default_factory=Counter)
     with_metadata: int = 0
     total: int | None = None
 
@@ -47,7 +48,9 @@ class ValidationReport:
             f"records:  {self.records} ({kinds})",
             f"labels:   {len(self.concepts)} distinct concepts, "
             f"{sum(self.concepts.values())} input labels",
-            f"regions:  {regions}",
+            f"regions:  {regions}"
+            + (f" ({len(self.region_concepts)} distinct concepts)" if self.region_concepts
+               else ""),
             f"metadata: {self.with_metadata} records with metadata",
             f"problems: {self.problems}",
         ])
@@ -124,5 +127,6 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
         report.kinds[item.media.kind] += 1
         report.concepts.update(c.id for c in item.concepts)
         report.regions.update(r.kind for r in item.regions)
+        report.region_concepts.update(c.id for r in item.regions for c in r.concepts)
         report.with_metadata += bool(item.metadata)
     return report

@@ -349,3 +349,10 @@ def test_detection_order_and_isolation_of_a_failing_detector(tmp_path):
     assert registry.detect_format(str(tmp_path)) == "folder"
     assert any("plugin 'exploding' failed in detect_format" in e and "detector bug" in e
                for e in registry.errors)
+
+
+def test_cli_validate_counts_region_concepts(compat_dir):
+    result = CliRunner().invoke(cli, [
+        "validate", str(compat_dir / "datumaro" / "coco_dataset" / "coco_instances")])
+    assert result.exit_code == 0, result.output
+    assert "regions:  1 box, 1 mask, 1 polygon (2 distinct concepts)" in result.output
