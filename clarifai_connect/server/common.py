@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
@@ -94,17 +95,20 @@ def patch_action(action: str) -> str:
     return action
 
 
-def patch_message(stored: Any, patch: Any, action: str, top: bool = True) -> None:
+def patch_message(stored: Any, patch: Any, action: str, top: bool = True,
+                  frozen: Iterable[str] = ()) -> None:
     """Apply ``patch`` to ``stored`` in place, the way the API's Patch* calls do.
 
     merge: set fields replace scalars, Structs merge key by key, repeated items with an id
     replace the stored item of the same id or are appended; overwrite: each set field
     replaces the stored one whole; remove: Struct keys and repeated items (by id) named in
-    the patch are deleted. ``id``, ``user_id``, ``app_id`` and ``created_at`` never change.
+    the patch are deleted. ``id``, ``user_id``, ``app_id`` and ``created_at`` never change,
+    nor do the top-level fields named in ``frozen`` (those the server owns).
     """
+    skip = _PROTECTED.union(frozen) if top else frozenset()
     for field, value in patch.ListFields():
         name = field.name
-        if top and name in _PROTECTED:
+        if name in skip:
             continue
         is_struct = field.message_type is not None and field.message_type.full_name == "google.protobuf.Struct"
         target = getattr(stored, name)

@@ -154,11 +154,7 @@ def patch_datasets(ctx: CallContext, req: service_pb2.PatchDatasetsRequest):
         pk = app_pk(db, req)
         for patch in req.datasets:
             stored = load_dataset(db, pk, patch.id)
-            clean = resources_pb2.Dataset()
-            clean.CopyFrom(patch)
-            for name in _SERVER_FIELDS:
-                clean.ClearField(name)
-            patch_message(stored, clean, action)
+            patch_message(stored, patch, action, frozen=_SERVER_FIELDS)
             stored.modified_at.CopyFrom(timestamp(now()))
             db.execute("UPDATE datasets SET proto=? WHERE app_pk=? AND id=?",
                        (stored.SerializeToString(), pk, stored.id))

@@ -148,13 +148,10 @@ def patch_dataset_versions(ctx: CallContext, req: service_pb2.PatchDatasetVersio
         load_dataset(db, pk, req.dataset_id)
         for patch in req.dataset_versions:
             stored = load_version(db, pk, req.dataset_id, patch.id)
-            clean = resources_pb2.DatasetVersion()
-            clean.CopyFrom(patch)
             # The frozen content (and what was measured of it) never changes after creation.
-            for name in (*_SERVER_FIELDS, "annotation_filter_config", "request_origin",
-                         "embed_model_version_ids", "model_predict_config"):
-                clean.ClearField(name)
-            patch_message(stored, clean, action)
+            patch_message(stored, patch, action, frozen=(
+                *_SERVER_FIELDS, "annotation_filter_config", "request_origin",
+                "embed_model_version_ids", "model_predict_config"))
             stored.modified_at.CopyFrom(timestamp(now()))
             db.execute("UPDATE dataset_versions SET proto=? WHERE app_pk=? AND dataset_id=? "
                        "AND id=?", (stored.SerializeToString(), pk, req.dataset_id, stored.id))
