@@ -37,9 +37,7 @@ def __getattr__(name: str):
 
         return sync
     if name == "export":
-        # The export package is callable: clarifai_connect.export(app, to, format, ...)
-        # runs clarifai_connect.export.runner.export and returns its report.
-        import importlib
+        from .exports.runner import export
 
-        return importlib.import_module(".export", __name__)
+        return export
     raise AttributeError(f"module 'clarifai_connect' has no attribute {name!r}")

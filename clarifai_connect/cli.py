@@ -278,7 +278,7 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
     for each one, with its reason).
     """
     from .errors import UserError
-    from .export.runner import export
+    from .exports.runner import export
     from .plugins import parse_option_pairs
 
     try:

@@ -25,7 +25,7 @@ _SHOW_FAILURES = 10
 @dataclass(kw_only=True)
 class JsonLinesReport:
     """The base of :class:`~clarifai_connect.engine.report.RunReport` and
-    :class:`~clarifai_connect.export.report.ExportReport`. Subclasses add their buckets
+    :class:`~clarifai_connect.exports.report.ExportReport`. Subclasses add their buckets
     (int fields), ``as_dict`` and ``summary``. ``ok`` is False when anything failed or a
     run-level error was recorded; ``exit_code`` follows it."""
 

@@ -22,9 +22,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from clarifai_connect.export.files import FileWriter, image_size
-from clarifai_connect.export.names import safe_part
-from clarifai_connect.export.spill import LineSpill
+from clarifai_connect.exports.files import FileWriter, image_size
+from clarifai_connect.exports.names import safe_part
+from clarifai_connect.exports.spill import LineSpill
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import Concept, Record, RecordError, Region
 

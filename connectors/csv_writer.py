@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from clarifai_connect.export.files import FileWriter
+from clarifai_connect.exports.files import FileWriter
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import kind_from_extension
 from clarifai_connect.records import Record

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from clarifai_connect.errors import ConfigError
-from clarifai_connect.export.files import FileWriter
-from clarifai_connect.export.names import safe_part
+from clarifai_connect.exports.files import FileWriter
+from clarifai_connect.exports.names import safe_part
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import Record
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clarifai_connect.errors import ConfigError
-from clarifai_connect.export.files import FileWriter
+from clarifai_connect.exports.files import FileWriter
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import Record, Region
 

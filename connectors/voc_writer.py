@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from clarifai_connect.export.files import FileWriter, image_size, media_ext
-from clarifai_connect.export.names import safe_part
-from clarifai_connect.export.spill import LineSpill
+from clarifai_connect.exports.files import FileWriter, image_size, media_ext
+from clarifai_connect.exports.names import safe_part
+from clarifai_connect.exports.spill import LineSpill
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import Box, Record, RecordError, Region
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clarifai_connect.export.names import NameClaims, safe_part, safe_relpath
+from clarifai_connect.exports.names import NameClaims, safe_part, safe_relpath
 
 from .export_support import export_from, files_under, read_all, sync_into
 

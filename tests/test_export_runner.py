@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from clarifai_connect.connector import Writer
-from clarifai_connect.export import ExportReport, ExportRunner
+from clarifai_connect.exports import ExportReport, ExportRunner
 from clarifai_connect.records import Concept, Media, Problem, Record
 from connectors.folder_writer import FolderWriter
 
@@ -158,3 +158,16 @@ def test_a_source_that_breaks_off_leaves_every_read_input_accounted(media_server
     assert report.exported + len(stopped) == 7 and report.failed == len(stopped)
     records, problems = read_all(tmp_path / "out", "folder", id_from="stem")
     assert len(records) == report.exported and not problems
+
+
+def test_public_export_is_the_function_not_the_package() -> None:
+    # Importing the exports package (as the writers do) must not shadow the function.
+    import importlib
+    import inspect
+
+    import clarifai_connect
+    from clarifai_connect.exports import runner
+
+    importlib.import_module("clarifai_connect.exports.files")
+    assert inspect.isfunction(clarifai_connect.export)
+    assert clarifai_connect.export is runner.export

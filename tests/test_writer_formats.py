@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from clarifai_connect.export import ExportError
+from clarifai_connect.exports import ExportError
 from clarifai_connect.records import Box, Concept, GeoPoint, Media, Point, Record, Region
 from connectors.coco_writer import CocoWriter
 from connectors.csv_writer import CsvWriter

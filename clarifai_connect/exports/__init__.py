@@ -6,10 +6,6 @@ parallel, and :class:`ExportReport` accounts for every input. :class:`FileWriter
 base of the built-in writers (in ``connectors/*_writer.py``).
 """
 
-import sys
-import types
-from typing import Any
-
 from .files import Destination, ExportError, FileWriter, Outcome
 from .names import NameClaims, safe_part, safe_relpath
 from .report import ExportReport
@@ -33,19 +29,3 @@ def __getattr__(name: str):
 
         return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _ExportModule(types.ModuleType):
-    """This package, callable: ``clarifai_connect.export(...)`` runs :func:`export`.
-
-    Importing any submodule sets ``clarifai_connect.export`` to this package (Python's
-    import system does), so the package itself must be the function the public API names.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ExportReport:
-        from .runner import export
-
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _ExportModule

@@ -5,7 +5,7 @@ mask images) with a bounded pool of threads, a sliding window of ``2 × workers`
 ahead of the writer, keeping the source's order. The writer gets records whose media are
 bytes; the built-in writers write their files through a second bounded pool. Memory is
 bounded by those windows, never by the dataset. Every input ends in one bucket of the
-:class:`~clarifai_connect.export.report.ExportReport`.
+:class:`~clarifai_connect.exports.report.ExportReport`.
 """
 
 from __future__ import annotations

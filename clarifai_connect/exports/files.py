@@ -32,7 +32,7 @@ from .names import NameClaims, safe_relpath
 
 __all__ = ["Destination", "ExportError", "FileWriter", "Outcome", "image_size", "media_ext"]
 
-log = logging.getLogger("clarifai_connect.export")
+log = logging.getLogger("clarifai_connect.exports")
 
 _EXT_BY_MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG\r\n\x1a\n", ".png"), (b"GIF8", ".gif"),
                  (b"BM", ".bmp"), (b"II*\x00", ".tiff"), (b"MM\x00*", ".tiff"),
