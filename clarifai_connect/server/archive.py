@@ -26,7 +26,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from .annotations import render_annotation
-from .media import render_hosted
+from .media_blobs import render_hosted
 from .rpc import status
 
 log = logging.getLogger("clarifai_connect.server.archive")

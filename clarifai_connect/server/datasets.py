@@ -28,7 +28,7 @@ from .common import (
     timestamp,
     visibility_private,
 )
-from .media import render_hosted
+from .media_blobs import render_hosted
 from .rpc import CallContext, RpcFailure, rpc, status
 from .store import now
 

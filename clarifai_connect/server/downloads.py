@@ -20,7 +20,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 
 from . import media_blobs
 from .common import timestamp
-from .media import MEDIA_KINDS
+from .media_blobs import MEDIA_KINDS
 from .rpc import status
 from .store import now
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
-from . import downloads, input_jobs, media_blobs
+from . import downloads, input_jobs, input_rows, media_blobs
 from .annotations import (
-    delete_for_inputs,
     insert_annotations,
     new_annotation,
     new_id,
@@ -44,8 +44,8 @@ from .common import (
     user_app,
 )
 from .concepts import collect_concepts, ensure_concepts, existing_ids
-from .media import MEDIA_KINDS, render_hosted
-from .rpc import CallContext, RpcFailure, rpc, status
+from .media_blobs import MEDIA_KINDS, render_hosted
+from .rpc import CallContext, RpcFailure, ServerState, rpc, status
 from .store import now
 
 MAX_INPUTS_PER_REQUEST = 128  # the API's limit; the official SDK enforces it too
@@ -67,7 +67,7 @@ def _overall(failed: int, total: int) -> status_pb2.Status:
     return status(status_code_pb2.MIXED_STATUS, "Mixed Success")
 
 
-def _own_digest(server: Any, url: str) -> str | None:
+def _own_digest(server: ServerState, url: str) -> str | None:
     """The media key when ``url`` is a hosted URL of this server whose bytes are stored."""
     prefix = f"{server.media_url}/media/orig/"
     if url.startswith(prefix):
@@ -77,7 +77,7 @@ def _own_digest(server: Any, url: str) -> str | None:
     return None
 
 
-def _prepare(server: Any, inp: resources_pb2.Input, where: str,
+def _prepare(server: ServerState, inp: resources_pb2.Input, where: str,
              small: list[tuple[str, bytes]]) -> tuple[str | None, bool]:
     """Validate one posted input in place and move its bytes out.
 
@@ -175,122 +175,150 @@ def _failed_echo(inp: resources_pb2.Input, code: int, problem: str) -> None:
     inp.status.CopyFrom(item_status(code, problem))
 
 
+@dataclass
+class _Posted:
+    """A PostInputs request's inputs once validated, index for index with the request:
+    the problem of each rejected one (code, message), whether its media is downloaded from
+    a URL, its small media bytes, its stored proto and the annotations its labels become."""
+
+    problems: list[tuple[int, str] | None]
+    by_url: list[bool]
+    smalls: list[list[tuple[str, bytes]]]
+    protos: list[bytes]
+    labels: list[list[resources_pb2.Annotation]]
+
+
 @rpc("PostInputs")
 def post_inputs(
     ctx: CallContext, req: service_pb2.PostInputsRequest,
 ) -> service_pb2.MultiInputResponse:
-    """Create inputs; per-item statuses, MIXED_STATUS when some fail, FAILURE when all do."""
+    """Create inputs; per-item statuses, MIXED_STATUS when some fail, FAILURE when all do.
+
+    Validate (no lock) → resolve ids → store (one write transaction) → answer.
+    """
     user_id, app_id = user_app(req)
     server = ctx.server
+    _check_request(server, req)
     inputs = req.inputs
-    total = len(inputs)
+    stamp = now()
+    # Everything that needs no lock happens first: validation, media bytes, the stored
+    # protos and their annotations, serialized. The write lock then only checks ids and
+    # inserts, so one request's Python overlaps another's commit.
+    posted = _validate(server, inputs, user_id, timestamp(stamp))
+    with server.store.write() as db:
+        pk = app_pk(db, req)
+        landed = _resolve_ids(db, pk, app_id, inputs, posted, req.input_id_conflict_resolution)
+        _store(db, server, pk, (user_id, app_id), inputs, posted, landed,
+               req.inputs_add_job_id, stamp)
+    downloads.schedule(server, pk, [inputs[i].id for i in landed if posted.by_url[i]])
+    media_url = server.media_url
+    for i, inp in enumerate(inputs):
+        problem = posted.problems[i]
+        if problem is None:
+            render_hosted(inp, media_url)
+        else:
+            _failed_echo(inp, *problem)
+    return service_pb2.MultiInputResponse(status=_overall(len(inputs) - len(landed),
+                                                          len(inputs)), inputs=inputs)
+
+
+def _check_request(server: ServerState, req: service_pb2.PostInputsRequest) -> None:
+    """Refuse the whole request when it is malformed or its app does not exist."""
+    total = len(req.inputs)
     if not total:
         raise invalid("no inputs given")
     if total > MAX_INPUTS_PER_REQUEST:
         raise invalid(f"{total} inputs in one request: at most {MAX_INPUTS_PER_REQUEST}")
-    job_id = req.inputs_add_job_id
-    if job_id:
-        require_id(job_id, "inputs_add_job_id")
+    if req.inputs_add_job_id:
+        require_id(req.inputs_add_job_id, "inputs_add_job_id")
     resolution = req.input_id_conflict_resolution
     if resolution not in _RESOLUTIONS:
         raise invalid(f"unknown input_id_conflict_resolution {resolution}")
-    app_pk(server.store.read(), req)  # fail fast, before any work; checked again below
-    stamp = now()
-    ts = timestamp(stamp)
+    app_pk(server.store.read(), req)  # fail fast, before any work; checked again when storing
 
-    # Everything that needs no lock happens first: validation, media bytes, the stored
-    # protos and their annotations, serialized. The write lock then only checks ids and
-    # inserts, so one request's Python overlaps another's commit.
-    problems: list[tuple[int, str] | None] = [None] * total
-    by_url = [False] * total
-    smalls: list[list[tuple[str, bytes]]] = [[] for _ in range(total)]
-    protos: list[bytes] = [b""] * total
-    labels: list[list[resources_pb2.Annotation]] = [[] for _ in range(total)]
+
+def _validate(server: ServerState, inputs, user_id: str, ts) -> _Posted:
+    """Validate each input in place, moving its media bytes out and its labels into
+    annotations, and serialize what will be stored (no lock held)."""
+    total = len(inputs)
+    posted = _Posted(problems=[None] * total, by_url=[False] * total,
+                     smalls=[[] for _ in range(total)], protos=[b""] * total,
+                     labels=[[] for _ in range(total)])
     template = new_annotation("", "", user_id, ts)
     for i, inp in enumerate(inputs):
-        problem, by_url[i] = _prepare(server, inp, f"inputs[{i}]", smalls[i])
+        problem, posted.by_url[i] = _prepare(server, inp, f"inputs[{i}]", posted.smalls[i])
         if problem:
-            problems[i] = (_INVALID, problem)
+            posted.problems[i] = (_INVALID, problem)
             continue
         data = inp.data
         if data.concepts or data.regions:
-            labels[i] = _inline_annotations(inp, template)
+            posted.labels[i] = _inline_annotations(inp, template)
             del data.regions[:]  # the input's regions live on as annotations
-        inp.status.CopyFrom(_PENDING if by_url[i] else _OK)
+        inp.status.CopyFrom(_PENDING if posted.by_url[i] else _OK)
         inp.created_at.CopyFrom(ts)
         inp.modified_at.CopyFrom(ts)
-        protos[i] = inp.SerializeToString()
+        posted.protos[i] = inp.SerializeToString()
+    return posted
 
+
+def _resolve_ids(db: sqlite3.Connection, pk: int, app_id: str, inputs, posted: _Posted,
+                 resolution: int) -> list[int]:
+    """Check the valid inputs' ids (repeated, taken: failed or suffixed, per ``resolution``)
+    and datasets against the app, inside the write; returns the indexes of those to store."""
+    problems, total = posted.problems, len(inputs)
+    candidates = [inputs[i].id for i in range(total) if problems[i] is None]
+    existing = existing_ids(db, "inputs", pk, candidates)
+    wanted = {d for i in range(total) if problems[i] is None for d in inputs[i].dataset_ids}
+    datasets = existing_ids(db, "datasets", pk, wanted) if wanted else set()
+    seen: set[str] = set()
     landed: list[int] = []
-    with server.store.write() as db:
-        pk = app_pk(db, req)
-        candidates = [inputs[i].id for i in range(total) if problems[i] is None]
-        existing = existing_ids(db, "inputs", pk, candidates)
-        wanted = {d for i in range(total) if problems[i] is None for d in inputs[i].dataset_ids}
-        datasets = existing_ids(db, "datasets", pk, wanted) if wanted else set()
-        seen: set[str] = set()
-        for i, inp in enumerate(inputs):
-            if problems[i] is not None:
-                continue
-            if inp.id in seen:
-                problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' appears more "
-                                           "than once in this request")
-                continue
-            unknown = [d for d in inp.dataset_ids if d not in datasets]
-            if unknown:
-                problems[i] = (_INVALID, f"inputs[{i}]: dataset '{unknown[0]}' does not exist "
-                                         f"in app '{app_id}'")
-                continue
-            if inp.id in existing:
-                if resolution != resources_pb2.SUFFIX:
-                    problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' already "
-                                               "exists in this app")
-                    continue
-                inp.id = _suffixed(db, pk, inp.id, seen | set(candidates))
-                protos[i] = inp.SerializeToString()
-                for ann in labels[i]:
-                    ann.input_id = inp.id
-            seen.add(inp.id)
-            landed.append(i)
-
-        first = server.store.next_seq(db, "inputs", len(landed)) if landed else 0
-        rows, dataset_rows, annotations, small = [], [], [], []
-        concepts: dict[str, resources_pb2.Concept] = {}
-        for k, i in enumerate(landed):
-            inp = inputs[i]
-            rows.append((pk, inp.id, first + k, inp.status.code, job_id or None, protos[i],
-                         stamp))
-            if labels[i]:
-                annotations += labels[i]
-                for ann in labels[i]:
-                    collect_concepts(ann.data, concepts)
-            for dataset_id in inp.dataset_ids:
-                dataset_rows.append((pk, dataset_id, inp.id, stamp))
-            small += smalls[i]
-        if rows:
-            db.executemany("INSERT INTO inputs(app_pk, id, seq, status, job_id, proto, "
-                           "created_at) VALUES (?,?,?,?,?,?,?)", rows)
-        if dataset_rows:
-            seq = server.store.next_seq(db, "dataset_inputs", len(dataset_rows))
-            db.executemany(
-                "INSERT OR IGNORE INTO dataset_inputs(app_pk, dataset_id, input_id, seq, "
-                "created_at) VALUES (?,?,?,?,?)",
-                [(p, d, i, seq + n, s) for n, (p, d, i, s) in enumerate(dataset_rows)])
-        insert_annotations(db, server, pk, annotations, stamp)
-        ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
-        media_blobs.insert_small(db, small)
-        if job_id:
-            input_jobs.record_job(db, server, pk, job_id, total - len(landed), stamp)
-
-    downloads.schedule(server, pk, [inputs[i].id for i in landed if by_url[i]])
-    media_url = server.media_url
     for i, inp in enumerate(inputs):
-        if problems[i] is None:
-            render_hosted(inp, media_url)
-        else:
-            _failed_echo(inp, *problems[i])
-    return service_pb2.MultiInputResponse(status=_overall(total - len(landed), total),
-                                          inputs=inputs)
+        if problems[i] is not None:
+            continue
+        if inp.id in seen:
+            problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' appears more "
+                                       "than once in this request")
+            continue
+        unknown = [d for d in inp.dataset_ids if d not in datasets]
+        if unknown:
+            problems[i] = (_INVALID, f"inputs[{i}]: dataset '{unknown[0]}' does not exist "
+                                     f"in app '{app_id}'")
+            continue
+        if inp.id in existing:
+            if resolution != resources_pb2.SUFFIX:
+                problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' already "
+                                           "exists in this app")
+                continue
+            inp.id = _suffixed(db, pk, inp.id, seen | set(candidates))
+            posted.protos[i] = inp.SerializeToString()
+            for ann in posted.labels[i]:
+                ann.input_id = inp.id
+        seen.add(inp.id)
+        landed.append(i)
+    return landed
+
+
+def _store(db: sqlite3.Connection, server: ServerState, pk: int, owner: tuple[str, str],
+           inputs, posted: _Posted, landed: list[int], job_id: str, stamp: float) -> None:
+    """Write the ``landed`` inputs with their dataset memberships, annotations, concepts,
+    small media bytes and add-job, inside the write."""
+    user_id, app_id = owner
+    rows, dataset_rows, annotations, small = [], [], [], []
+    concepts: dict[str, resources_pb2.Concept] = {}
+    for i in landed:
+        inp = inputs[i]
+        rows.append((inp.id, inp.status.code, posted.protos[i]))
+        for ann in posted.labels[i]:
+            annotations.append(ann)
+            collect_concepts(ann.data, concepts)
+        dataset_rows.extend((dataset_id, inp.id) for dataset_id in inp.dataset_ids)
+        small += posted.smalls[i]
+    input_rows.insert(db, server.store, pk, rows, dataset_rows, job_id or None, stamp)
+    insert_annotations(db, server, pk, annotations, stamp)
+    ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
+    media_blobs.insert_small(db, small)
+    if job_id:
+        input_jobs.record_job(db, server, pk, job_id, len(inputs) - len(landed), stamp)
 
 
 def _json(values) -> str:
@@ -368,7 +396,7 @@ def get_input(
     return service_pb2.SingleInputResponse(input=_rendered(row[0], ctx.server.media_url))
 
 
-def _sync_input_level(db: sqlite3.Connection, server: Any, pk: int, stored: resources_pb2.Input,
+def _sync_input_level(db: sqlite3.Connection, server: ServerState, pk: int, stored: resources_pb2.Input,
                       user_id: str, ts, stamp: float) -> None:
     """Make the input's input-level annotations carry exactly the input's concepts.
 
@@ -454,26 +482,13 @@ def patch_inputs(
                                           inputs=results)
 
 
-def _delete(db: sqlite3.Connection, pk: int, ids: list[str]) -> int:
-    """Delete inputs with their annotations and dataset memberships; returns inputs deleted."""
-    if not ids:
-        return 0
-    ids_json = _json(ids)
-    cur = db.execute("DELETE FROM inputs WHERE app_pk=? AND id IN "
-                     "(SELECT value FROM json_each(?))", (pk, ids_json))
-    delete_for_inputs(db, pk, ids)
-    db.execute("DELETE FROM dataset_inputs WHERE app_pk=? AND input_id IN "
-               "(SELECT value FROM json_each(?))", (pk, ids_json))
-    return cur.rowcount
-
-
 @rpc("DeleteInputs")
 def delete_inputs(
     ctx: CallContext, req: service_pb2.DeleteInputsRequest,
 ) -> status_pb2.BaseResponse:
     """Delete inputs by id in one transaction; ids that do not exist are ignored."""
     with ctx.server.store.write() as db:
-        _delete(db, app_pk(db, req), list(req.ids))
+        input_rows.delete(db, app_pk(db, req), list(req.ids))
     return status_pb2.BaseResponse()
 
 
@@ -481,6 +496,6 @@ def delete_inputs(
 def delete_input(ctx: CallContext, req: service_pb2.DeleteInputRequest) -> status_pb2.BaseResponse:
     """Delete one input; a missing one is reported."""
     with ctx.server.store.write() as db:
-        if not _delete(db, app_pk(db, req), [req.input_id]):
+        if not input_rows.delete(db, app_pk(db, req), [req.input_id]):
             raise not_found("input", req.input_id)
     return status_pb2.BaseResponse()

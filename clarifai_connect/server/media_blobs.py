@@ -67,3 +67,26 @@ def exists(server: Any, key: str) -> bool:
     row = server.store.read().execute(
         "SELECT 1 FROM media_blobs WHERE digest=?", (key,)).fetchone()
     return row is not None
+
+
+MEDIA_KINDS = ("image", "video", "audio", "text")
+
+
+def render_hosted(message, media_url: str):
+    """Fill the hosted URLs of a stored Input (or Data) in place, for a response.
+
+    Stored media keep only ``hosted.suffix`` (the blob digest); the prefix depends on where
+    the media server answers now, so it is added on the way out. A part uploaded as bytes
+    gets its ``url`` pointing at the hosted copy too; one uploaded by URL keeps its URL.
+    """
+    data = message.data if hasattr(message, "data") else message
+    for kind in MEDIA_KINDS:
+        if not data.HasField(kind):
+            continue
+        part = getattr(data, kind)
+        if part.hosted.suffix:
+            part.hosted.prefix = f"{media_url}/media"
+            part.hosted.sizes[:] = ["orig"]
+            if not part.url:
+                part.url = f"{part.hosted.prefix}/orig/{part.hosted.suffix}"
+    return message

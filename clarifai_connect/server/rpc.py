@@ -11,13 +11,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import grpc
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from google.protobuf import message_factory
+
+from .blobs import BlobStore
+from .store import Store
 
 SERVICE = "clarifai.api.V2"
 _DESCRIPTOR = service_pb2.DESCRIPTOR.services_by_name["V2"]
@@ -79,12 +84,28 @@ def _code_name(code: int) -> str:
         return "Failure"
 
 
+class ServerState(Protocol):
+    """What handlers use of the running server (:class:`~.runtime.LocalServer`)."""
+
+    store: Store  # the SQLite database
+    blobs: BlobStore  # large media bytes, by digest
+    background: Executor  # URL downloads and other work after the response
+    data_dir: Path
+    exports_dir: Path  # dataset-version export archives, served over HTTP
+    download_timeout: float  # seconds per URL download
+
+    @property
+    def media_url(self) -> str:
+        """Where the hosted-media HTTP server answers (the prefix of hosted URLs)."""
+        ...
+
+
 @dataclass
 class CallContext:
     """What a handler knows about the call besides its request."""
 
     method: str
-    server: Any  # the LocalServer: store, blobs, media base URL, settings
+    server: ServerState
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     grpc_context: Any = None
 

@@ -14,7 +14,7 @@ from . import auth as auth_mod
 from . import downloads
 from .blobs import BlobStore
 from .faults import FaultInjector
-from .media import MediaServer
+from .media_http import MediaServer
 from .rpc import build_handler
 from .store import Store
 

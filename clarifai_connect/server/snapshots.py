@@ -18,7 +18,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import struct_pb2
 
 from .datasets import dataset_ids_of
-from .media import MEDIA_KINDS
+from .media_blobs import MEDIA_KINDS
 
 SNAPSHOT_BATCH = 256  # inputs read, merged and written per step: bounds memory
 ROOT = "/"

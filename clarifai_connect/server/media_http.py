@@ -1,4 +1,5 @@
-"""Hosted media over HTTP on loopback, as the API's hosted URLs serve them.
+"""The hosted-media HTTP server: stored media over HTTP on loopback, as the API's hosted
+URLs serve them (:func:`~.media_blobs.render_hosted` writes those URLs into responses).
 
 ``GET /media/orig/<sha256>`` returns stored bytes and needs the same key as the gRPC API
 (``Authorization: Key <PAT>``). ``GET /exports/<token>.zip`` returns a dataset-version
@@ -27,29 +28,6 @@ _MAGIC = [
     (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"), (b"ID3", "audio/mpeg"),
     (b"fLaC", "audio/flac"), (b"OggS", "audio/ogg"), (b"\x1aE\xdf\xa3", "video/webm"),
 ]
-
-
-MEDIA_KINDS = ("image", "video", "audio", "text")
-
-
-def render_hosted(message, media_url: str):
-    """Fill the hosted URLs of a stored Input (or Data) in place, for a response.
-
-    Stored media keep only ``hosted.suffix`` (the blob digest); the prefix depends on where
-    the media server answers now, so it is added on the way out. A part uploaded as bytes
-    gets its ``url`` pointing at the hosted copy too; one uploaded by URL keeps its URL.
-    """
-    data = message.data if hasattr(message, "data") else message
-    for kind in MEDIA_KINDS:
-        if not data.HasField(kind):
-            continue
-        part = getattr(data, kind)
-        if part.hosted.suffix:
-            part.hosted.prefix = f"{media_url}/media"
-            part.hosted.sizes[:] = ["orig"]
-            if not part.url:
-                part.url = f"{part.hosted.prefix}/orig/{part.hosted.suffix}"
-    return message
 
 
 def sniff_mime(data: bytes) -> str:
