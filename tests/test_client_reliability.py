@@ -122,3 +122,35 @@ def test_credentials_never_show(server, caplog):
     everything = "\n".join(texts) + caplog.text
     assert "too many requests" in everything  # the checks below look at real output
     assert pat not in everything and wrong_pat not in everything
+
+
+def test_one_table_maps_failure_codes_to_error_classes():
+    import grpc
+
+    from clarifai_connect.client.base import Fault, fault_of
+
+    assert fault_of(grpc.StatusCode.UNAVAILABLE) == Fault(ApiClientError, transient=True)
+    assert fault_of(grpc.StatusCode.PERMISSION_DENIED) == Fault(ApiClientError, transient=False)
+    assert fault_of(None) == Fault(ApiClientError, transient=False)  # an error that is not a gRPC status
+    assert fault_of(codes.CONN_THROTTLED) == Fault(ApiError, transient=True)
+    assert fault_of(codes.INPUT_DOES_NOT_EXIST) == Fault(ApiError, transient=False)
+
+
+def test_the_method_cache_follows_the_channel_object():
+    import gc
+
+    import grpc
+
+    from clarifai_connect.client import base
+
+    channel = grpc.insecure_channel("127.0.0.1:9")
+    fn = base._method(channel, "GetApp")
+    assert base._method(channel, "GetApp") is fn  # cached per channel
+    other = grpc.insecure_channel("127.0.0.1:9")
+    assert base._method(other, "GetApp") is not fn  # never another channel's callable
+    count = len(base._methods)
+    channel.close()
+    del channel, fn
+    gc.collect()
+    assert len(base._methods) == count - 1  # the entry went with its channel
+    other.close()

@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,21 +22,51 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import message_factory
 
-from ..errors import ApiClientError, ApiError, redact
+from ..errors import ApiClientError, ApiError, ClarifaiConnectError, redact
 from .auth import ClientAuth
 
 log = logging.getLogger("clarifai_connect.client")
 
 _SERVICE = service_pb2.DESCRIPTOR.services_by_name["V2"]
-THROTTLE_CODES = frozenset({
-    status_code_pb2.CONN_THROTTLED,
-    status_code_pb2.CONN_EXCEED_HOURLY_LIMIT,
-    status_code_pb2.CONN_EXCEEDS_LIMITS,
-    status_code_pb2.MODEL_BUSY_PLEASE_RETRY,
-    status_code_pb2.RPC_SERVER_UNAVAILABLE,
-})
-RETRY_GRPC_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
 SUCCESS = (status_code_pb2.SUCCESS,)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What a failed call becomes: the error class raised, and whether it is retried first
+    (a transient fault, raised only once the retry deadline has passed)."""
+
+    error: type[ClarifaiConnectError]
+    transient: bool = False
+
+
+# The one table from failure codes to errors, as httpx maps transport exceptions: gRPC codes
+# (the call did not complete) and the Clarifai statuses the API answers inside a completed
+# call. Codes not listed take the defaults below.
+_TRANSIENT_CLIENT = Fault(ApiClientError, transient=True)
+_TRANSIENT_API = Fault(ApiError, transient=True)
+FAULTS: dict[grpc.StatusCode | int, Fault] = {
+    grpc.StatusCode.UNAVAILABLE: _TRANSIENT_CLIENT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: _TRANSIENT_CLIENT,
+    status_code_pb2.CONN_THROTTLED: _TRANSIENT_API,
+    status_code_pb2.CONN_EXCEED_HOURLY_LIMIT: _TRANSIENT_API,
+    status_code_pb2.CONN_EXCEEDS_LIMITS: _TRANSIENT_API,
+    status_code_pb2.MODEL_BUSY_PLEASE_RETRY: _TRANSIENT_API,
+    status_code_pb2.RPC_SERVER_UNAVAILABLE: _TRANSIENT_API,
+}
+GRPC_DEFAULT = Fault(ApiClientError)  # any other gRPC code: the API could not be reached
+STATUS_DEFAULT = Fault(ApiError)  # any other failure status: the API said no
+THROTTLE_CODES = frozenset(c for c, f in FAULTS.items() if isinstance(c, int) and f.transient)
+RETRY_GRPC_CODES = frozenset(c for c, f in FAULTS.items()
+                             if isinstance(c, grpc.StatusCode) and f.transient)
+
+
+def fault_of(code: grpc.StatusCode | int | None) -> Fault:
+    """The table's entry for a gRPC code or a Clarifai status code."""
+    fault = FAULTS.get(code) if code is not None else None
+    if fault is not None:
+        return fault
+    return STATUS_DEFAULT if isinstance(code, int) else GRPC_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -58,14 +89,18 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
-_methods: dict[tuple[int, str], Callable] = {}
+# Keyed by the channel object itself (an id() could be reused by a later channel once this
+# one is collected); an entry goes with its channel.
+_methods: weakref.WeakKeyDictionary[grpc.Channel, dict[str, Callable]] = \
+    weakref.WeakKeyDictionary()
 _methods_lock = threading.Lock()
 
 
 def _method(channel: grpc.Channel, name: str) -> Callable:
     """A unary callable for V2 method ``name`` on ``channel``, typed by the method's protos."""
-    key = (id(channel), name)
-    fn = _methods.get(key)
+    with _methods_lock:
+        cached = _methods.setdefault(channel, {})
+    fn = cached.get(name)
     if fn is None:
         desc = _SERVICE.methods_by_name.get(name)
         if desc is None:
@@ -74,8 +109,7 @@ def _method(channel: grpc.Channel, name: str) -> Callable:
         fn = channel.unary_unary(f"/{_SERVICE.full_name}/{name}",
                                  request_serializer=lambda m: m.SerializeToString(),
                                  response_deserializer=resp_cls.FromString)
-        with _methods_lock:
-            _methods[key] = fn
+        cached[name] = fn
     return fn
 
 
@@ -84,8 +118,9 @@ def raise_for_status(method: str, response: Any, ok: Iterable[int] = SUCCESS) ->
     status = response.status
     if status.code in ok:
         return response
-    raise ApiError(method, status.code, status.description, status.details, status.req_id,
-                   response=response)
+    error = fault_of(status.code).error
+    raise error(method, status.code, status.description, status.details, status.req_id,
+                response=response)
 
 
 def resolve_auth(auth: ClientAuth | None, user_id: str | None = None, app_id: str | None = None,
@@ -162,13 +197,14 @@ class BaseClient:
             except grpc.RpcError as err:
                 code = err.code() if hasattr(err, "code") else None
                 detail = redact(err.details() if hasattr(err, "details") else str(err))
-                if code not in RETRY_GRPC_CODES:
-                    raise ApiClientError(
+                kind = fault_of(code)
+                if not kind.transient:
+                    raise kind.error(
                         f"{method} failed: gRPC {getattr(code, 'name', code)}: {detail}") from None
                 fault = f"gRPC {code.name}: {detail}"
                 response = None
             else:
-                if response.status.code not in THROTTLE_CODES:
+                if not fault_of(response.status.code).transient:
                     return raise_for_status(method, response, ok)
                 fault = redact(f"status {response.status.code} {response.status.description}")
             delay = next(delays)
@@ -176,7 +212,7 @@ class BaseClient:
                 log.warning("%s: giving up after %d attempts (%s)", method, attempt, fault)
                 if response is not None:
                     return raise_for_status(method, response, ok)
-                raise ApiClientError(f"{method} failed after {attempt} attempts: {fault}")
+                raise kind.error(f"{method} failed after {attempt} attempts: {fault}")
             log.debug("%s: transient fault (%s), retry %d in %.2fs", method, fault, attempt,
                       delay)
             time.sleep(delay)
