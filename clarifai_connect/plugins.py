@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Literal
 
 import pluggy
 
@@ -34,6 +34,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ENV_ALLOW",
     "ENV_DENY",
+    "Kind",
     "PluginInfo",
     "PluginRegistry",
     "Registration",
@@ -47,6 +48,8 @@ ENTRY_POINT_GROUP = hookspecs.PROJECT
 ENV_ALLOW = "CLARIFAI_CONNECT_PLUGINS"
 ENV_DENY = "CLARIFAI_CONNECT_DISABLE_PLUGINS"
 BUILTIN_DISTRIBUTION = "clarifai-connect"
+Kind = Literal["connector", "exporter"]
+"""What a registration is: a connector (a Reader) or an exporter (a Writer)."""
 
 
 def _normalize(name: str) -> str:
@@ -79,7 +82,7 @@ class Registration:
     """A connector or exporter class registered by a plugin."""
 
     name: str
-    kind: str  # "connector" or "exporter"
+    kind: Kind
     cls: type
     plugin: PluginInfo
 
@@ -178,10 +181,11 @@ class PluginRegistry:
 
     def _collect(self) -> None:
         # Call each plugin's registration hooks separately to know who registered what.
-        for hook_name, kind, table, base in (
+        hooks: tuple[tuple[str, Kind, dict, type], ...] = (
             ("register_connectors", "connector", self.connectors, Reader),
             ("register_exporters", "exporter", self.exporters, Writer),
-        ):
+        )
+        for hook_name, kind, table, base in hooks:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 key = f"{hook_name}:{impl.plugin_name}"
                 if key in self._collected:
@@ -191,7 +195,7 @@ class PluginRegistry:
                 if info is None:
                     continue
 
-                def register(cls: type, _info: PluginInfo = info, _kind: str = kind,
+                def register(cls: type, _info: PluginInfo = info, _kind: Kind = kind,
                              _table: dict = table, _base: type = base) -> None:
                     self._register(cls, _info, _kind, _table, _base)
 
@@ -201,7 +205,7 @@ class PluginRegistry:
                     self._error(f"plugin '{info.name}' from {info.distribution} failed in "
                                 f"{hook_name}: {type(exc).__name__}: {exc}")
 
-    def _register(self, cls: type, info: PluginInfo, kind: str, table: dict,
+    def _register(self, cls: type, info: PluginInfo, kind: Kind, table: dict,
                   base: type) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             self._error(f"plugin '{info.name}' registered {cls!r} as a {kind}, "

@@ -94,6 +94,15 @@ def test_report_buckets_lines_and_summary(tmp_path):
     assert report.exit_code == 1 and "s:3: broken row" in report.summary()
 
 
+def test_report_refuses_an_unknown_bucket(tmp_path):
+    report = RunReport(source="s", target="t").open(tmp_path / "r.jsonl")
+    with pytest.raises(ValueError, match="unknown bucket 'landed'"):
+        report.add("landed", "a", "s:1")  # an uploader outcome, not a report bucket
+    report.close()
+    assert (report.read, report.failed) == (0, 0)
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 1  # the summary alone
+
+
 def test_settings_file_and_app_parsing(tmp_path):
     (tmp_path / "c.yaml").write_text("source: data/x.csv\napp: me/a\nbatch-size: 64\n"
                                      "options: {labels: false}\n")

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
@@ -25,10 +25,14 @@ from .base import BaseClient
 from .records import record_annotations, record_input
 from .utils import batched
 
-__all__ = ["EXISTS", "FAILED", "LANDED", "MAX_BATCH", "Prepared", "RecordUploader",
+__all__ = ["EXISTS", "FAILED", "LANDED", "MAX_BATCH", "Outcome", "Prepared", "RecordUploader",
            "post_annotation_chunk"]
 
-LANDED, EXISTS, FAILED = "landed", "exists", "failed"
+Outcome = Literal["landed", "exists", "failed"]
+"""What became of one posted input: stored, already in the app, or failed (with a reason)."""
+LANDED: Outcome = "landed"
+EXISTS: Outcome = "exists"
+FAILED: Outcome = "failed"
 MAX_BATCH = 128
 _PENDING = frozenset({codes.INPUT_DOWNLOAD_PENDING, codes.INPUT_DOWNLOAD_IN_PROGRESS})
 _STORED = frozenset({codes.SUCCESS, codes.INPUT_DOWNLOAD_SUCCESS})
@@ -121,7 +125,7 @@ class RecordUploader(BaseClient):
         return Prepared(record, record_input(record, dataset_ids), record_annotations(record),
                         source=record.source, fingerprint=record.fingerprint)
 
-    def post_inputs(self, items: list[Prepared]) -> dict[str, tuple[str, str]]:
+    def post_inputs(self, items: list[Prepared]) -> dict[str, tuple[Outcome, str]]:
         """Post the inputs of ``items`` (≤128) with their ids; {id: (outcome, reason)}.
 
         ``LANDED``: stored and its media settled; ``EXISTS``: the id was already in the app;
@@ -134,7 +138,7 @@ class RecordUploader(BaseClient):
         return out
 
     def _post_inputs(self, items: list[Prepared]
-                     ) -> tuple[dict[str, tuple[str, str]], set[str]]:
+                     ) -> tuple[dict[str, tuple[Outcome, str]], set[str]]:
         """Post once: ({id: (outcome, reason)}, ids worth another try)."""
         self.ensure_datasets(d for item in items for d in item.input.dataset_ids)
         request = service_pb2.PostInputsRequest(
@@ -149,7 +153,7 @@ class RecordUploader(BaseClient):
         except ApiClientError as err:
             return {item.id: (FAILED, str(err)) for item in items}, set()
         answered = {got.id: got.status for got in response.inputs}
-        out: dict[str, tuple[str, str]] = {}
+        out: dict[str, tuple[Outcome, str]] = {}
         pending = []
         for item in items:
             status = answered.get(item.id)
@@ -169,7 +173,7 @@ class RecordUploader(BaseClient):
             out.update(settled)
         return out, again
 
-    def _settle(self, ids: list[str]) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    def _settle(self, ids: list[str]) -> tuple[dict[str, tuple[Outcome, str]], set[str]]:
         """Wait for inputs whose media the API downloads; failed ones are deleted again.
         Returns their outcomes and the ids gone from the app (worth another try)."""
         deadline = time.monotonic() + self.settle_timeout

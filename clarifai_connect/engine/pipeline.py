@@ -24,18 +24,24 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 from ..client.record_upload import EXISTS, LANDED, MAX_BATCH, Prepared, RecordUploader
 from ..client.utils import batched
 from ..errors import ClarifaiConnectError, UserError, redact
 from ..records import Problem, Record
-from .report import RunReport
+from .report import Bucket, RunReport
 from .state import DONE, INPUT, SyncState
 
 __all__ = ["ANNOTATIONS_FAILED", "MAX_BATCH", "SyncOptions", "UploadEngine"]
 
 log = logging.getLogger("clarifai_connect.engine")
-CREATE, UPDATE, RESUME = "create", "update", "resume"
+Action = Literal["create", "update", "resume"]
+"""What a planned record is sent for: a new item, a changed one replaced (``--update``), or
+one a run interrupted before its annotations were acknowledged."""
+CREATE: Action = "create"
+UPDATE: Action = "update"
+RESUME: Action = "resume"
 ANNOTATIONS_FAILED = "input landed but its annotations did not: "
 
 
@@ -137,7 +143,7 @@ class UploadEngine:
                                     f"{type(item).__name__}, not a Record or Problem")
                 self.on_progress(1)
 
-    def _plan(self, batch: list[Record]) -> list[tuple[Record, str]]:
+    def _plan(self, batch: list[Record]) -> list[tuple[Record, Action]]:
         """Decide per record: skip, fail (repeated id) or send (create, update, resume)."""
         earlier = self.state.mark_seen([r.id for r in batch])
         known = self.state.lookup(r.id for r in batch)
@@ -183,7 +189,7 @@ class UploadEngine:
         except Exception as exc:  # media unreadable: this record fails, the rest goes on
             return _media_reason(exc)
 
-    def _prepare_local(self, work: list[tuple[Record, str]]) -> dict[str, Prepared | str]:
+    def _prepare_local(self, work: list[tuple[Record, Action]]) -> dict[str, Prepared | str]:
         """Prepare the records whose media is local (or inline) right here: that is cheap
         CPU work, and doing it in this one thread keeps the workers from fighting over the
         GIL. Remote media (latency-bound) is read by the workers, in parallel."""
@@ -191,8 +197,8 @@ class UploadEngine:
 
     # -- sending (worker threads) ----------------------------------------------------------
 
-    def _send(self, work: list[tuple[Record, str]], ready: dict[str, Prepared | str]) -> None:
-        outcome: dict[str, tuple[str, str]] = {}  # id → (bucket, reason), exactly once each
+    def _send(self, work: list[tuple[Record, Action]], ready: dict[str, Prepared | str]) -> None:
+        outcome: dict[str, tuple[Bucket, str]] = {}  # id → (bucket, reason), exactly once each
         actions = {record.id: action for record, action in work}
         try:
             self._send_batch(work, actions, ready, outcome)
@@ -206,10 +212,23 @@ class UploadEngine:
             self.report.add(bucket, record.id, record.source, reason, line=line)
         self.on_progress(len(work))
 
-    def _send_batch(self, work: list[tuple[Record, str]], actions: dict[str, str],
+    def _send_batch(self, work: list[tuple[Record, Action]], actions: dict[str, Action],
                     ready: dict[str, Prepared | str],
-                    outcome: dict[str, tuple[str, str]]) -> None:
-        uploader = self.uploader
+                    outcome: dict[str, tuple[Bucket, str]]) -> None:
+        """Read media → replace changed items → post inputs → post their annotations; each
+        item's outcome is set in ``outcome`` as soon as it is known."""
+        prepared = self._read_media(work, ready, outcome)
+        self._forget_replaced([p.id for p in prepared if actions[p.id] == UPDATE])
+        if not prepared:
+            return
+        annotate, check = self._post_inputs(prepared, actions, outcome)
+        if annotate:
+            self._post_annotations(annotate, check, outcome)
+
+    def _read_media(self, work: list[tuple[Record, Action]], ready: dict[str, Prepared | str],
+                    outcome: dict[str, tuple[Bucket, str]]) -> list[Prepared]:
+        """The batch's protos (prepared here unless ``ready`` has them); unreadable media
+        fail their record."""
         prepared: list[Prepared] = []
         for record, _ in work:
             item = ready[record.id] if record.id in ready else self._prepare(record)
@@ -217,15 +236,23 @@ class UploadEngine:
                 outcome[record.id] = ("failed", item)
             else:
                 prepared.append(item)
-        replaced = [p.id for p in prepared if actions[p.id] == UPDATE]
+        return prepared
+
+    def _forget_replaced(self, replaced: list[str]) -> None:
+        """Delete the old inputs of items sent again with ``update``."""
         if replaced:
             # Forget first: if the run dies between the delete and the re-post, the next
             # run sees the item as new and sends it again (in any mode).
             self.state.forget(replaced)
-            uploader.delete_inputs(replaced)
-        if not prepared:
-            return
-        results = uploader.post_inputs(prepared)
+            self.uploader.delete_inputs(replaced)
+
+    def _post_inputs(self, prepared: list[Prepared], actions: dict[str, Action],
+                     outcome: dict[str, tuple[Bucket, str]]
+                     ) -> tuple[list[Prepared], set[str]]:
+        """PostInputs, then a state checkpoint of what landed. Returns the landed items with
+        annotations to send, and those of them that were already in the app (which may hold
+        some of their annotations already)."""
+        results = self.uploader.post_inputs(prepared)
         acked, annotate, check = [], [], set()
         for item in prepared:
             result, reason = results[item.id]
@@ -238,7 +265,7 @@ class UploadEngine:
                                               "still in the app")
                 continue
             if result == LANDED:
-                bucket = "updated" if action == UPDATE else "created"
+                bucket: Bucket = "updated" if action == UPDATE else "created"
                 outcome[item.id] = (bucket, "")
             else:  # already in the app: synced before, perhaps by an interrupted run
                 outcome[item.id] = ("created", "") if action == RESUME else \
@@ -250,10 +277,14 @@ class UploadEngine:
             else:
                 acked.append((item.id, item.fingerprint, DONE, item.source))
         self.state.acknowledge(acked)
-        if not annotate:
-            return
+        return annotate, check
+
+    def _post_annotations(self, annotate: list[Prepared], check: set[str],
+                          outcome: dict[str, tuple[Bucket, str]]) -> None:
+        """The region annotations of inputs that landed, then a state checkpoint of the
+        items now done; an item whose annotations failed fails (the next run resumes it)."""
         try:
-            failures = uploader.post_annotations(annotate, check)
+            failures = self.uploader.post_annotations(annotate, check)
         except ClarifaiConnectError as exc:  # the inputs stay half done: the next run resumes
             failures = {item.id: str(exc) for item in annotate}
         done = []

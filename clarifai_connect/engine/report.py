@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import redact
 from ..reports import JsonLinesReport
 
-__all__ = ["BUCKETS", "RunReport"]
+__all__ = ["BUCKETS", "Bucket", "RunReport"]
 
-BUCKETS = ("created", "updated", "skipped", "failed")
+Bucket = Literal["created", "updated", "skipped", "failed", "deleted"]
+"""Where an item ends: one of ``BUCKETS`` for an item read, ``deleted`` for one gone."""
+BUCKETS: tuple[Bucket, ...] = get_args(Bucket)[:4]  # the buckets of items read
+_ALL_BUCKETS = frozenset(get_args(Bucket))
 
 
 @dataclass
@@ -45,9 +48,12 @@ class RunReport(JsonLinesReport):
         """Items read from the source (records and problems)."""
         return self.created + self.updated + self.skipped + self.failed
 
-    def add(self, bucket: str, input_id: str, source: str = "", reason: str = "",
+    def add(self, bucket: Bucket, input_id: str, source: str = "", reason: str = "",
             line: bool = True) -> None:
-        """Count one item in ``bucket`` (or ``deleted``); with ``line`` write its JSON line."""
+        """Count one item in ``bucket`` (or ``deleted``); with ``line`` write its JSON line.
+        An unknown bucket is a bug: ValueError, before anything is counted."""
+        if bucket not in _ALL_BUCKETS:
+            raise ValueError(f"unknown bucket {bucket!r}: one of {', '.join(sorted(_ALL_BUCKETS))}")
         reason = redact(reason)
         entry = {"status": bucket, "id": input_id, "source": source}
         if reason:

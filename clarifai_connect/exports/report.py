@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import redact
 from ..reports import JsonLinesReport
 
-__all__ = ["EXPORT_BUCKETS", "ExportReport"]
+__all__ = ["EXPORT_BUCKETS", "ExportBucket", "ExportReport"]
 
-EXPORT_BUCKETS = ("exported", "skipped", "failed")
+ExportBucket = Literal["exported", "skipped", "failed"]
+EXPORT_BUCKETS: tuple[ExportBucket, ...] = get_args(ExportBucket)
 
 
 @dataclass
@@ -39,7 +40,7 @@ class ExportReport(JsonLinesReport):
         """Inputs read from the API (and broken ones in their place)."""
         return self.exported + self.skipped + self.failed
 
-    def add(self, bucket: str, input_id: str, source: str = "", reason: str = "",
+    def add(self, bucket: ExportBucket, input_id: str, source: str = "", reason: str = "",
             warnings: list[str] | None = None) -> None:
         """Count one input in ``bucket`` and write its JSON line."""
         if bucket not in EXPORT_BUCKETS:
