@@ -23,6 +23,17 @@ def _api_options(command):
              "local server [default: env CLARIFAI_API_BASE, else the Clarifai cloud].")(command)
 
 
+def _pair_options(option_help: str, storage_help: str):
+    """``-o/--option`` and ``-s/--storage-option`` (repeatable KEY=VALUE pairs, JSON values),
+    as every command that reads or writes a source takes them; the help says whose they are."""
+    def decorate(command):
+        command = click.option("-s", "--storage-option", "storage", multiple=True,
+                               metavar="KEY=VALUE", help=storage_help)(command)
+        return click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+                            help=option_help)(command)
+    return decorate
+
+
 _progress_option = click.option(
     "--progress/--no-progress", default=None,
     help="Show a live progress bar [default: when stderr is a terminal].")
@@ -135,11 +146,9 @@ def plugins_command(as_json: bool) -> None:
 @click.argument("source")
 @click.option("--format", "format_", default="auto", show_default=True,
               help="Connector name (see `clarifai-connect plugins`), or auto to detect it.")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="A connector option (repeatable; JSON values; dotted keys nest, "
-                   "e.g. -o columns.input=image_name).")
-@click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
-              help="An fsspec storage option for the source (repeatable, same syntax).")
+@_pair_options("A connector option (repeatable; JSON values; dotted keys nest, "
+               "e.g. -o columns.input=image_name).",
+               "An fsspec storage option for the source (repeatable, same syntax).")
 @click.option("--check-media", is_flag=True,
               help="Also open every media file and check its content is the declared kind.")
 def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple[str, ...],
@@ -192,11 +201,9 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
                                              "print what would be done.")
 @click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
               help="Where to write the JSON-lines report [default: beside the state file].")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="A connector option (repeatable; JSON values; dotted keys nest).")
-@click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
-              help="An fsspec storage option for the source (repeatable), e.g. "
-                   "-s anon=true or -s endpoint_url=http://…")
+@_pair_options("A connector option (repeatable; JSON values; dotted keys nest).",
+               "An fsspec storage option for the source (repeatable), e.g. "
+               "-s anon=true or -s endpoint_url=http://…")
 @_progress_option
 @click.pass_context
 def sync_command(ctx: click.Context, source: str, **settings) -> None:
@@ -253,11 +260,9 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
               help="Concurrent media downloads (and concurrent file writes).")
 @click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
               help="Where to write the JSON-lines report (one line per input).")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="An exporter option (repeatable; JSON values), e.g. -o default_split=train.")
-@click.option("-s", "--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
-              help="An fsspec storage option for the destination (repeatable), e.g. "
-                   "-s endpoint_url=http://…")
+@_pair_options("An exporter option (repeatable; JSON values), e.g. -o default_split=train.",
+               "An fsspec storage option for the destination (repeatable), e.g. "
+               "-s endpoint_url=http://…")
 @_progress_option
 def export_command(app: str, dataset: str | None, version: str | None, to: str, format_: str,
                    base_url: str | None, pat: str | None, workers: int, report: str | None,
