@@ -1,6 +1,10 @@
 """clarifai-connect: move annotated data into and out of Clarifai.
 
-The public API grows here as the pieces land: the client classes live in
+The three ways in: :func:`sync` (a source URI or data in memory → an app), :func:`read`
+(a source → records), :func:`read_app` (an app → records, Arrow, pandas) and
+:func:`export` for ETL code; :class:`Reader`, :class:`Writer`, the record types and
+:data:`hookimpl` for connector authors (with :mod:`clarifai_connect.testing`); and the
+``clarifai-connect`` command line. The client classes live in
 :mod:`clarifai_connect.client`, the local API server in :mod:`clarifai_connect.server`.
 """
 
@@ -23,19 +27,22 @@ from .records import (  # noqa: E402
 )
 
 __all__ = [
-    "Box", "Concept", "GeoPoint", "Media", "Point", "Problem", "Reader", "Record",
-    "RecordError", "Region", "Writer", "__version__", "hookimpl", "stable_id", "sync",
-    "export",
+    "AppRecords", "Box", "Concept", "GeoPoint", "Media", "Point", "Problem", "Reader",
+    "Record", "RecordError", "Region", "Writer", "__version__", "export", "hookimpl", "read",
+    "read_app", "stable_id", "sync",
 ]
+
+# Pulled in on first use (they import the client, grpc), so that connector authors
+# importing the record types stay light.
+_LAZY = {"sync": "engine.run", "read": "reading", "read_app": "reading",
+         "AppRecords": "reading"}
 
 
 def __getattr__(name: str):
-    # ``sync`` pulls in the client (grpc): imported on first use, so that connector
-    # authors importing the record types stay light.
-    if name == "sync":
-        from .engine.run import sync
+    if name in _LAZY:
+        import importlib
 
-        return sync
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name == "export":
         from .exports.runner import export
 

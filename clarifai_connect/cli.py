@@ -204,6 +204,9 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 @_pair_options("A connector option (repeatable; JSON values; dotted keys nest).",
                "An fsspec storage option for the source (repeatable), e.g. "
                "-s anon=true or -s endpoint_url=http://…")
+@click.option("--transform", metavar="MODULE:FUNCTION", default=None,
+              help="A function from a list of records to a list of records, applied to "
+                   "each batch before upload (imported from the current directory).")
 @_progress_option
 @click.pass_context
 def sync_command(ctx: click.Context, source: str, **settings) -> None:

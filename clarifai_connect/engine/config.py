@@ -3,7 +3,8 @@
 ``clarifai-connect sync CONFIG.yaml`` reads a mapping whose keys are the option names
 (``source``, ``app``, ``dataset``, ``format``, ``base_url``, ``workers``, ``batch_size``,
 ``state``, ``update``, ``delete``, ``max_delete``, ``dry_run``, ``report``,
-``storage_options``, ``options``); relative paths in it are relative to the file. Options
+``storage_options``, ``options``, ``transform``); relative paths in it are relative to the
+file (a ``transform: my_module:fix`` module is imported from the file's folder). Options
 given on the command line win over the file.
 """
 
@@ -18,12 +19,13 @@ import click
 
 from ..errors import ConfigError
 from ..plugins import parse_option_pairs
+from ..transform import load_transform
 
 __all__ = ["CONFIG_KEYS", "load_config", "load_sync_settings"]
 
 CONFIG_KEYS = ("source", "app", "dataset", "format", "base_url", "pat", "workers",
                "batch_size", "state", "update", "delete", "max_delete", "dry_run", "report",
-               "storage_options", "options")
+               "storage_options", "options", "transform")
 _PATH_KEYS = ("state", "report")
 # CLI parameter name → sync() argument name, where they differ.
 _RENAMES = {"format_": "format", "storage": "storage_options"}
@@ -70,6 +72,8 @@ def load_config(path: str) -> dict[str, Any]:
     for name in _PATH_KEYS:
         if settings.get(name):
             settings[name] = _relative_to(base, str(settings[name]))
+    if settings.get("transform"):
+        settings["transform"] = load_transform(str(settings["transform"]), base)
     return settings
 
 

@@ -40,6 +40,7 @@ class RunReport(JsonLinesReport):
     problems: int = 0  # failed items the source itself reported (unreadable rows, files)
     annotations: int = 0  # region annotations that landed
     to_delete: int = 0  # inputs gone from the source (the number deleted, or that would be)
+    filtered: int = 0  # records a --transform left out (read from the source, not synced)
     state_path: Path | None = None
     listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
 
@@ -81,6 +82,7 @@ class RunReport(JsonLinesReport):
             "read": self.read, "created": self.created, "updated": self.updated,
             "skipped": self.skipped, "deleted": self.deleted, "to_delete": self.to_delete,
             "problems": self.problems, "annotations": self.annotations,
+            "filtered": self.filtered,
             **super().as_dict(),
             "state": str(self.state_path) if self.state_path else None,
         }
@@ -103,4 +105,6 @@ class RunReport(JsonLinesReport):
                          f"{self.to_delete if self.dry_run else self.deleted}")
         if self.annotations:
             lines.append(f"region annotations sent: {self.annotations}")
+        if self.filtered:
+            lines.append(f"left out by the transform: {self.filtered}")
         return "\n".join(lines + self._tail_lines())

@@ -19,8 +19,10 @@ from ..client.record_upload import RecordUploader
 from ..client.utils import parse_clarifai_url
 from ..connector import display_uri
 from ..errors import ConfigError
-from ..plugins import PluginRegistry, get_registry
+from ..memory import open_source
+from ..plugins import PluginRegistry
 from ..records import id_problem
+from ..transform import BatchTransform, TransformedSource, load_transform
 from .pipeline import MAX_BATCH, SyncOptions, UploadEngine
 from .progress import SyncProgress
 from .report import RunReport
@@ -64,7 +66,8 @@ def _target_key(base_url: str | None, user_id: str, app_id: str, dataset_id: str
     return f"{where}/{user_id}/{app_id}" + (f"/{dataset_id}" if dataset_id else "")
 
 
-def sync(source: str, app: str, *, dataset: str | None = None, format: str = "auto",
+def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "auto",
+         source_id: str | None = None, transform: str | BatchTransform | None = None,
          base_url: str | None = None, pat: str | None = None, workers: int = 4,
          batch_size: int = MAX_BATCH, state: str | os.PathLike | None = None,
          update: bool = False, delete: bool = False, max_delete: int | None = 1000,
@@ -76,10 +79,19 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
     """Sync ``source`` into the Clarifai app ``app`` and return the :class:`RunReport`.
 
     Args:
-        source: Where the data is: a path or any fsspec URL (``s3://…``).
+        source: Where the data is: a path or any fsspec URL (``s3://…``); or data the
+            caller holds: an iterable of :class:`~clarifai_connect.records.Record`, a
+            ``pyarrow.Table`` / ``RecordBatchReader`` or a pandas DataFrame (columns
+            mapped as the csv/parquet connectors map them, see ``options``), or a
+            :class:`~clarifai_connect.connector.Reader`.
         app: The target, ``USER/APP`` or an app URL; created when it does not exist.
         dataset: A dataset every input joins; created when it does not exist.
         format: The connector (``clarifai-connect plugins``), or ``auto`` to detect it.
+        source_id: A stable name of the source, keying its state file (so that reruns
+            skip, ``update`` and ``delete`` work). Required for in-memory data; a URI
+            is named by itself unless given.
+        transform: A function from a list of records to the list of records to sync
+            (or ``"module:function"``), applied to each batch before upload.
         base_url: The API (``https://…``, ``http://host:port``, ``local[:PATH]``);
             default env ``CLARIFAI_API_BASE``, else the Clarifai cloud.
         pat: A personal access token (default env ``CLARIFAI_PAT``).
@@ -109,17 +121,18 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
         raise ConfigError(f"--dataset: {id_problem(dataset, 'dataset id')}")
     opts = SyncOptions(workers=workers, batch_size=batch_size, update=update, delete=delete,
                        max_delete=max_delete, dry_run=dry_run, dataset_id=dataset)
-    registry = registry or get_registry()
-    storage_options = dict(storage_options or {})
-    if not format or format == "auto":
-        format = registry.detect_format(source, storage_options)
-    reader = registry.open_reader(source, format, storage_options, **dict(options or {}))
-    source_name = source_key(source)
+    opened = open_source(source, source_id=source_id, format=format,
+                         storage_options=storage_options, options=options, registry=registry)
+    reader, format, source_name = opened.reader, opened.format, opened.key
+    if transform is not None:
+        fn = load_transform(transform)
+        reader = TransformedSource(reader, fn, batch_size,
+                                   transform if isinstance(transform, str) else "")
     target = _target_key(base_url, user_id, app_id, dataset)
     state_path = Path(state) if state else default_state_path(source_name, target, app_id)
     if dry_run and not state_path.exists():
         state_path = Path(":memory:")  # a plan leaves nothing behind
-    run_report = RunReport(source=display_uri(source), target=f"{user_id}/{app_id}"
+    run_report = RunReport(source=opened.label, target=f"{user_id}/{app_id}"
                            + (f" (dataset {dataset})" if dataset else ""), dry_run=dry_run)
     run_report.state_path = None if str(state_path) == ":memory:" else state_path
     uploader = None
@@ -147,6 +160,8 @@ def sync(source: str, app: str, *, dataset: str | None = None, format: str = "au
                         on_progress(count)
 
                 UploadEngine(uploader, sync_state, run_report, opts, advance).run(reader)
+                if isinstance(reader, TransformedSource):
+                    run_report.filtered = reader.dropped
         except KeyboardInterrupt:
             run_report.error("interrupted: run the same command again to finish")
             raise
