@@ -34,8 +34,8 @@ __all__ = [
 
 # Pulled in on first use (they import the client, grpc), so that connector authors
 # importing the record types stay light.
-_LAZY = {"sync": "engine.run", "read": "reading", "read_app": "reading",
-         "AppRecords": "reading"}
+_LAZY = {"sync": "engine.run", "export": "exports.runner", "read": "reading",
+         "read_app": "reading", "AppRecords": "reading"}
 
 
 def __getattr__(name: str):
@@ -43,8 +43,4 @@ def __getattr__(name: str):
         import importlib
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    if name == "export":
-        from .exports.runner import export
-
-        return export
     raise AttributeError(f"module 'clarifai_connect' has no attribute {name!r}")

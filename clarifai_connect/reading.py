@@ -132,7 +132,7 @@ class AppRecords:
             rows: list[dict[str, Any]] = []
             for record in self.records():
                 if media:
-                    from .export.runner import resolve_media  # hosted media needs the key
+                    from .exports.runner import resolve_media  # hosted media needs the key
 
                     record = resolve_media(record)
                 rows.append(record_row(record, media))
@@ -180,7 +180,7 @@ def read_app(app: str, *, dataset: str | None = None, version: str | None = None
     """
     from .client.auth import ClientAuth
     from .engine.run import parse_app
-    from .export.sources import open_source as open_app_source
+    from .exports.sources import open_source as open_app_source
     from .records import id_problem
 
     user_id, app_id = parse_app(app)

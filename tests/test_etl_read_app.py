@@ -57,7 +57,7 @@ def test_read_app_round_trips_dataset_and_version(synced, clarifai_server):
     assert _labels(frozen.records()) == expected
     # The media comes back as it went in.
     image = next(r for r in frozen.records() if r.id == "img3")
-    from clarifai_connect.export.runner import resolve_media
+    from clarifai_connect.exports.runner import resolve_media
 
     assert resolve_media(image).media.data == png(3, size=8)
 
@@ -87,7 +87,7 @@ def test_to_arrow_and_to_pandas(synced):
 
 def test_records_out_of_one_app_into_another(synced, clarifai_server, clarifai_raw, tmp_path):
     app, api = synced
-    from clarifai_connect.export.runner import resolve_media
+    from clarifai_connect.exports.runner import resolve_media
 
     # ETL the other way and back: relabel what one app holds, sync it into a new app.
     def relabelled():
