@@ -21,11 +21,13 @@ CLASSES = {
     "User": "clarifai_connect.client.user", "App": "clarifai_connect.client.app",
     "Dataset": "clarifai_connect.client.dataset", "Inputs": "clarifai_connect.client.input",
     "Lister": "clarifai_connect.client.lister", "Chunker": "clarifai_connect.client.utils",
+    "Module": "clarifai_connect.client.module",
 }
-# Later issues: models, workflows, modules, runners and search.
-LATER = re.compile(r"model|workflow|module|runner|search|trainable")
+# Later issues: models, workflows, runners and search.
+LATER = re.compile(r"model|workflow|runner|search|trainable")
 # Parameter bullets that contradict their own signature in the reference.
-BULLET_TYPOS = {("Inputs", "download_inputs"): {"input_ids"}}
+BULLET_TYPOS = {("Inputs", "download_inputs"): {"input_ids"},
+               ("Module", "__init__"): {"url_init"}, ("Workflow", "__init__"): {"url_init"}}
 
 _HEADING = re.compile(r"^### (\w+)\.(.+?)\(\)\s*$")
 _BULLET = re.compile(r"^\s*\*\s+\*\*(.+?)\*\*")
@@ -119,7 +121,8 @@ def test_the_parser_found_the_reference_sections():
     found = {case.id for case in CASES}
     for expected in ("User.__init__", "User.list_apps", "App.list_concepts", "Dataset.export",
                      "Inputs.patch_annotations", "Inputs.get_multimodal_input",
-                     "Lister.list_pages_generator", "Chunker.chunk"):
+                     "Lister.list_pages_generator", "Chunker.chunk", "App.create_module",
+                     "App.list_installed_module_versions", "Module.list_versions"):
         assert expected in found
     export = next(c for c in CASES if c.id == "Dataset.export").values
     assert export[2] == ["save_path", "archive_url", "local_archive_path", "split",

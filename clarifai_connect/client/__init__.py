@@ -22,6 +22,7 @@ from .dataset import Dataset
 from .export_archive import ExportArchiveReader, ExportSummary
 from .input import Inputs
 from .lister import Lister
+from .module import Module
 from .upload import UploadSummary
 from .user import User
 from .utils import Chunker, ClarifaiUrl, parse_clarifai_url
@@ -29,7 +30,7 @@ from .utils import Chunker, ClarifaiUrl, parse_clarifai_url
 __all__ = [
     "ApiClientError", "ApiError", "App", "BaseClient", "Chunker", "ClarifaiDataLoader",
     "ClarifaiUrl", "ClientAuth", "Dataset", "ExportArchiveReader", "ExportSummary", "Inputs",
-    "Lister", "MultiModalFeatures", "RetryPolicy", "TextFeatures", "UploadSummary", "User",
+    "Lister", "Module", "MultiModalFeatures", "RetryPolicy", "TextFeatures", "UploadSummary", "User",
     "UserError", "VisualClassificationFeatures", "VisualDetectionFeatures",
     "VisualSegmentationFeatures", "parse_clarifai_url",
 ]

@@ -1,4 +1,4 @@
-"""App: the datasets, inputs and concepts of one app."""
+"""App: the datasets, inputs, concepts and modules of one app."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from .base import resolve_auth
 from .dataset import Dataset
 from .input import Inputs
 from .lister import Lister
+from .module import AppModules
 from .utils import expect_url, make_proto
 
 log = logging.getLogger("clarifai_connect.client")
 
 
-class App(Lister):
+class App(Lister, AppModules):
     """Access to the Clarifai API endpoints of one app."""
 
     def __init__(self, url: str = "", app_id: str = "", user_id: str = "",

@@ -23,6 +23,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import message_factory
 
 from ..errors import ApiClientError, ApiError, ClarifaiConnectError, redact
+from ..server.protos import MODULE_SERVICE
 from .auth import ClientAuth
 
 log = logging.getLogger("clarifai_connect.client")
@@ -102,7 +103,8 @@ def _method(channel: grpc.Channel, name: str) -> Callable:
         cached = _methods.setdefault(channel, {})
     fn = cached.get(name)
     if fn is None:
-        desc = _SERVICE.methods_by_name.get(name)
+        # The module RPCs left clarifai-grpc; the project's own protos call them on V2's path.
+        desc = _SERVICE.methods_by_name.get(name) or MODULE_SERVICE.methods_by_name.get(name)
         if desc is None:
             raise ApiClientError(f"the Clarifai API has no method {name}")
         resp_cls = message_factory.GetMessageClass(desc.output_type)

@@ -20,7 +20,8 @@ from .store import now
 
 # Tables whose rows belong to an app, deleted with it.
 _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "annotations",
-               "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics")
+               "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics",
+               "modules", "module_versions", "installed_module_versions")
 
 
 def _user_id(request) -> str:
@@ -112,6 +113,8 @@ def delete_app(ctx: CallContext, req: service_pb2.DeleteAppRequest):
             "SELECT proto FROM dataset_versions WHERE app_pk=?", (row[0],))]
         for table in _APP_TABLES:
             db.execute(f"DELETE FROM {table} WHERE app_pk=?", (row[0],))
+        # Other apps' installs of this app's modules would point at nothing.
+        db.execute("DELETE FROM installed_module_versions WHERE module_app_pk=?", (row[0],))
         db.execute("DELETE FROM apps WHERE pk=?", (row[0],))
     for version in doomed:  # after the commit: a rolled-back delete keeps its archives
         archive.remove_archives(ctx.server, version)

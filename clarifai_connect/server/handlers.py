@@ -6,5 +6,6 @@ from . import (  # noqa: F401
     concepts,
     datasets,
     inputs,
+    modules,
     versions,
 )

@@ -22,6 +22,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from google.protobuf import message_factory
 
 from .blobs import BlobStore
+from .protos import MODULE_SERVICE
 from .store import Store
 
 SERVICE = "clarifai.api.V2"
@@ -43,9 +44,9 @@ class RpcFailure(Exception):
 
 
 def rpc(name: str) -> Callable[[Handler], Handler]:
-    """Register ``fn(ctx, request) -> response`` as the handler of the V2 method ``name``."""
-    if name not in _DESCRIPTOR.methods_by_name:
-        raise ValueError(f"V2 has no method {name}")
+    """Register ``fn(ctx, request) -> response`` as the handler of the V2 method ``name``
+    (a method of clarifai-grpc's V2, or a module RPC of ``protos/modules.proto``)."""
+    _method_descriptor(name)
 
     def decorate(fn: Handler) -> Handler:
         _HANDLERS[name] = fn
@@ -59,14 +60,22 @@ def registered() -> dict[str, Handler]:
     return dict(_HANDLERS)
 
 
+def _method_descriptor(name: str):
+    # The module RPCs left clarifai-grpc; they are served on the same V2 path all the same.
+    method = _DESCRIPTOR.methods_by_name.get(name) or MODULE_SERVICE.methods_by_name.get(name)
+    if method is None:
+        raise ValueError(f"V2 has no method {name}")
+    return method
+
+
 def response_class(method: str) -> type:
     """The response message class of a V2 method."""
-    return message_factory.GetMessageClass(_DESCRIPTOR.methods_by_name[method].output_type)
+    return message_factory.GetMessageClass(_method_descriptor(method).output_type)
 
 
 def request_class(method: str) -> type:
     """The request message class of a V2 method."""
-    return message_factory.GetMessageClass(_DESCRIPTOR.methods_by_name[method].input_type)
+    return message_factory.GetMessageClass(_method_descriptor(method).input_type)
 
 
 def status(code: int = status_code_pb2.SUCCESS, description: str = "", details: str = "",

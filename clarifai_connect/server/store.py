@@ -59,6 +59,20 @@ CREATE TABLE IF NOT EXISTS dataset_version_metrics (
   app_pk INTEGER NOT NULL, dataset_id TEXT NOT NULL, version_id TEXT NOT NULL,
   pos INTEGER NOT NULL, proto BLOB NOT NULL,
   PRIMARY KEY (app_pk, dataset_id, version_id, pos));
+-- Modules (protos/modules.proto); public marks those other apps list too. An installed
+-- version lives in app_pk and names the module version of module_app_pk it installs.
+CREATE TABLE IF NOT EXISTS modules (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, public INTEGER NOT NULL,
+  proto BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS module_versions (
+  app_pk INTEGER NOT NULL, module_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+  proto BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (app_pk, module_id, id));
+CREATE TABLE IF NOT EXISTS installed_module_versions (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, module_app_pk INTEGER NOT NULL,
+  module_id TEXT NOT NULL, version_id TEXT NOT NULL, proto BLOB NOT NULL,
+  created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE INDEX IF NOT EXISTS installed_by_module ON installed_module_versions
+  (module_app_pk, module_id, version_id);
 """
 
 
