@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
-from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from clarifai_connect.client import App, Module
 from clarifai_connect.errors import ApiError, UserError
 from clarifai_connect.server.protos import ModulesStub, modules_pb2
+from clarifai_connect.server.protos.generate import dependency_set
 
 REFERENCE = Path(__file__).parent / "data" / "modules_12_1_1.binpb"
 
@@ -48,20 +48,8 @@ def test_messages_match_clarifai_grpc_12_1_1_field_by_field():
 def _old_proto_classes() -> dict[str, type]:
     """Message classes built from 12.1.1's own descriptors, in a pool of their own."""
     pool = descriptor_pool.DescriptorPool()
-    added: set[str] = set()
-
-    def add(desc) -> None:
-        if desc.name in added:
-            return
-        for dep in desc.dependencies:
-            add(dep)
-        proto = descriptor_pb2.FileDescriptorProto()
-        desc.CopyToProto(proto)
-        pool.Add(proto)
-        added.add(desc.name)
-
-    add(resources_pb2.DESCRIPTOR)
-    add(status_pb2.DESCRIPTOR)
+    for dependency in dependency_set().file:  # today's clarifai-grpc files it imports
+        pool.Add(dependency)
     reference = _reference()
     pool.Add(reference)
     return {m.name: message_factory.GetMessageClass(

@@ -83,6 +83,16 @@ def visibility_private() -> resources_pb2.Visibility:
     return resources_pb2.Visibility(gettable=resources_pb2.Visibility.PRIVATE)
 
 
+def stamp_created(message: Any, user_id: str, app_id: str, stamp: float) -> None:
+    """Set what the server owns on a resource it creates: owner ids, created/modified time
+    (``stamp``), and private visibility unless the request chose one."""
+    message.user_id, message.app_id = user_id, app_id
+    message.created_at.CopyFrom(timestamp(stamp))
+    message.modified_at.CopyFrom(timestamp(stamp))
+    if not message.HasField("visibility"):
+        message.visibility.CopyFrom(visibility_private())
+
+
 PATCH_ACTIONS = ("merge", "overwrite", "remove")
 _PROTECTED = frozenset({"id", "user_id", "app_id", "created_at"})
 

@@ -23,8 +23,8 @@ from .common import (
     patch_action,
     patch_message,
     require_id,
+    stamp_created,
     timestamp,
-    visibility_private,
 )
 from .protos import modules_pb2 as pb
 from .rpc import CallContext, rpc
@@ -37,11 +37,7 @@ _PUBLIC = resources_pb2.Visibility.PUBLIC
 
 def _stamp(message, user_id: str, app_id: str) -> float:
     stamp = now()
-    message.user_id, message.app_id = user_id, app_id
-    message.created_at.CopyFrom(timestamp(stamp))
-    message.modified_at.CopyFrom(timestamp(stamp))
-    if not message.HasField("visibility"):
-        message.visibility.CopyFrom(visibility_private())
+    stamp_created(message, user_id, app_id, stamp)
     return stamp
 
 
