@@ -34,6 +34,11 @@ def _pair_options(option_help: str, storage_help: str):
     return decorate
 
 
+_allow_path_option = click.option(
+    "--allow-path", "allow_paths", multiple=True, metavar="DIR",
+    help="Let media references of the source (absolute paths, file:// URLs, ../) point "
+         "into DIR too (repeatable); by default they must stay inside the source.")
+
 _progress_option = click.option(
     "--progress/--no-progress", default=None,
     help="Show a live progress bar [default: when stderr is a terminal].")
@@ -149,10 +154,11 @@ def plugins_command(as_json: bool) -> None:
 @_pair_options("A connector option (repeatable; JSON values; dotted keys nest, "
                "e.g. -o columns.input=image_name).",
                "An fsspec storage option for the source (repeatable, same syntax).")
+@_allow_path_option
 @click.option("--check-media", is_flag=True,
               help="Also open every media file and check its content is the declared kind.")
 def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple[str, ...],
-             check_media: bool) -> None:
+             check_media: bool, allow_paths: tuple[str, ...]) -> None:
     """Read SOURCE and check it, sending nothing: counts, then each problem.
 
     Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id).
@@ -167,7 +173,8 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
     try:
         report = validate_source(source, format_, options=parse_option_pairs(options),
                                  storage_options=parse_option_pairs(storage, "storage option"),
-                                 media=check_media, on_problem=show)
+                                 media=check_media, on_problem=show,
+                                 allowed_paths=allow_paths)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(report.summary())
@@ -207,6 +214,7 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 @click.option("--transform", metavar="MODULE:FUNCTION", default=None,
               help="A function from a list of records to a list of records, applied to "
                    "each batch before upload (imported from the current directory).")
+@_allow_path_option
 @_progress_option
 @click.pass_context
 def sync_command(ctx: click.Context, source: str, **settings) -> None:

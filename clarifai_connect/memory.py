@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from typing import TYPE_CHECKING, Any
 
-from .connector import Reader, ReadItem, display_uri
+from .connector import Reader, ReadItem, allowed_folders, display_uri
 from .errors import ConfigError
 from .records import Problem, Record
 
@@ -102,7 +102,8 @@ class TableSource(Reader):
                                 csv_type=value_type, labels=labels,
                                 label_separator=label_separator, media_suffix=media_suffix,
                                 check_files=check_files, metadata_columns=tuple(metadata_columns),
-                                storage_options=self.storage_options)
+                                storage_options=self.storage_options,
+                                media_uri=self.media_uri)
         self.mapper.check_header(self._column_names(), source_id)
 
     def _column_names(self) -> list[str]:
@@ -164,10 +165,12 @@ def _source_id(source_id: str | None, what: str) -> str:
 def open_source(data: Any, *, source_id: str | None = None, format: str = "auto",
                 storage_options: Mapping[str, Any] | None = None,
                 options: Mapping[str, Any] | None = None,
-                registry: PluginRegistry | None = None) -> OpenedSource:
+                registry: PluginRegistry | None = None,
+                allowed_paths: Iterable[str] = ()) -> OpenedSource:
     """A reader for ``data``: a URI (through its connector), a :class:`Reader`, a table or
     DataFrame, or an iterable of records. ``source_id`` names the source for its state
-    (required for in-memory data; a URI is named by itself unless given)."""
+    (required for in-memory data; a URI is named by itself unless given). Media paths of
+    a URI or a table may leave it only into ``allowed_paths`` (``--allow-path``)."""
     from .engine.run import source_key
     from .plugins import get_registry
 
@@ -177,7 +180,8 @@ def open_source(data: Any, *, source_id: str | None = None, format: str = "auto"
         registry = registry or get_registry()
         if not format or format == "auto":
             format = registry.detect_format(uri, storage_options)
-        reader = registry.open_reader(uri, format, storage_options, **options)
+        reader = registry.open_reader(uri, format, storage_options,
+                                      allowed_paths=allowed_paths, **options)
         key = source_key(uri) if source_id is None else _source_id(source_id, uri)
         return OpenedSource(reader, key, display_uri(uri), format)
     if isinstance(data, Reader):
@@ -189,8 +193,9 @@ def open_source(data: Any, *, source_id: str | None = None, format: str = "auto"
         raise ConfigError(f"format '{format}' applies to a URI, not to {type(data).__name__}")
     if is_table(data):
         name = _source_id(source_id, f"a {type(data).__name__}")
-        return OpenedSource(TableSource(data, name, storage_options=storage_options, **options),
-                            name, name, TableSource.name)
+        table = TableSource(data, name, storage_options=storage_options, **options)
+        table.allowed_paths = allowed_folders(allowed_paths)
+        return OpenedSource(table, name, name, TableSource.name)
     if isinstance(data, Iterable) and not isinstance(data, (bytes, bytearray, Mapping)):
         name = _source_id(source_id, "an iterable of records")
         if options:

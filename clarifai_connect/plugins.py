@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pluggy
 
 from . import hookspecs
-from .connector import Reader, Writer, display_uri
+from .connector import Reader, Writer, allowed_folders, display_uri
 from .errors import ConfigError, SourceError
 
 __all__ = [
@@ -271,12 +271,15 @@ class PluginRegistry:
         return name
 
     def open_reader(self, uri: str, format: str = "auto",
-                    storage_options: Mapping[str, Any] | None = None,
-                    **options: Any) -> Reader:
-        """A reader for ``uri`` (format ``auto`` detects it) built with ``options``."""
+                    storage_options: Mapping[str, Any] | None = None, *,
+                    allowed_paths: Iterable[str] = (), **options: Any) -> Reader:
+        """A reader for ``uri`` (format ``auto`` detects it) built with ``options``, whose
+        media references may also point into ``allowed_paths`` (``--allow-path``)."""
         if not format or format == "auto":
             format = self.detect_format(uri, storage_options)
-        return _build(self.connector(format), uri, storage_options, options)
+        reader = _build(self.connector(format), uri, storage_options, options)
+        reader.allowed_paths = allowed_folders(allowed_paths)
+        return reader
 
     def open_writer(self, uri: str, format: str,
                     storage_options: Mapping[str, Any] | None = None,

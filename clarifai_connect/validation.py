@@ -8,7 +8,7 @@ cannot be opened or is not the kind it claims to be).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,16 +85,19 @@ def check_media(media: Media) -> str | None:
 def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any] | None = None,
                     storage_options: Mapping[str, Any] | None = None, media: bool = False,
                     on_problem: Callable[[Problem], None] | None = None,
-                    registry: PluginRegistry | None = None) -> ValidationReport:
+                    registry: PluginRegistry | None = None,
+                    allowed_paths: Iterable[str] = ()) -> ValidationReport:
     """Read ``uri`` with its connector and check it; ``on_problem`` sees each problem as found.
 
+    Media references may point outside the source only into ``allowed_paths``.
     With ``media=True`` every media item (and mask) is opened and sniffed. Duplicate ids are
     problems (the second would never land); tracking them costs one set of ids.
     """
     registry = registry or get_registry()
     if not format or format == "auto":
         format = registry.detect_format(uri, storage_options)
-    reader = registry.open_reader(uri, format, storage_options, **dict(options or {}))
+    reader = registry.open_reader(uri, format, storage_options, allowed_paths=allowed_paths,
+                                  **dict(options or {}))
     report = ValidationReport(source=uri, format=format, total=reader.count())
     seen: dict[str, str] = {}
 

@@ -24,7 +24,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
+from clarifai_connect.connector import (
+    Reader,
+    ReadItem,
+    ReferenceRefused,
+    display_uri,
+    filesystem,
+)
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import kind_from_extension
@@ -254,24 +260,34 @@ class CocoReader(Reader):
                 break
         remote = "://" in (self.image_root or self.uri)
 
-        def locate(image: _Image) -> str:
-            if _absolute(image.file_name):
-                return image.file_name
-            if image.url and (self.prefer_urls or chosen is None):
-                return image.url
-            folder = chosen if chosen is not None else candidates[0]
-            path = posixpath.join(folder, image.file_name)
+        def as_uri(path: str) -> str:
             return base_fs.unstrip_protocol(path) if remote else path
+
+        # References stay inside the images folder the user named, else the dataset root.
+        bound = as_uri(candidates[0] if self.image_root else root)
+
+        def locate(image: _Image) -> str:
+            """The checked URI of the image (ReferenceRefused when it points outside)."""
+            if _absolute(image.file_name):
+                return self.media_uri(image.file_name, bound)
+            if image.url and (self.prefer_urls or chosen is None):
+                return self.media_uri(image.url, bound)
+            folder = chosen if chosen is not None else candidates[0]
+            return self.media_uri(image.file_name, as_uri(folder), root=bound)
 
         return locate
 
     def _record(self, fs: Any, split: str, key: str, image: _Image, anns: list[Any],
                 members: list[_File], locate, seen_ids: dict[str, str]) -> Iterator[ReadItem]:
-        uri = locate(image)
         name = image.file_name.replace("\\", "/").replace("/", "-")
         record_id = stable_id(f"{split}-{name}" if split else name)
         where = (f"{self._show(fs, members[image.file_index].path)}: image "
                  f"{image.image_id!r} ({image.file_name})")
+        try:
+            uri = locate(image)
+        except ReferenceRefused as exc:
+            yield Problem(where, str(exc), id=record_id)
+            return
         if record_id in seen_ids:
             yield Problem(where, f"gives the input id '{record_id}' that "
                           f"{seen_ids[record_id]} already has", id=record_id)

@@ -51,7 +51,8 @@ class CsvReader(Reader):
         self.mapper = RowMapper(uri, columns=columns, input_type=input_type, csv_type=csv_type,
                                 labels=labels, label_separator=label_separator,
                                 media_root=media_root, media_suffix=media_suffix,
-                                check_files=check_files, storage_options=self.storage_options)
+                                check_files=check_files, storage_options=self.storage_options,
+                                media_uri=self.media_uri)
         self.delimiter = delimiter or ("\t" if _base_suffix(uri) in (".tsv", ".tab") else ",")
         self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
         self.extra_columns = extra_columns

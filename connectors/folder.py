@@ -5,7 +5,9 @@ unlabelled media (files at the top level), and text folders (``*.txt`` become te
 all read the same way. A file's kind comes from its extension, or from its first bytes
 when the extension says nothing. The tree is walked one directory at a time (memory
 bounded by the largest directory), in sorted order; a file that is not media, is empty or
-cannot be read becomes a Problem. Hidden files and folders (``.name``) are not items.
+cannot be read becomes a Problem. Hidden files and folders (``.name``) are not items; a
+symlink is an item only when it points inside the folder (the folder's own symlinks are
+not followed into other folders).
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
+from clarifai_connect.connector import (
+    Reader,
+    ReadItem,
+    ReferenceRefused,
+    display_uri,
+    filesystem,
+)
 from clarifai_connect.errors import ConfigError, SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import SNIFF_BYTES, kind_from_extension, sniff_kind
@@ -109,6 +117,12 @@ class FolderReader(Reader):
     def _item(self, fs: Any, root: str, path: str, info: Mapping[str, Any]) -> ReadItem:
         source = self._display(fs, path)
         rel = _relative(root, path)
+        if info.get("islink"):
+            # A symlink may point anywhere: it is an item only when its target is inside.
+            try:
+                self.media_uri(rel, self._uri(fs, root))
+            except ReferenceRefused as exc:
+                return Problem(source, f"a symlink: {exc}")
         if info.get("size") == 0:
             return Problem(source, "empty file")
         named = kind_from_extension(path)

@@ -87,7 +87,8 @@ class ParquetReader(Reader):
                                 label_separator=label_separator, media_root=media_root,
                                 media_suffix=media_suffix, check_files=check_files,
                                 metadata_columns=tuple(metadata_columns),
-                                storage_options=self.storage_options)
+                                storage_options=self.storage_options,
+                                media_uri=self.media_uri)
 
     @classmethod
     def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Mapping
+import os.path
+import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from clarifai_connect.connector import display_uri, filesystem, resolve_uri
+from clarifai_connect.connector import display_uri, filesystem, media_uri, resolve_uri
 from clarifai_connect.errors import ConfigError
 from clarifai_connect.mediatypes import SNIFF_BYTES, kind_from_extension, sniff_kind
 from clarifai_connect.records import (
@@ -52,7 +54,8 @@ class RowMapper:
     """Turns one row (a mapping of column to value) into a Record or a Problem.
 
     ``base_uri`` is the table's own URI: relative file paths resolve against ``media_root``
-    when given, else against the table's directory. ``check_files`` stats each referenced
+    when given, else against the table's directory, and must stay inside it (see
+    :func:`~clarifai_connect.connector.media_uri`). ``check_files`` stats each referenced
     file once, so a missing file is a Problem here (not a failure later) and its size and
     modification time join the fingerprint.
     """
@@ -62,7 +65,8 @@ class RowMapper:
                  label_separator: str = ",", media_root: str | None = None,
                  media_suffix: str = "", check_files: bool = True,
                  metadata_columns: tuple[str, ...] = (),
-                 storage_options: Mapping[str, Any] | None = None) -> None:
+                 storage_options: Mapping[str, Any] | None = None,
+                 media_uri: Callable[[str, str], str] = media_uri) -> None:
         if input_type not in INPUT_TYPES:
             raise ConfigError(f"input_type '{input_type}' is not one of {', '.join(INPUT_TYPES)}")
         if csv_type not in CSV_TYPES:
@@ -79,6 +83,9 @@ class RowMapper:
         self.metadata_columns = tuple(metadata_columns)
         self.storage_options = dict(storage_options or {})
         self._fs: Any = None
+        self._media_folder: str | None = None
+        # The reader's Reader.media_uri (it knows the run's --allow-path folders).
+        self.media_uri = media_uri
 
     def check_header(self, header: list[str], where: str) -> None:
         """Fail fast (ConfigError) when mapped columns are missing from ``header``."""
@@ -152,9 +159,14 @@ class RowMapper:
         if kind is None:
             return Problem(source, f"cannot tell the media kind of '{display_uri(ref)}' from its "
                                    "extension; set input_type"), "", None
+        folder = self._folder()
         if how == "url":
-            return Media(kind=kind, uri=ref, storage_options=self._remote_options(ref)), ref, None
-        uri = resolve_uri(self._root(), ref)
+            uri = self.media_uri(ref, folder)
+            if "://" in uri:
+                return Media(kind=kind, uri=uri, storage_options=self._remote_options(uri)), \
+                    ref, None
+        else:
+            uri = self.media_uri(ref, folder)
         facts = None
         if self.check_files:
             facts = self._stat(uri)
@@ -174,11 +186,16 @@ class RowMapper:
             return "file_path"
         return "raw"
 
-    def _root(self) -> str:
-        if self.media_root is None:
-            return self.base_uri
-        # resolve_uri joins against the parent of its base: point it inside media_root.
-        return resolve_uri(self.base_uri, self.media_root.rstrip("/") + "/_")
+    def _folder(self) -> str:
+        """Where relative paths start, and what they must stay inside: ``media_root``
+        (relative to the table) when given, else the table's folder."""
+        if self._media_folder is None:
+            # resolve_uri joins against the parent of its base: point it inside media_root.
+            base = self.base_uri if self.media_root is None else resolve_uri(
+                self.base_uri, self.media_root.rstrip("/") + "/_")
+            self._media_folder = posixpath.dirname(base) if "://" in base else \
+                os.path.dirname(base) or "."
+        return self._media_folder
 
     def _remote_options(self, uri: str) -> dict | None:
         # The table's storage options apply to media on the same protocol (s3 next to s3).

@@ -242,7 +242,10 @@ class VocReader(Reader):
     def _image_path(self, image_id: str, annotation: Element | None) -> str | None:
         file_name = _text(annotation, "filename") if annotation is not None else ""
         if file_name:
-            return self._path("JPEGImages", file_name)
+            # The annotation names the image: it must stay inside the VOC folder.
+            uri = self.media_uri(file_name, self._uri(self._path("JPEGImages")),
+                                 root=self._uri(self._root))
+            return self._fs._strip_protocol(uri) if "://" in self.uri else uri
         for ext in _IMAGE_EXTENSIONS:
             candidate = self._path("JPEGImages", image_id + ext)
             if self._fs.exists(candidate):

@@ -70,7 +70,16 @@ def test_folder_over_s3(s3):
 
 
 def test_csv_over_s3_resolves_relative_paths_in_the_bucket(s3):
-    items = list(PluginRegistry().load().open_reader(f"s3://{BUCKET}/table/data.csv", "auto", s3))
+    registry = PluginRegistry().load()
+    # ../imgs is outside the table's folder: refused unless that folder is allowed.
+    refused = list(registry.open_reader(f"s3://{BUCKET}/table/data.csv", "auto", s3))
+    assert [i.reason for i in refused if isinstance(i, Problem)] == [
+        "media reference '../imgs/cat/1.png' is a path outside the source "
+        f"(s3://{BUCKET}/table); allow its folder with --allow-path DIR if it is meant",
+        "media reference '../imgs/cat/missing.png' is a path outside the source "
+        f"(s3://{BUCKET}/table); allow its folder with --allow-path DIR if it is meant"]
+    items = list(registry.open_reader(f"s3://{BUCKET}/table/data.csv", "auto", s3,
+                                      allowed_paths=[f"s3://{BUCKET}/imgs"]))
     got = {i.id: i for i in items if isinstance(i, Record)}
     assert got["c1"].media.uri == f"s3://{BUCKET}/imgs/cat/1.png"
     assert got["c1"].media.read_bytes() == PNG and got["c3"].media.text == "plain text row"
@@ -109,7 +118,8 @@ def test_cli_validate_with_storage_options_never_prints_the_secret(s3):
 
     endpoint = s3["client_kwargs"]["endpoint_url"]
     args = ["validate", f"s3://{BUCKET}/table/data.csv", "-s", "key=testing",
-            "-s", f"secret={SECRET}", "-s", f"client_kwargs.endpoint_url={endpoint}"]
+            "-s", f"secret={SECRET}", "-s", f"client_kwargs.endpoint_url={endpoint}",
+            "--allow-path", f"s3://{BUCKET}/imgs"]  # the CSV's images sit beside its folder
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1  # the CSV names a missing file
     assert f"problem: s3://{BUCKET}/table/data.csv:3: file not found" in result.output

@@ -34,9 +34,9 @@ def png(width=8, height=6):
     return out.getvalue()
 
 
-def read(uri, storage_options=None, fmt="auto"):
+def read(uri, storage_options=None, fmt="auto", allowed_paths=()):
     registry = PluginRegistry().load()
-    items = list(registry.open_reader(uri, fmt, storage_options))
+    items = list(registry.open_reader(uri, fmt, storage_options, allowed_paths=allowed_paths))
     return ([i for i in items if isinstance(i, Record)],
             [i for i in items if isinstance(i, Problem)])
 
@@ -111,11 +111,14 @@ def test_csv_folder_and_parquet_from_s3(bucket):
     assert {r.media.uri: [c.id for c in r.concepts] for r in records} == {
         f"s3://{bucket}/folder/cat/1.png": ["cat"], f"s3://{bucket}/folder/dog/2.png": ["dog"],
         f"s3://{bucket}/folder/3.png": []}
-    records, problems = read(f"s3://{bucket}/table/data.csv")
+    # The table names ../folder/…: outside its own folder, so it must be allowed.
+    records, problems = read(f"s3://{bucket}/table/data.csv",
+                             allowed_paths=[f"s3://{bucket}/folder"])
     assert problems == []
     assert {r.id: (r.media.uri or r.media.text) for r in records} == {
         "r1": f"s3://{bucket}/folder/cat/1.png", "r2": "some text"}
-    records, problems = read(f"s3://{bucket}/pq", fmt="parquet")
+    records, problems = read(f"s3://{bucket}/pq", fmt="parquet",
+                             allowed_paths=[f"s3://{bucket}/folder"])
     assert problems == [] and len(records) == 2
     assert sorted(c.id for r in records for c in r.concepts) == ["cat", "top"]
     assert all(r.media.read_bytes() == png() for r in records)

@@ -3,9 +3,9 @@
 ``clarifai-connect sync CONFIG.yaml`` reads a mapping whose keys are the option names
 (``source``, ``app``, ``dataset``, ``format``, ``base_url``, ``workers``, ``batch_size``,
 ``state``, ``update``, ``delete``, ``max_delete``, ``dry_run``, ``report``,
-``storage_options``, ``options``, ``transform``); relative paths in it are relative to the
-file (a ``transform: my_module:fix`` module is imported from the file's folder). Options
-given on the command line win over the file.
+``storage_options``, ``options``, ``transform``, ``allow_paths``); relative paths in it are
+relative to the file (a ``transform: my_module:fix`` module is imported from the file's
+folder). Options given on the command line win over the file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["CONFIG_KEYS", "load_config", "load_sync_settings"]
 
 CONFIG_KEYS = ("source", "app", "dataset", "format", "base_url", "pat", "workers",
                "batch_size", "state", "update", "delete", "max_delete", "dry_run", "report",
-               "storage_options", "options", "transform")
+               "storage_options", "options", "transform", "allow_paths")
 _PATH_KEYS = ("state", "report")
 # CLI parameter name → sync() argument name, where they differ.
 _RENAMES = {"format_": "format", "storage": "storage_options"}
@@ -74,6 +74,12 @@ def load_config(path: str) -> dict[str, Any]:
             settings[name] = _relative_to(base, str(settings[name]))
     if settings.get("transform"):
         settings["transform"] = load_transform(str(settings["transform"]), base)
+    if "allow_paths" in settings:
+        folders = settings["allow_paths"] or []
+        folders = [folders] if isinstance(folders, str) else folders
+        if not isinstance(folders, list):
+            raise ConfigError(f"{path}: 'allow_paths' must be a folder or a list of folders")
+        settings["allow_paths"] = [_relative_to(base, str(f)) for f in folders]
     return settings
 
 

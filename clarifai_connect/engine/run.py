@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,8 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
          storage_options: Mapping[str, Any] | None = None,
          options: Mapping[str, Any] | None = None, progress: bool | None = False,
          create: bool = True, registry: PluginRegistry | None = None,
-         on_progress: Callable[[int], None] | None = None) -> RunReport:
+         on_progress: Callable[[int], None] | None = None,
+         allow_paths: Iterable[str] = ()) -> RunReport:
     """Sync ``source`` into the Clarifai app ``app`` and return the :class:`RunReport`.
 
     Args:
@@ -111,6 +112,9 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         create: Create the app when it is missing (else fail).
         registry: The plugin registry (default: the process-wide one).
         on_progress: Called with a count of items done, from worker threads.
+        allow_paths: Folders outside the source that its media references may point into
+            (absolute paths, ``file://``, ``../``); by default a reference that leaves the
+            source fails its item.
 
     Bad items are reported (with their source location) and the rest goes on; a bad
     configuration raises :class:`~clarifai_connect.errors.UserError` before anything is sent.
@@ -122,7 +126,8 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
     opts = SyncOptions(workers=workers, batch_size=batch_size, update=update, delete=delete,
                        max_delete=max_delete, dry_run=dry_run, dataset_id=dataset)
     opened = open_source(source, source_id=source_id, format=format,
-                         storage_options=storage_options, options=options, registry=registry)
+                         storage_options=storage_options, options=options, registry=registry,
+                         allowed_paths=allow_paths)
     reader, format, source_name = opened.reader, opened.format, opened.key
     if transform is not None:
         fn = load_transform(transform)
