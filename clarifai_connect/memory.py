@@ -70,7 +70,8 @@ class TableSource(Reader):
 
     Rows map to records as the parquet connector maps them (same options: ``columns``,
     ``metadata_columns``, ``input_type``, ``value_type``, ``labels`` …). Relative file paths
-    in the input column resolve against ``media_root`` (default: the current directory).
+    in the input column resolve against ``media_root`` (default: the current directory) and
+    must stay inside it, or inside an allowed folder (``allowed_paths``).
     Rows are converted ``batch_size`` at a time, so a DataFrame is never copied whole.
     """
 

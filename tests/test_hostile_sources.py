@@ -187,3 +187,18 @@ def test_cli_and_yaml_allow_path(tmp_path, outside, clarifai_server, clarifai_ap
     missing = CliRunner().invoke(cli, ["validate", str(root), "--allow-path",
                                        str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "no such folder" in missing.output
+
+
+def test_tables_held_in_memory_stay_inside_their_media_root(tmp_path, outside):
+    from clarifai_connect.memory import open_source
+
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "good.png").write_bytes(png(6))
+    table = pa.table({"input": ["good.png", str(outside), "../outside/secret.png"]})
+    items = list(open_source(table, source_id="t", options={"media_root": str(root)}).reader)
+    assert [i.media.uri for i in items if isinstance(i, Record)] == [str(root / "good.png")]
+    assert_refused([i for i in items if isinstance(i, Problem)], 2)
+    opened = open_source(table, source_id="t", options={"media_root": str(root)},
+                         allowed_paths=[str(outside.parent)])
+    assert all(isinstance(i, Record) for i in opened.reader)
