@@ -18,6 +18,7 @@ from .records import (  # noqa: E402
     Concept,
     GeoPoint,
     Media,
+    Notice,
     Point,
     Problem,
     Record,
@@ -27,9 +28,9 @@ from .records import (  # noqa: E402
 )
 
 __all__ = [
-    "AppRecords", "Box", "Concept", "GeoPoint", "Media", "Point", "Problem", "Reader",
-    "Record", "RecordError", "Region", "Writer", "__version__", "export", "hookimpl", "read",
-    "read_app", "stable_id", "sync",
+    "AppRecords", "Box", "Concept", "GeoPoint", "Media", "Notice", "Point", "Problem",
+    "Reader", "Record", "RecordError", "Region", "Writer", "__version__", "export", "hookimpl",
+    "read", "read_app", "stable_id", "sync",
 ]
 
 # Pulled in on first use (they import the client, grpc), so that connector authors

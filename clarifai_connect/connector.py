@@ -25,13 +25,14 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from .errors import ConfigError, SourceError
-from .records import Problem, Record, RecordError
+from .records import Notice, Problem, Record, RecordError
 
 __all__ = ["Reader", "Writer", "ReadItem", "ReferenceRefused", "allowed_folders", "filesystem",
            "media_uri", "resolve_uri", "display_uri"]
 
 
-ReadItem = Record | Problem
+# Notices (ignored files, repaired values) come beside records and problems, never instead.
+ReadItem = Record | Problem | Notice
 
 def filesystem(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     """The fsspec filesystem and the path within it for ``uri`` (local paths included)."""

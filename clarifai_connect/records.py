@@ -20,10 +20,12 @@ from typing import Any
 __all__ = [
     "MAX_ID_LENGTH",
     "MEDIA_KINDS",
+    "NOTICE_KINDS",
     "Box",
     "Concept",
     "GeoPoint",
     "Media",
+    "Notice",
     "Point",
     "Problem",
     "Record",
@@ -442,3 +444,30 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"
+
+
+NOTICE_KINDS = ("ignored", "repaired")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something a reader did that is neither a record nor a failure, yielded beside them.
+
+    ``kind`` is ``ignored`` (a file of the source that is no item of this format: a README,
+    a ``.DS_Store``) or ``repaired`` (a value of the record ``id`` that meant one thing only
+    and was made valid: a box with a negative width, a box reaching past the image's edge).
+    ``source`` is where, ``reason`` what. Reports count notices apart from the buckets: a
+    repaired record is still created, updated or skipped like any other.
+    """
+
+    kind: str
+    source: str
+    reason: str
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOTICE_KINDS:
+            raise RecordError(f"notice kind {self.kind!r} is not one of {', '.join(NOTICE_KINDS)}")
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.kind}: {self.reason}"

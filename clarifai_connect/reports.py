@@ -74,7 +74,11 @@ class JsonLinesReport:
         if bucket == "failed" and len(self.failures) < _KEEP_FAILURES:
             self.failures.append(entry)
         if line and self._file is not None:
-            self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._write_line(entry)
+
+    def _write_line(self, entry: dict[str, Any]) -> None:
+        """Write one JSON line (the caller holds ``_lock`` and checked the file is open)."""
+        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as a JSON-able dict (subclasses add their buckets)."""

@@ -21,7 +21,7 @@ def read_all(uri: str, format: str, **options: Any) -> tuple[dict[str, Record], 
     for item in get_registry().open_reader(str(uri), format, **options):
         if isinstance(item, Problem):
             problems.append(item)
-        else:
+        elif isinstance(item, Record):  # notices (ignored files, repairs) are not records
             assert item.id not in records, f"{item.id} read twice"
             records[item.id] = item
     return records, problems

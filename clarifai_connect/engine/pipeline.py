@@ -29,7 +29,7 @@ from typing import Literal
 from ..client.record_upload import EXISTS, LANDED, MAX_BATCH, Prepared, RecordUploader
 from ..client.utils import batched
 from ..errors import ClarifaiConnectError, UserError, redact
-from ..records import Problem, Record
+from ..records import Notice, Problem, Record
 from .report import Bucket, RunReport
 from .state import DONE, INPUT, SyncState
 
@@ -92,7 +92,7 @@ class UploadEngine:
 
     # -- reading and planning (one thread) -------------------------------------------------
 
-    def run(self, items: Iterable[Record | Problem]) -> RunReport:
+    def run(self, items: Iterable[Record | Problem | Notice]) -> RunReport:
         """Sync every item; failures end up in the report, never raised."""
         opts = self.options
         if not opts.dry_run and opts.dataset_id:
@@ -130,7 +130,7 @@ class UploadEngine:
             future = pool.submit(self._send, work, ready)
             future.add_done_callback(lambda _: self._slots.release())
 
-    def _records(self, items: Iterable[Record | Problem]) -> Iterator[Record]:
+    def _records(self, items: Iterable[Record | Problem | Notice]) -> Iterator[Record]:
         for item in items:
             self._pulled += 1
             if isinstance(item, (Record, Prepared)):  # Prepared: protos the client built
@@ -138,6 +138,8 @@ class UploadEngine:
             elif isinstance(item, Problem):
                 self.report.problem(item.source, item.reason, item.id)
                 self.on_progress(1)
+            elif isinstance(item, Notice):  # beside the items (no bucket, no progress step)
+                self.report.notice(item.kind, item.source, item.reason, item.id)
             else:
                 self.report.problem(self.report.source, f"the connector yielded "
                                     f"{type(item).__name__}, not a Record or Problem")

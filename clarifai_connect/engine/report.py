@@ -6,6 +6,12 @@ failed == read``. Inputs removed by ``--delete`` were not read (they are gone fr
 source): they are counted apart, in ``deleted``. The report file holds a JSON object per
 created, updated, deleted or failed item (and per changed item left as it is), then a last
 line ``{"summary": …}`` (see :mod:`clarifai_connect.reports`).
+
+Beside the buckets, two counts of what the connector noticed (each with a JSON line
+``{"status": "ignored"|"repaired", …}``): ``ignored``, files of the source that are no item
+of its format (a README, a ``.py``), never failed and never silent; ``repaired``, values an
+item held that meant one thing only and were made valid (a box with a negative width, a box
+past the image's edge, clipped). A repaired item is counted in its bucket as well.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class RunReport(JsonLinesReport):
     annotations: int = 0  # region annotations that landed
     to_delete: int = 0  # inputs gone from the source (the number deleted, or that would be)
     filtered: int = 0  # records a --transform left out (read from the source, not synced)
+    ignored: int = 0  # files of the source that are no item of its format
+    repaired: int = 0  # values made valid (an item may have several)
     state_path: Path | None = None
     listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
 
@@ -75,6 +83,14 @@ class RunReport(JsonLinesReport):
             self.problems += 1
         self.add("failed", input_id, source, reason)
 
+    def notice(self, kind: str, source: str, reason: str, input_id: str = "") -> None:
+        """A file ``ignored`` or a value ``repaired``: counted beside the buckets, one line."""
+        entry = {"status": kind, "id": input_id, "source": source, "reason": redact(reason)}
+        with self._lock:
+            setattr(self, kind, getattr(self, kind) + 1)
+            if self._file is not None:
+                self._write_line(entry)
+
     def as_dict(self) -> dict[str, Any]:
         """The summary as a JSON-able dict."""
         return {
@@ -83,6 +99,7 @@ class RunReport(JsonLinesReport):
             "skipped": self.skipped, "deleted": self.deleted, "to_delete": self.to_delete,
             "problems": self.problems, "annotations": self.annotations,
             "filtered": self.filtered,
+            "ignored": self.ignored, "repaired": self.repaired,
             **super().as_dict(),
             "state": str(self.state_path) if self.state_path else None,
         }
@@ -107,4 +124,7 @@ class RunReport(JsonLinesReport):
             lines.append(f"region annotations sent: {self.annotations}")
         if self.filtered:
             lines.append(f"left out by the transform: {self.filtered}")
+        if self.ignored or self.repaired:
+            lines.append(f"ignored {self.ignored} files that are not items of this format; "
+                         f"repaired {self.repaired} values (see the report for each)")
         return "\n".join(lines + self._tail_lines())

@@ -1,0 +1,72 @@
+"""Finding a dataset's files the way tools lay them out: a bounded walk, splits, images.
+
+Exports put their files in many places (``train/_annotations.coco.json``,
+``annotations/instances_default.json``, ``Annotations/`` or ``annotations/``, XML beside
+each image, ``images/<split>/`` or ``<split>/images/``). Connectors look for their files by
+content within a few levels of the root (:func:`walk_bounded`), take the split from a folder
+or file name (:func:`split_from_parts`) and tell images from the rest by extension.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["IMAGE_EXTENSIONS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
+           "split_from_parts", "walk_bounded"]
+
+# What Ultralytics reads as images (and so what YOLO, COCO and VOC exports hold).
+IMAGE_EXTENSIONS = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp",
+                    ".pfm", ".heic", ".gif")
+# Folder (or file-name) words that name a split, as tools write them.
+SPLITS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval")
+# How deep connectors look for their files below the root: deep enough for
+# ``<root>/<split>/annotations/x.json``, shallow enough never to crawl a whole disk.
+MAX_DEPTH = 3
+
+
+def is_image(name: str) -> bool:
+    """Whether ``name`` has an image extension."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def relative(root: str, path: str) -> str:
+    """``path`` relative to the folder ``root`` (both fsspec paths)."""
+    root = root.rstrip("/")
+    if path.rstrip("/") == root:
+        return ""
+    if root and path.startswith(root + "/"):
+        return path[len(root) + 1:]
+    return path.lstrip("/")
+
+
+def split_from_parts(parts: list[str] | tuple[str, ...]) -> str:
+    """The first of ``parts`` (folder names, outermost first) that names a split, else ``""``."""
+    for part in parts:
+        if part.lower() in SPLITS:
+            return part
+    return ""
+
+
+def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH
+                 ) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``(folder, subfolder names, file names)`` for ``root`` and the folders up to ``depth``
+    levels below it, each sorted, hidden folders left out; folders that cannot be listed
+    are skipped."""
+    root = root.rstrip("/") or "/"
+    pending = [(root, 0)]
+    while pending:
+        folder, level = pending.pop(0)
+        try:
+            entries = fs.ls(folder, detail=True)
+        except (OSError, ValueError):
+            continue
+        dirs = sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries
+                      if e.get("type") == "directory")
+        dirs = [d for d in dirs if d and not d.startswith(".")]
+        files = sorted(posixpath.basename(e["name"]) for e in entries
+                       if e.get("type") != "directory")
+        yield folder, dirs, files
+        if level < depth:
+            pending.extend((posixpath.join(folder, d), level + 1) for d in dirs)
