@@ -29,7 +29,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
+from clarifai_connect.connector import (
+    Reader,
+    ReadItem,
+    ReferenceRefused,
+    display_uri,
+    filesystem,
+)
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import (
@@ -322,25 +328,27 @@ class YoloReader(Reader):
             ref = line.strip()
             if not ref or ref.startswith("#"):
                 continue
-            path = self._reference(ref, folder)
-            if path is None:
-                yield Problem(f"{shown}:{number}", f"{ref!r} is not a path inside "
-                              f"{self._show(self._root)}")
+            try:
+                path = self._reference(ref, folder)
+            except ReferenceRefused as exc:
+                yield Problem(f"{shown}:{number}", str(exc))
                 continue
             parts = relative(self._root, path).split("/")
             if "images" in parts:  # images/train/a.jpg: the key is train/a.jpg
                 parts.remove("images")
             yield from self._image(path, source.split, "/".join(parts), names, seen)
 
-    def _reference(self, ref: str, folder: str) -> str | None:
-        """An image path of a ``.txt`` list, inside the root, or None (the one place a path
-        read from the dataset becomes a file to open)."""
-        ref = ref.replace("\\", "/")
-        if "://" in ref or ref.startswith("/"):
-            return None
+    def _reference(self, ref: str, folder: str) -> str:
+        """The path of an image named in a ``.txt`` list (``./x`` relative to the list's
+        folder, anything else to the root), checked by :meth:`media_uri` to stay inside the
+        root; ReferenceRefused otherwise (a URL too: its label file has no place)."""
         base = folder if ref.startswith("./") else self._root
-        path = posixpath.normpath(posixpath.join(base, ref))
-        return path if _inside(self._root, path) else None
+        uri = self.media_uri(ref, self._uri(base), root=self._uri(self._root))
+        path = self._fs._strip_protocol(uri)
+        if "://" in uri and not uri.startswith(self._fs.unstrip_protocol(self._root)):
+            raise ReferenceRefused(f"media reference {ref!r} is a URL: a YOLO list names "
+                                   "files of the dataset")
+        return path
 
     def _image(self, path: str, split: str, key: str, names: dict[int, str],
                seen: set[str]) -> Iterator[ReadItem]:
@@ -359,7 +367,9 @@ class YoloReader(Reader):
             key_parts.insert(0, split)
         try:
             record_id = stable_id("-".join(key_parts))
-        except RecordError as exc:
+            # Found by listing, yet a symlink may still point outside the dataset.
+            uri = self.media_uri(rel, self._uri(self._root))
+        except (RecordError, ReferenceRefused) as exc:
             yield Problem(where, str(exc))
             return
         if record_id in seen:
@@ -406,7 +416,7 @@ class YoloReader(Reader):
         if classes:
             metadata["classes"] = classes
         try:
-            yield Record(id=record_id, media=Media(kind="image", uri=self._uri(path),
+            yield Record(id=record_id, media=Media(kind="image", uri=uri,
                                                    storage_options=self.storage_options or None),
                          regions=tuple(regions), metadata={"yolo": metadata}, source=where)
         except RecordError as exc:
