@@ -116,7 +116,7 @@ def serve(host: str, port: int, data_dir: str | None, pats: tuple[str, ...], fau
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
-    """List every connector and exporter with the distribution that provides it.
+    """List every connector, exporter and embedder with the distribution that provides it.
 
     Plugins come from the ``clarifai_connect`` entry-point group; choose which load with
     CLARIFAI_CONNECT_PLUGINS (only these third-party ones) and
@@ -127,7 +127,7 @@ def plugins_command(as_json: bool) -> None:
     registry = get_registry()
     rows = [(reg.kind, reg.name, reg.plugin.distribution, reg.plugin.version,
              reg.description, reg.options)
-            for table in (registry.connectors, registry.exporters)
+            for table in (registry.connectors, registry.exporters, registry.embedders)
             for reg in sorted(table.values(), key=lambda r: r.name)]
     if as_json:
         import json
@@ -142,7 +142,7 @@ def plugins_command(as_json: bool) -> None:
         click.echo(f"{kind:<9} {name:<{width}}  {dist} {version}".rstrip()
                    + (f"  — {description}" if description else ""))
     if not rows:
-        click.echo("no connectors or exporters are loaded")
+        click.echo("no connectors, exporters or embedders are loaded")
     for error in registry.errors:
         click.echo(f"error: {error}", err=True)
 

@@ -19,6 +19,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .connector import Reader, Writer
+    from .embedder import Embedder
 
 PROJECT = "clarifai_connect"
 
@@ -42,6 +43,17 @@ def register_exporters(register: Callable[[type[Writer]], None]) -> None:
 
     Call ``register(WriterSubclass)`` once per format; the class's ``name`` is the format
     name users pass to ``clarifai-connect export --format``.
+    """
+
+
+@hookspec
+def register_embedders(register: Callable[[type[Embedder]], None]) -> None:
+    """Register embedder classes that turn media into vectors for the local server.
+
+    Call ``register(EmbedderSubclass)`` once per embedder; its ``name`` is what
+    ``LocalServer(embedders={"image": NAME})`` and an app's base workflow select, and its
+    ``kinds`` say which media it embeds (see :mod:`clarifai_connect.embedder`). The server
+    embeds every input in the background with the embedder chosen for its kind.
     """
 
 

@@ -1,4 +1,4 @@
-"""The plugin manager: loads connector and exporter plugins from entry points.
+"""The plugin manager: loads connector, exporter and embedder plugins from entry points.
 
 Every plugin, the built-in ones included, is a module in the ``clarifai_connect``
 entry-point group. Which ones load is decided by two environment variables holding
@@ -28,6 +28,7 @@ import pluggy
 
 from . import hookspecs
 from .connector import Reader, Writer, allowed_folders, display_uri
+from .embedder import Embedder
 from .errors import ConfigError, SourceError
 
 __all__ = [
@@ -79,7 +80,7 @@ class PluginInfo:
 
 @dataclass(frozen=True)
 class Registration:
-    """A connector or exporter class registered by a plugin."""
+    """A connector, exporter or embedder class registered by a plugin."""
 
     name: str
     kind: Kind
@@ -101,7 +102,7 @@ class Registration:
 
 
 class PluginRegistry:
-    """Plugins, and the connectors and exporters they registered.
+    """Plugins, and the connectors, exporters and embedders they registered.
 
     ``entry_points=False`` skips discovery (for tests and embedding); modules can also be
     added with :meth:`add_plugin`. ``allow`` and ``deny`` default to the environment.
@@ -118,6 +119,7 @@ class PluginRegistry:
         self.plugins: dict[str, PluginInfo] = {}
         self.connectors: dict[str, Registration] = {}
         self.exporters: dict[str, Registration] = {}
+        self.embedders: dict[str, Registration] = {}
         self.errors: list[str] = []
         self._entry_points_loaded = not entry_points
         self._collected: set[str] = set()
@@ -184,6 +186,7 @@ class PluginRegistry:
         hooks: tuple[tuple[str, Kind, dict, type], ...] = (
             ("register_connectors", "connector", self.connectors, Reader),
             ("register_exporters", "exporter", self.exporters, Writer),
+            ("register_embedders", "embedder", self.embedders, Embedder),
         )
         for hook_name, kind, table, base in hooks:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():

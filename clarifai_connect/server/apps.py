@@ -21,7 +21,7 @@ from .store import now
 # Tables whose rows belong to an app, deleted with it.
 _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "annotations",
                "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics",
-               "modules", "module_versions", "installed_module_versions")
+               "modules", "module_versions", "installed_module_versions", "embeddings")
 
 
 def _user_id(request) -> str:
@@ -116,6 +116,7 @@ def delete_app(ctx: CallContext, req: service_pb2.DeleteAppRequest):
         # Other apps' installs of this app's modules would point at nothing.
         db.execute("DELETE FROM installed_module_versions WHERE module_app_pk=?", (row[0],))
         db.execute("DELETE FROM apps WHERE pk=?", (row[0],))
+        ctx.server.embeddings.drop_app(row[0])  # a later app may get the same pk
     for version in doomed:  # after the commit: a rolled-back delete keeps its archives
         archive.remove_archives(ctx.server, version)
     return status_pb2.BaseResponse()

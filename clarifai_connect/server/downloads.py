@@ -150,3 +150,5 @@ def _finish(server: Any, pk: int, input_id: str, result, digest: str,
             media_blobs.insert_small(db, small)
         db.execute("UPDATE inputs SET status=?, proto=? WHERE app_pk=? AND id=?",
                    (result.code, stored.SerializeToString(), pk, input_id))
+    if result.code == SUCCESS:
+        server.embeddings.schedule(pk, [input_id])

@@ -211,6 +211,7 @@ def post_inputs(
         _store(db, server, pk, (user_id, app_id), inputs, posted, landed,
                req.inputs_add_job_id, stamp)
     downloads.schedule(server, pk, [inputs[i].id for i in landed if posted.by_url[i]])
+    server.embeddings.schedule(pk, [inputs[i].id for i in landed if not posted.by_url[i]])
     media_url = server.media_url
     for i, inp in enumerate(inputs):
         problem = posted.problems[i]
@@ -488,7 +489,9 @@ def delete_inputs(
 ) -> status_pb2.BaseResponse:
     """Delete inputs by id in one transaction; ids that do not exist are ignored."""
     with ctx.server.store.write() as db:
-        input_rows.delete(db, app_pk(db, req), list(req.ids))
+        pk = app_pk(db, req)
+        input_rows.delete(db, pk, list(req.ids))
+        ctx.server.embeddings.forget(db, pk, list(req.ids))
     return status_pb2.BaseResponse()
 
 
@@ -496,6 +499,8 @@ def delete_inputs(
 def delete_input(ctx: CallContext, req: service_pb2.DeleteInputRequest) -> status_pb2.BaseResponse:
     """Delete one input; a missing one is reported."""
     with ctx.server.store.write() as db:
-        if not input_rows.delete(db, app_pk(db, req), [req.input_id]):
+        pk = app_pk(db, req)
+        if not input_rows.delete(db, pk, [req.input_id]):
             raise not_found("input", req.input_id)
+        ctx.server.embeddings.forget(db, pk, [req.input_id])
     return status_pb2.BaseResponse()

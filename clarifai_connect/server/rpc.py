@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from clarifai_grpc.grpc.api import service_pb2
@@ -24,6 +24,9 @@ from google.protobuf import message_factory
 from .blobs import BlobStore
 from .protos import MODULE_SERVICE
 from .store import Store
+
+if TYPE_CHECKING:
+    from .ml.embeddings import EmbeddingService
 
 SERVICE = "clarifai.api.V2"
 _DESCRIPTOR = service_pb2.DESCRIPTOR.services_by_name["V2"]
@@ -102,6 +105,7 @@ class ServerState(Protocol):
     data_dir: Path
     exports_dir: Path  # dataset-version export archives, served over HTTP
     download_timeout: float  # seconds per URL download
+    embeddings: EmbeddingService  # vectors of the inputs, the embedders (ml/embeddings.py)
 
     @property
     def media_url(self) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -15,6 +17,7 @@ from . import downloads
 from .blobs import BlobStore
 from .faults import FaultInjector
 from .media_http import MediaServer
+from .ml.embeddings import EmbeddingService
 from .rpc import build_handler
 from .store import Store
 
@@ -34,11 +37,15 @@ class LocalServer:
 
     ``keys`` are the accepted PATs (one is generated when none is given: see ``keys``).
     ``port`` 0 picks a free port. Use as a context manager or call start()/stop().
+    ``embedders`` maps media kinds to registered embedder names (default
+    :data:`~.ml.embeddings.DEFAULT_EMBEDDERS`; ``{}``: no embedding); ``plugins`` is the
+    plugin registry embedders come from (default: the process-wide one).
     """
 
     def __init__(self, data_dir: str | os.PathLike | None = None, host: str = "127.0.0.1",
                  port: int = 0, keys: list[str] | None = None, workers: int = 16,
-                 faults: FaultInjector | None = None, download_timeout: float = 10.0) -> None:
+                 faults: FaultInjector | None = None, download_timeout: float = 10.0,
+                 embedders: Mapping[str, str] | None = None, plugins: Any = None) -> None:
         from . import handlers  # noqa: F401  (registers every RPC)
 
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -53,6 +60,7 @@ class LocalServer:
         self.store = Store(self.data_dir)
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.background = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bg")
+        self.embeddings = EmbeddingService(self, embedders, plugins)
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -84,6 +92,7 @@ class LocalServer:
         self.media.start()
         self._grpc.start()
         downloads.resume_pending(self)
+        self.embeddings.start()
         log.info("serving on %s (media on %s)", self.base_url, self.media_url)
         return self
 
@@ -95,6 +104,7 @@ class LocalServer:
         self._grpc.stop(grace).wait()
         self.media.stop()
         self.background.shutdown(wait=True, cancel_futures=True)
+        self.embeddings.stop()
         self.store.close()
 
     def wait(self) -> None:

@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS installed_module_versions (
   created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
 CREATE INDEX IF NOT EXISTS installed_by_module ON installed_module_versions
   (module_app_pk, module_id, version_id);
+-- One vector per input (float32, L2-normalized) by the embedder named; see ml/embeddings.py.
+CREATE TABLE IF NOT EXISTS embeddings (
+  app_pk INTEGER NOT NULL, input_id TEXT NOT NULL, embedder TEXT NOT NULL,
+  vector BLOB NOT NULL, PRIMARY KEY (app_pk, input_id));
 """
 
 
