@@ -49,8 +49,8 @@ ENTRY_POINT_GROUP = hookspecs.PROJECT
 ENV_ALLOW = "CLARIFAI_CONNECT_PLUGINS"
 ENV_DENY = "CLARIFAI_CONNECT_DISABLE_PLUGINS"
 BUILTIN_DISTRIBUTION = "clarifai-connect"
-Kind = Literal["connector", "exporter"]
-"""What a registration is: a connector (a Reader) or an exporter (a Writer)."""
+Kind = Literal["connector", "exporter", "embedder"]
+"""What a registration is: a connector (a Reader), an exporter (a Writer) or an embedder."""
 
 
 def _normalize(name: str) -> str:
@@ -235,19 +235,23 @@ class PluginRegistry:
 
     def connector(self, name: str) -> Registration:
         """The connector registered as ``name``; ConfigError naming the known ones otherwise."""
-        self.load()
-        if name not in self.connectors:
-            known = ", ".join(sorted(self.connectors)) or "none"
-            raise ConfigError(f"unknown format '{name}' (known connectors: {known})")
-        return self.connectors[name]
+        return self._lookup(self.connectors, name, "format", "connectors")
 
     def exporter(self, name: str) -> Registration:
         """The exporter registered as ``name``; ConfigError naming the known ones otherwise."""
+        return self._lookup(self.exporters, name, "export format", "exporters")
+
+    def embedder(self, name: str) -> Registration:
+        """The embedder registered as ``name``; ConfigError naming the known ones otherwise."""
+        return self._lookup(self.embedders, name, "embedder", "embedders")
+
+    def _lookup(self, table: dict[str, Registration], name: str, what: str,
+                plural: str) -> Registration:
         self.load()
-        if name not in self.exporters:
-            known = ", ".join(sorted(self.exporters)) or "none"
-            raise ConfigError(f"unknown export format '{name}' (known exporters: {known})")
-        return self.exporters[name]
+        if name not in table:
+            known = ", ".join(sorted(table)) or "none"
+            raise ConfigError(f"unknown {what} '{name}' (known {plural}: {known})")
+        return table[name]
 
     def detect_format(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> str:
         """The connector name for ``uri`` by asking the plugins; SourceError when none knows."""
