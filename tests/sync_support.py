@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import re
 import struct
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -104,6 +108,57 @@ def app_content(raw, app) -> dict[str, dict]:
     for value in out.values():
         value["regions"].sort()
     return out
+
+
+def documented_id(key: str) -> str:
+    """``records.stable_id``'s documented rule: a valid id is kept; otherwise invalid
+    characters become ``_`` and ``-`` + the first 10 hex digits of the key's SHA-256 follow."""
+    if re.fullmatch(r"[A-Za-z0-9_.\-]+", key) and not key.startswith(("-", ".")):
+        return key
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", key) + "-" + \
+        hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+def _fetch(url: str, key: str) -> bytes:
+    request = urllib.request.Request(url, headers={"Authorization": f"Key {key}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read()
+
+
+def app_media(raw, app, key: str) -> dict[str, bytes]:
+    """{input id: its media bytes, as the app's hosted URL serves them}."""
+    out = {}
+    for inp in _page(raw, "ListInputs", service_pb2.ListInputsRequest, "inputs",
+                     user_app_id=app.user_app_id):
+        part = next(getattr(inp.data, k) for k in ("image", "video", "audio", "text")
+                    if inp.data.HasField(k))
+        out[inp.id] = _fetch(part.url, key)
+    return out
+
+
+def mask_pixels(png_bytes: bytes) -> tuple[tuple[int, int], frozenset[tuple[int, int]]]:
+    """A mask image's (width, height) and the (x, y) of its set (non-zero) pixels."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png_bytes)) as image:
+        gray = image.convert("L")
+        width, height = gray.size
+        data = gray.tobytes()
+    return (width, height), frozenset((i % width, i // width) for i, v in enumerate(data) if v)
+
+
+def app_masks(raw, app, key: str) -> dict[str, list[tuple]]:
+    """{input id: sorted [(concept ids, (width, height), set pixels)]} of the app's masks,
+    each fetched from its hosted URL and decoded."""
+    out: dict[str, list[tuple]] = {}
+    for ann in _page(raw, "ListAnnotations", service_pb2.ListAnnotationsRequest, "annotations",
+                     user_app_id=app.user_app_id):
+        for region in ann.data.regions:
+            if region.region_info.HasField("mask"):
+                size, pixels = mask_pixels(_fetch(region.region_info.mask.image.url, key))
+                concepts = tuple(sorted(c.id for c in region.data.concepts))
+                out.setdefault(ann.input_id, []).append((concepts, size, pixels))
+    return {k: sorted(v, key=lambda m: (m[0], m[1], sorted(m[2]))) for k, v in out.items()}
 
 
 def record_regions(record: Record) -> list[tuple]:
