@@ -6,6 +6,7 @@ import io
 import json
 import random
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -400,11 +401,18 @@ def test_malformed_values_become_problems_never_exceptions(tmp_path):
     annotations.append("not an object")
     path = write_coco(tmp_path / "instances_w.json", images, annotations, categories)
     records, problems = read(path)
-    ids = [r.id for r in records]
-    assert "w-ok.jpg" in ids
-    ok = next(r for r in records if r.id == "w-ok.jpg")
-    assert ok.regions and all(isinstance(p, Problem) for p in problems)
-    assert len(problems) > len(weird)
+    # Only the good image and the one weird value that is a valid id and file name ("x")
+    # become records; the good image keeps its one good box.
+    assert [(r.id, len(r.regions)) for r in records] == [("w-ok.jpg", 1), ("w-x", 0)]
+    assert records[0].regions[0].box is not None
+    # Each broken item is one problem naming the file and the item: the 8 other weird
+    # categories and images, the not-an-object, and the broken annotation fields.
+    shown = str(path)
+    assert all(p.source.startswith(shown) for p in problems)
+    kinds = Counter(p.source[len(shown):].split(" ")[1] for p in problems if p.source != shown)
+    assert kinds == {"category": 8, "image": 8, "annotation": 43}
+    assert [p.reason for p in problems if p.source == shown] == [
+        "an item of 'annotations' is not an object: 'not an object'"]
 
 
 def test_options_from_text_are_checked(compat_dir):

@@ -69,8 +69,11 @@ def test_uri_columns_mapping_metadata_columns_and_derived_ids(tmp_path: Path):
         read(tmp_path / "t.parquet")
     bytes_meta = read(tmp_path / "t.parquet", columns={"input": "path"},
                       metadata_columns=["blob"], check_files=False)
-    assert all(isinstance(p, Problem) and "bytes value cannot go into metadata" in p.reason
-               for p in bytes_meta)
+    # Every one of the four rows fails, each at its own row.
+    assert [(p.source, "bytes value cannot go into metadata" in p.reason)
+            for p in bytes_meta if isinstance(p, Problem)] == [
+        (f"{tmp_path / 't.parquet'} row {n}", True) for n in range(4)]
+    assert len(bytes_meta) == 4
 
 
 def test_hive_partitions_filters_batches_and_counts(tmp_path: Path):

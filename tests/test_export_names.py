@@ -5,8 +5,10 @@ exporter's output."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,12 @@ def test_hostile_names_are_made_safe(name):
     assert len(safe.encode()) <= 200
     assert safe.split(".", 1)[0].lower() not in ("con", "nul", "lpt1", "com9")
     assert not safe.endswith((".", " ")) and not safe.startswith(".")
-    assert safe == safe_part(name)  # deterministic
+    # The documented rule: cleaned, then "~" and a hash of the original (so the same name
+    # always gives the same safe name); a plain extension stays last.
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    ext = os.path.splitext(name.replace("\\", "/").rsplit("/", 1)[-1])[1]
+    plain_ext = re.fullmatch(r"\.[A-Za-z0-9]{1,10}", ext) is not None
+    assert safe.endswith(f"~{digest}{ext if plain_ext else ''}"), (safe, digest)
     relative = safe_relpath(name)
     assert not relative.startswith("/") and ".." not in relative.split("/")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from clarifai_connect.mediatypes import kind_from_extension, sniff_kind
@@ -92,15 +94,18 @@ def test_media_is_read_lazily_and_hides_storage_options(tmp_path):
 
 def test_stable_ids_are_valid_deterministic_and_distinct():
     assert stable_id("photo-1.jpg") == "photo-1.jpg"  # valid keys are kept as they are
-    # A literal: the same key must give this id on every machine and Python version.
-    assert stable_id("cats/a b.jpg") == "cats_a_b.jpg-c297773cf5"
+    # The documented rule: invalid characters become "_", then "-" and the first 10 hex
+    # digits of the key's SHA-256 (the same on every machine and Python version).
+    digest = hashlib.sha256(b"cats/a b.jpg").hexdigest()[:10]
+    assert stable_id("cats/a b.jpg") == f"cats_a_b.jpg-{digest}"
     keys = ["a b.jpg", "a_b.jpg", "a/b.jpg", "a\\b.jpg", ".hidden", "-dash", "", "ünï/çødé",
             "x" * 300, "x" * 300 + "y", "日本語.png", "a" * 255]
     ids = [stable_id(k) for k in keys]
     assert all(id_problem(i) is None for i in ids), ids
     assert len(set(ids)) == len(keys)
     assert all(len(i) <= MAX_ID_LENGTH for i in ids)
-    assert stable_id("a b", prefix="ds1/") == stable_id("a b", prefix="ds1/")
+    assert stable_id("a b", prefix="ds1/") == \
+        "ds1_a_b-" + hashlib.sha256(b"ds1/a b").hexdigest()[:10]  # the prefix is hashed too
     assert stable_id("a b", prefix="ds1/") != stable_id("a b", prefix="ds2/")
 
 
@@ -115,7 +120,11 @@ def test_concept_ids_are_readable():
 
 def test_fingerprints_follow_content():
     base = dict(id="a", media=image(), concepts=["cat"], metadata={"k": 1})
-    assert Record(**base).fingerprint == Record(**base).fingerprint
+    fingerprint = Record(**base).fingerprint
+    assert len(fingerprint) == 32 and int(fingerprint, 16) >= 0
+    # Canonical: metadata given in another key order is the same content.
+    assert Record(**{**base, "metadata": {"j": 2, "k": 1}}).fingerprint == \
+        Record(**{**base, "metadata": {"k": 1, "j": 2}}).fingerprint
     assert Record(**base).fingerprint != Record(**{**base, "concepts": ["dog"]}).fingerprint
     assert Record(**base).fingerprint != Record(**{**base, "metadata": {"k": 2}}).fingerprint
     assert Record(**base).fingerprint != Record(**{**base, "media": image("b.jpg")}).fingerprint

@@ -1,5 +1,7 @@
 """Apps over the raw gRPC stub, plus auth refusal and persistence across restarts."""
 
+import random
+
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
@@ -113,6 +115,10 @@ def test_fault_injection_is_reproducible_from_its_seed():
     first = hits()
     faults.configure(seed=5)
     assert hits() == first
-    assert 0 < sum(first) < 64
-    assert faults.before_call("PostInputs", None) in (None, (codes.CONN_THROTTLED,
-        "Making too many requests (injected fault)"))
+    expected = random.Random(5)
+    assert first == [expected.random() < 0.5 for _ in range(64)] and 0 < sum(first) < 64
+    faults.configure(rate=1.0)
+    assert faults.before_call("PostInputs", None) == (
+        codes.CONN_THROTTLED, "Making too many requests (injected fault)")
+    faults.configure(rate=0.0)
+    assert faults.before_call("PostInputs", None) is None
