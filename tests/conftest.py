@@ -4,13 +4,10 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from .shared_files import SHARED, require
 
 
 @pytest.fixture(scope="session")
 def compat_dir() -> Path:
-    """Real annotation files written by other projects (read-only)."""
-    path = SHARED / "compat"
-    if not path.exists():
-        pytest.skip("shared/compat is not beside the checkout")
-    return path
+    """Real annotation files written by other projects (read-only), in ../shared/compat."""
+    return require(SHARED / "compat", "the compat annotation files (shared/compat)")

@@ -11,11 +11,13 @@ wins over the heading's.
 import importlib
 import inspect
 import re
-from pathlib import Path
 
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "sdk-api-reference.md"
+from .shared_files import SHARED, missing_message, require
+
+REFERENCE = SHARED / "spec" / "sdk-api-reference.md"
+_WHAT = "the SDK API reference (shared/spec/sdk-api-reference.md)"
 # class → the module that must hold it (mirroring the reference's clarifai.client.<module>)
 CLASSES = {
     "User": "clarifai_connect.client.user", "App": "clarifai_connect.client.app",
@@ -104,7 +106,7 @@ def _check(parameters, name: str, where: str) -> None:
         assert name in parameters, f"{where} has no parameter '{name}'"
 
 
-@pytest.mark.skipif(not CASES, reason="the reference is not beside the checkout")
+@pytest.mark.skipif(not CASES, reason=missing_message(REFERENCE, _WHAT))
 @pytest.mark.parametrize("cls_name, method, params, bullets", CASES)
 def test_reference_method_exists_with_its_parameters(cls_name, method, params, bullets):
     cls = getattr(importlib.import_module(CLASSES[cls_name]), cls_name)
@@ -116,8 +118,7 @@ def test_reference_method_exists_with_its_parameters(cls_name, method, params, b
 
 
 def test_the_parser_found_the_reference_sections():
-    if not REFERENCE.exists():
-        pytest.skip("the reference is not beside the checkout")
+    require(REFERENCE, _WHAT)  # in CI a missing reference fails here
     found = {case.id for case in CASES}
     for expected in ("User.__init__", "User.list_apps", "App.list_concepts", "Dataset.export",
                      "Inputs.patch_annotations", "Inputs.get_multimodal_input",
