@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -27,12 +26,21 @@ def _png(n: int) -> bytes:
 
 
 class _MediaServer:
-    """Serves /<n>.png after a short pause, counting concurrent requests; /missing is 404."""
+    """Serves /<n>.png, counting concurrent requests; /missing is 404.
+
+    The first request is held until a second one is in flight (``overlapped`` is set), so
+    downloads that really run in parallel are seen overlapping with no sleep; a client that
+    downloads one at a time never sets it, and its first request is let go after
+    ``HOLD_SECONDS`` with ``peak`` still 1.
+    """
+
+    HOLD_SECONDS = 10.0
 
     def __init__(self) -> None:
         self.active = 0
         self.peak = 0
         self.headers_seen: list[str] = []
+        self.overlapped = threading.Event()
         lock = threading.Lock()
         outer = self
 
@@ -42,7 +50,9 @@ class _MediaServer:
                     outer.active += 1
                     outer.peak = max(outer.peak, outer.active)
                     outer.headers_seen.append(self.headers.get("Authorization", ""))
-                time.sleep(0.03)  # long enough for downloads to overlap
+                    if outer.active > 1:
+                        outer.overlapped.set()
+                outer.overlapped.wait(outer.HOLD_SECONDS)
                 with lock:  # counted before answering: the client cannot go on earlier
                     outer.active -= 1
                 name = self.path.strip("/")
@@ -107,7 +117,7 @@ def test_downloads_run_in_parallel_within_the_bound(media_server, tmp_path):
 
     report = ExportReport(source="test", destination=str(tmp_path), format="folder")
     ExportRunner(CountingWriter(str(tmp_path / "out"), workers=2), report, workers).run(source())
-    assert 1 < media_server.peak <= workers
+    assert media_server.overlapped.is_set() and 1 < media_server.peak <= workers
     assert max(ahead) <= 2 * workers + 2  # a bounded window, not the whole source
     assert (report.exported, report.skipped, report.failed) == (40, 0, 2)
     assert {f["id"] for f in report.failures} == {"", "gone"}

@@ -1,5 +1,6 @@
 """The plugin contract: hook docs, entry-point discovery, allow/deny lists, detection, the CLI,
-and a throwaway third-party plugin package really installed into the running venv."""
+and a throwaway third-party plugin package really pip-installed (into a ``--target`` folder
+put on ``sys.path``, never into the running venv)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import importlib
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -193,7 +195,7 @@ def test_cli_validate_counts_and_prints_each_problem(tmp_path):
     assert mapped.exit_code == 1 and "has no 'nope' column" in mapped.output
 
 
-# -- a real third-party package, installed with pip into this venv -----------------------
+# -- a real third-party package, pip-installed into a throwaway --target folder ------------
 
 # A PEP 517 backend small enough to write inline: the venv has no `wheel` package and the
 # test must not reach the network, so setuptools cannot build the throwaway package.
@@ -270,10 +272,13 @@ def _pip(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def third_party_plugin(tmp_path_factory):
-    """Write, pip-install and (afterwards) uninstall a throwaway plugin distribution."""
+    """Write a throwaway plugin distribution and pip-install it into a ``--target`` folder
+    on ``sys.path`` (the running venv is never touched); afterwards the folder, the path
+    entry and the imported module go. Yields (distribution name, the folder)."""
     tag = f"{os.getpid()}"
     name, module = f"cc-demo-plugin-{tag}", f"cc_demo_plugin_{tag}"
     root = tmp_path_factory.mktemp("plugin-src")
+    target = tmp_path_factory.mktemp("plugin-site")
     (root / "pyproject.toml").write_text(textwrap.dedent(f"""
         [build-system]
         requires = []
@@ -286,20 +291,25 @@ def third_party_plugin(tmp_path_factory):
         """))
     (root / "demo_backend.py").write_text(_BACKEND.format(name=name, module=module))
     (root / f"{module}.py").write_text(_MODULE)
-    installed = _pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(root))
+    installed = _pip("install", "--no-deps", "--no-build-isolation", "--no-index",
+                     "--target", str(target), str(root))
     assert installed.returncode == 0, installed.stderr[-2000:]
+    sys.path.insert(0, str(target))
     importlib.invalidate_caches()
     reset_registry()
     try:
-        yield name
+        yield name, target
     finally:
-        removed = _pip("uninstall", "-y", name)
+        sys.path.remove(str(target))
+        sys.modules.pop(module, None)
+        shutil.rmtree(target)
         importlib.invalidate_caches()
         reset_registry()
-        assert removed.returncode == 0, removed.stderr[-2000:]
+        assert name not in {d.metadata["Name"] for d in metadata.distributions()}
 
 
 def test_a_third_party_package_is_discovered_and_reads(third_party_plugin, tmp_path, monkeypatch):
+    third_party_plugin, target = third_party_plugin
     source = tmp_path / "notes.lines"
     source.write_text("first line\n\nthird line\n")
     registry = PluginRegistry().load()
@@ -320,13 +330,16 @@ def test_a_third_party_package_is_discovered_and_reads(third_party_plugin, tmp_p
     assert "demo-lines" in PluginRegistry().load().connectors
     monkeypatch.delenv(ENV_ALLOW)
 
-    # A fresh process sees it too, through the console script's code path.
+    # A fresh process sees it too (the folder on its PYTHONPATH), through the console
+    # script's code path.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(target), *filter(None, [os.environ.get("PYTHONPATH")])])}
     listing = subprocess.run([sys.executable, "-m", "clarifai_connect.cli", "plugins"],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, env=env)
     assert listing.returncode == 0, listing.stderr
     assert "demo-lines" in listing.stdout and third_party_plugin in listing.stdout
     checked = subprocess.run([sys.executable, "-m", "clarifai_connect.cli", "validate",
-                              str(source)], capture_output=True, text=True, timeout=120)
+                              str(source)], capture_output=True, text=True, timeout=120, env=env)
     assert checked.returncode == 1  # the empty line is a problem
     assert "format: demo-lines" in checked.stdout and "records:  2 (2 text)" in checked.stdout
 
