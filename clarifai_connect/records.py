@@ -124,8 +124,8 @@ def _json_default(value: Any) -> Any:
 def _unit(value: Any, what: str) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise RecordError(f"{what} {value!r} is not a number") from None
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{what} {value!r} is not a number") from exc
     if math.isnan(number) or not 0.0 <= number <= 1.0:
         raise RecordError(f"{what} {value!r} is outside 0..1")
     return number
@@ -212,9 +212,9 @@ class GeoPoint:
     def __post_init__(self) -> None:
         try:
             lon, lat = float(self.longitude), float(self.latitude)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise RecordError(f"geo point ({self.longitude!r}, {self.latitude!r}) "
-                              "is not numeric") from None
+                              "is not numeric") from exc
         if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
             raise RecordError(f"geo point ({lon}, {lat}) is outside longitude ±180 / latitude ±90")
         object.__setattr__(self, "longitude", lon)
@@ -347,7 +347,7 @@ def _metadata_json(metadata: Mapping[str, Any]) -> str:
     try:
         return _CANONICAL.encode(metadata)
     except (TypeError, ValueError) as exc:
-        raise RecordError(f"metadata is not JSON-able: {exc}") from None
+        raise RecordError(f"metadata is not JSON-able: {exc}") from exc
 
 
 def _region_key(region: Region) -> list:
@@ -392,7 +392,7 @@ class Record:
             self._validate()
         except RecordError as exc:
             where = self.source or (f"record '{self.id}'" if isinstance(self.id, str) else "record")
-            raise RecordError(f"{where}: {exc}") from None
+            raise RecordError(f"{where}: {exc}") from exc
 
     def _validate(self) -> None:
         problem = id_problem(self.id, "input id")

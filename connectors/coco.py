@@ -363,7 +363,7 @@ def _image_size(uri: str, storage_options: Mapping[str, Any]) -> tuple[float, fl
             with Image.open(handle) as image:
                 width, height = image.size
     except UnidentifiedImageError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(str(exc)) from exc
     return width, height
 
 

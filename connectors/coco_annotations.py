@@ -64,8 +64,8 @@ def normalize(value: Any, size: float, what: str) -> float:
     """Pixel ``value`` as a fraction of ``size``, clamped when at most one pixel outside."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise RecordError(f"{what} {value!r} is not a number") from None
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{what} {value!r} is not a number") from exc
     if not -1.0 <= number <= size + 1.0:
         raise RecordError(f"{what} {number:g} is outside the image (0..{size:g})")
     return min(max(number / size, 0.0), 1.0)
@@ -77,8 +77,8 @@ def _box(bbox: Any, width: float, height: float) -> Box:
     x, y, w, h = bbox
     try:
         right, bottom = float(x) + float(w), float(y) + float(h)
-    except (TypeError, ValueError):
-        raise RecordError(f"bbox {bbox!r} has a value that is not a number") from None
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"bbox {bbox!r} has a value that is not a number") from exc
     return Box(top_row=normalize(y, height, "bbox y"), left_col=normalize(x, width, "bbox x"),
                bottom_row=normalize(bottom, height, "bbox bottom"),
                right_col=normalize(right, width, "bbox right"))
@@ -91,8 +91,8 @@ def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
         raise RecordError(f"a polygon has {len(flat) // 2} points, at least 3 are needed")
     try:
         xs, ys = [float(v) for v in flat[0::2]], [float(v) for v in flat[1::2]]
-    except (TypeError, ValueError):
-        raise RecordError("a polygon has a value that is not a number") from None
+    except (TypeError, ValueError) as exc:
+        raise RecordError("a polygon has a value that is not a number") from exc
     # Bounds checked once per polygon (the hot path of big files), per point only on error.
     low_x, high_x, low_y, high_y = min(xs), max(xs), min(ys), max(ys)
     if 0.0 <= low_x and high_x <= width and 0.0 <= low_y and high_y <= height:
@@ -114,7 +114,7 @@ def _mask(rle: Mapping[str, Any]) -> bytes:
     try:
         return rle_to_png(counts, int(size[0]), int(size[1]))
     except (MaskError, TypeError, ValueError) as exc:
-        raise RecordError(f"RLE segmentation: {exc}") from None
+        raise RecordError(f"RLE segmentation: {exc}") from exc
 
 
 def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,

@@ -48,9 +48,9 @@ def iter_section(handle: IO[bytes], section: str) -> Iterator[dict[str, Any]]:
             count += 1
             yield item
     except ijson.JSONError as exc:
-        raise CocoSyntaxError(f"broken JSON after {count} {section}: {exc}", count) from None
+        raise CocoSyntaxError(f"broken JSON after {count} {section}: {exc}", count) from exc
     except NestingTooDeep as exc:
-        raise CocoSyntaxError(f"{exc}, after {count} {section}", count) from None
+        raise CocoSyntaxError(f"{exc}, after {count} {section}", count) from exc
 
 
 class AnnotationGroups:

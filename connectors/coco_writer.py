@@ -116,7 +116,7 @@ class CocoWriter(FileWriter):
         try:
             width, height = image_size(data)
         except ValueError as exc:
-            raise RecordError(f"input '{record.id}': {exc}") from None
+            raise RecordError(f"input '{record.id}': {exc}") from exc
         declared = (meta.get("width"), meta.get("height"))
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                for v in declared):
@@ -359,7 +359,7 @@ def _rle(png: bytes) -> tuple[list[int], int, int, int, tuple[int, int, int, int
             extent = gray.getbbox()
             pixels = gray.width * gray.height - gray.histogram()[0]
     except (MaskError, OSError) as exc:
-        raise RecordError(f"mask not readable: {exc}") from None
+        raise RecordError(f"mask not readable: {exc}") from exc
     return counts, height, width, pixels, extent
 
 

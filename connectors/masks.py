@@ -119,7 +119,7 @@ def segmentation_layers(data: bytes) -> tuple[tuple[int, int], dict[Any, bytes]]
         image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError) as exc:
-        raise MaskError(f"not a readable image: {exc}") from None
+        raise MaskError(f"not a readable image: {exc}") from exc
     if image.mode in ("P", "L"):
         indexed = image if image.mode == "L" else Image.frombytes("L", image.size, image.tobytes())
         present = sorted(index for _, index in indexed.getcolors(256) or [])
@@ -172,7 +172,7 @@ def png_to_rle(data: bytes) -> tuple[list[int], int, int]:
         image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError) as exc:
-        raise MaskError(f"not a readable image: {exc}") from None
+        raise MaskError(f"not a readable image: {exc}") from exc
     gray = image.convert("L").point([0] + [1] * 255)
     column_major = gray.transpose(Image.Transpose.TRANSPOSE).tobytes()
     counts: list[int] = []

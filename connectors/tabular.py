@@ -257,8 +257,8 @@ def _metadata(value: Any) -> dict:
         try:
             # The reference also accepts Python-style dicts written with single quotes.
             parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise RecordError(f"metadata {text[:60]!r} is not valid JSON") from None
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            raise RecordError(f"metadata {text[:60]!r} is not valid JSON") from exc
     if not isinstance(parsed, dict):
         raise RecordError(f"metadata {text[:60]!r} is not a JSON object")
     return parsed

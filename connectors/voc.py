@@ -418,7 +418,7 @@ def _header_size(fs: Any, path: str) -> tuple[float, float]:
             return float(image.size[0]), float(image.size[1])
     except (OSError, UnidentifiedImageError) as exc:
         raise RecordError(f"<size> is missing and the image header cannot be read: {exc}") \
-            from None
+            from exc
 
 
 def _box(element: Element, size: tuple[float, float] | None, what: str = "") -> Box:

@@ -88,7 +88,7 @@ class VocWriter(FileWriter):
         try:
             width, height = image_size(data)
         except ValueError as exc:
-            raise RecordError(f"input '{record.id}': {exc}") from None
+            raise RecordError(f"input '{record.id}': {exc}") from exc
         wanted = voc.get("image_id") if isinstance(voc.get("image_id"), str) else record.id
         xml_rel = self.claims.claim(f"Annotations/{safe_part(wanted)}.xml", record.id)
         image_id = xml_rel[len("Annotations/"):-len(".xml")]
@@ -199,7 +199,7 @@ class VocWriter(FileWriter):
                 with Image.open(io.BytesIO(region.mask.read_bytes())) as image:
                     layer = image.convert("L")
             except OSError as exc:
-                raise RecordError(f"mask of region '{region.id}' not readable: {exc}") from None
+                raise RecordError(f"mask of region '{region.id}' not readable: {exc}") from exc
             if layer.size != (width, height):
                 self.warn(record, "masks of another size than their image resized to it")
                 layer = layer.resize((width, height), Image.Resampling.NEAREST)

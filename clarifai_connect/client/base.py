@@ -202,7 +202,7 @@ class BaseClient:
                 kind = fault_of(code)
                 if not kind.transient:
                     raise kind.error(
-                        f"{method} failed: gRPC {getattr(code, 'name', code)}: {detail}") from None
+                        f"{method} failed: gRPC {getattr(code, 'name', code)}: {detail}") from err
                 fault = f"gRPC {code.name}: {detail}"
                 response = None
             else:

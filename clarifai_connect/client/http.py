@@ -38,11 +38,11 @@ def _open(url: str, headers: dict[str, str] | None, timeout: float, retries: int
         except urllib.error.HTTPError as err:
             err.close()
             if err.code not in RETRY_HTTP or attempt == retries:
-                raise HttpError(url, err.code, err.reason) from None
+                raise HttpError(url, err.code, err.reason) from err
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             if attempt == retries:
-                raise HttpError(url, 0, str(reason)) from None
+                raise HttpError(url, 0, str(reason)) from err
         time.sleep(random.uniform(0, delay))
         delay = min(delay * 2, 5.0)
     raise HttpError(url, 0, "no attempt made")  # not reached: the loop returns or raises

@@ -69,7 +69,7 @@ def image_size(data: bytes) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
     except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"not a readable image: {exc}") from None
+        raise ValueError(f"not a readable image: {exc}") from exc
 
 
 @dataclass

@@ -42,8 +42,8 @@ class BlobStore:
         """The bytes of blob ``digest``; KeyError when there is none."""
         try:
             return self.path(digest).read_bytes()
-        except FileNotFoundError:
-            raise KeyError(digest) from None
+        except FileNotFoundError as exc:
+            raise KeyError(digest) from exc
 
     def exists(self, digest: str) -> bool:
         """Whether blob ``digest`` is stored."""

@@ -64,16 +64,16 @@ def fetch(url: str, timeout: float, max_bytes: int = MAX_DOWNLOAD_BYTES) -> byte
                     raise DownloadError(f"download is larger than {max_bytes} bytes")
                 chunks.append(chunk)
     except urllib.error.HTTPError as exc:
-        raise DownloadError(f"the URL answered HTTP {exc.code} {exc.reason}") from None
+        raise DownloadError(f"the URL answered HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, TimeoutError):
-            raise DownloadError(f"download timed out after {timeout:g}s") from None
-        raise DownloadError(f"cannot reach the URL: {reason}") from None
-    except TimeoutError:
-        raise DownloadError(f"download timed out after {timeout:g}s") from None
+            raise DownloadError(f"download timed out after {timeout:g}s") from exc
+        raise DownloadError(f"cannot reach the URL: {reason}") from exc
+    except TimeoutError as exc:
+        raise DownloadError(f"download timed out after {timeout:g}s") from exc
     except (OSError, ValueError) as exc:
-        raise DownloadError(f"download failed: {exc}") from None
+        raise DownloadError(f"download failed: {exc}") from exc
     if not total:
         raise DownloadError("the URL returned no bytes")
     return b"".join(chunks)
