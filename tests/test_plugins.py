@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import types
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -270,11 +271,25 @@ def _pip(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=240)
 
 
+@dataclass(frozen=True)
+class InstalledPlugin:
+    """A plugin distribution pip-installed into the ``target`` folder."""
+
+    name: str
+    target: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a fresh process that sees the plugin (``target`` on its
+        PYTHONPATH)."""
+        paths = [str(self.target), *filter(None, [os.environ.get("PYTHONPATH")])]
+        return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **extra}
+
+
 @pytest.fixture(scope="module")
 def third_party_plugin(tmp_path_factory):
     """Write a throwaway plugin distribution and pip-install it into a ``--target`` folder
     on ``sys.path`` (the running venv is never touched); afterwards the folder, the path
-    entry and the imported module go. Yields (distribution name, the folder)."""
+    entry and the imported module go. Yields an :class:`InstalledPlugin`."""
     tag = f"{os.getpid()}"
     name, module = f"cc-demo-plugin-{tag}", f"cc_demo_plugin_{tag}"
     root = tmp_path_factory.mktemp("plugin-src")
@@ -298,7 +313,7 @@ def third_party_plugin(tmp_path_factory):
     importlib.invalidate_caches()
     reset_registry()
     try:
-        yield name, target
+        yield InstalledPlugin(name, target)
     finally:
         sys.path.remove(str(target))
         sys.modules.pop(module, None)
@@ -309,7 +324,7 @@ def third_party_plugin(tmp_path_factory):
 
 
 def test_a_third_party_package_is_discovered_and_reads(third_party_plugin, tmp_path, monkeypatch):
-    third_party_plugin, target = third_party_plugin
+    plugin, third_party_plugin = third_party_plugin, third_party_plugin.name
     source = tmp_path / "notes.lines"
     source.write_text("first line\n\nthird line\n")
     registry = PluginRegistry().load()
@@ -332,8 +347,7 @@ def test_a_third_party_package_is_discovered_and_reads(third_party_plugin, tmp_p
 
     # A fresh process sees it too (the folder on its PYTHONPATH), through the console
     # script's code path.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(target), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = plugin.env()
     listing = subprocess.run([sys.executable, "-m", "clarifai_connect.cli", "plugins"],
                              capture_output=True, text=True, timeout=120, env=env)
     assert listing.returncode == 0, listing.stderr
