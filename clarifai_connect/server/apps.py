@@ -1,4 +1,4 @@
-"""Apps: PostApps, GetApp, ListApps, PatchApps, DeleteApp."""
+"""Apps: PostApps, GetApp, ListApps, PatchApps, PatchApp, DeleteApp."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from .store import now
 # Tables whose rows belong to an app, deleted with it.
 _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "annotations",
                "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics",
-               "modules", "module_versions", "installed_module_versions", "embeddings")
+               "modules", "module_versions", "installed_module_versions", "embeddings",
+               "models", "model_versions", "evaluations", "concept_relations")
 
 
 def _user_id(request) -> str:
@@ -80,24 +81,42 @@ def list_apps(ctx: CallContext, req: service_pb2.ListAppsRequest):
     return service_pb2.MultiAppResponse(apps=[resources_pb2.App.FromString(r[0]) for r in rows])
 
 
+def _patch_one(db, user_id: str, app: resources_pb2.App, action: str) -> resources_pb2.App:
+    row = db.execute("SELECT proto FROM apps WHERE user_id=? AND id=?",
+                     (user_id, app.id)).fetchone()
+    if row is None:
+        raise not_found("app", app.id)
+    stored = resources_pb2.App.FromString(row[0])
+    patch_message(stored, app, action)
+    stored.modified_at.CopyFrom(timestamp(now()))
+    db.execute("UPDATE apps SET proto=? WHERE user_id=? AND id=?",
+               (stored.SerializeToString(), user_id, app.id))
+    return stored
+
+
 @rpc("PatchApps")
 def patch_apps(ctx: CallContext, req: service_pb2.PatchAppsRequest):
     user_id = _user_id(req)
     action = patch_action(req.action)
-    patched = []
     with ctx.server.store.write() as db:
-        for app in req.apps:
-            row = db.execute("SELECT proto FROM apps WHERE user_id=? AND id=?",
-                             (user_id, app.id)).fetchone()
-            if row is None:
-                raise not_found("app", app.id)
-            stored = resources_pb2.App.FromString(row[0])
-            patch_message(stored, app, action)
-            stored.modified_at.CopyFrom(timestamp(now()))
-            db.execute("UPDATE apps SET proto=? WHERE user_id=? AND id=?",
-                       (stored.SerializeToString(), user_id, app.id))
-            patched.append(stored)
+        patched = [_patch_one(db, user_id, app, action) for app in req.apps]
     return service_pb2.MultiAppResponse(apps=patched)
+
+
+@rpc("PatchApp")
+def patch_app(ctx: CallContext, req: service_pb2.PatchAppRequest):
+    """The singular patch the SDK 12.5 sends: the app of ``user_app_id``, patched by ``app``."""
+    user_id = _user_id(req)
+    action = patch_action(req.action)
+    app = resources_pb2.App()
+    app.CopyFrom(req.app)
+    app.id = app.id or req.user_app_id.app_id
+    if app.id != req.user_app_id.app_id:
+        raise invalid(f"app.id '{app.id}' is not the app of user_app_id "
+                      f"'{req.user_app_id.app_id}'")
+    with ctx.server.store.write() as db:
+        patched = _patch_one(db, user_id, app, action)
+    return service_pb2.SingleAppResponse(app=patched)
 
 
 @rpc("DeleteApp")

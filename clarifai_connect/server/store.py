@@ -77,6 +77,23 @@ CREATE INDEX IF NOT EXISTS installed_by_module ON installed_module_versions
 CREATE TABLE IF NOT EXISTS embeddings (
   app_pk INTEGER NOT NULL, input_id TEXT NOT NULL, embedder TEXT NOT NULL,
   vector BLOB NOT NULL, PRIMARY KEY (app_pk, input_id));
+-- Models (ml/models.py) and their versions; a trained version keeps its head (npz bytes)
+-- and its training log beside the proto, and its export (ml/exports.py) once asked for.
+CREATE TABLE IF NOT EXISTS models (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL, seq INTEGER NOT NULL,
+  created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS model_versions (
+  app_pk INTEGER NOT NULL, model_id TEXT NOT NULL, id TEXT NOT NULL, proto BLOB NOT NULL,
+  seq INTEGER NOT NULL, created_at REAL NOT NULL, head BLOB, train_log TEXT,
+  export BLOB, PRIMARY KEY (app_pk, model_id, id));
+CREATE TABLE IF NOT EXISTS evaluations (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, model_id TEXT NOT NULL,
+  version_id TEXT NOT NULL, proto BLOB NOT NULL, seq INTEGER NOT NULL,
+  created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS concept_relations (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, subject_id TEXT NOT NULL,
+  object_id TEXT NOT NULL, predicate TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (app_pk, id));
 """
 
 
