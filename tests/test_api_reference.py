@@ -23,13 +23,13 @@ CLASSES = {
     "User": "clarifai_connect.client.user", "App": "clarifai_connect.client.app",
     "Dataset": "clarifai_connect.client.dataset", "Inputs": "clarifai_connect.client.input",
     "Lister": "clarifai_connect.client.lister", "Chunker": "clarifai_connect.client.utils",
-    "Module": "clarifai_connect.client.module",
+    "Module": "clarifai_connect.client.module", "Model": "clarifai_connect.client.model",
 }
-# Later issues: models, workflows, runners and search.
-LATER = re.compile(r"model|workflow|runner|search|trainable")
+# Later issues: workflows, runners and search.
+LATER = re.compile(r"workflow|runner|search")
 # Parameter bullets that contradict their own signature in the reference.
-BULLET_TYPOS = {("Inputs", "download_inputs"): {"input_ids"},
-               ("Module", "__init__"): {"url_init"}, ("Workflow", "__init__"): {"url_init"}}
+BULLET_TYPOS = {("Inputs", "download_inputs"): {"input_ids"}, ("Model", "__init__"): {"url_init"},
+                ("Module", "__init__"): {"url_init"}, ("Workflow", "__init__"): {"url_init"}}
 
 _HEADING = re.compile(r"^### (\w+)\.(.+?)\(\)\s*$")
 _BULLET = re.compile(r"^\s*\*\s+\*\*(.+?)\*\*")
@@ -53,6 +53,8 @@ def _signature(section: str, fallback: str) -> tuple[str, list[str]]:
         return fallback, []
     code = block.group(1).strip()
     match = re.match(r"(\w+)\s*\((.*)\)?", code, re.S)
+    if not match:  # an example instead of a signature (Model.export)
+        return fallback, []
     name, params = match.group(1), match.group(2)
     params = re.sub(r"'[^']*'|\"[^\"]*\"", ",", params)  # literals end a parameter
     params = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", params)
@@ -65,19 +67,21 @@ def _signature(section: str, fallback: str) -> tuple[str, list[str]]:
 
 
 def _bullets(section: str) -> list[str]:
-    """Parameter names listed under the section's ``#### Parameters``."""
+    """Parameter names listed under the section's ``#### Parameters`` (not the keys nested
+    under one, such as output_config's min_value)."""
     part = re.search(r"#### Parameters\s*\n(.*?)(?:\n####|\Z)", section, re.S)
     if not part:
         return []
-    names = []
+    found = []
     for line in part.group(1).splitlines():
         bullet = _BULLET.match(line)
         if bullet:
             inner = bullet.group(1).replace("\\", "")
-            found = re.match(r"(\*{0,2}[A-Za-z_]\w*)", inner)
-            if found:
-                names.append(found.group(1))
-    return names
+            name = re.match(r"(\*{0,2}[A-Za-z_]\w*)", inner)
+            if name:
+                found.append((len(line) - len(line.lstrip()), name.group(1)))
+    top = min((indent for indent, _ in found), default=0)
+    return [name for indent, name in found if indent == top]
 
 
 def _cases():
@@ -128,5 +132,9 @@ def test_the_parser_found_the_reference_sections():
     export = next(c for c in CASES if c.id == "Dataset.export").values
     assert export[2] == ["save_path", "archive_url", "local_archive_path", "split",
                          "num_workers"]
-    assert not any("runner" in case_id or "model" in case_id for case_id in found)
-    assert len(found) >= 45
+    assert not any("runner" in case_id for case_id in found)
+    models = {case_id for case_id in found if case_id.startswith("Model.")}
+    assert len(models) == 18  # __init__ and every method of the reference's Model
+    assert {"App.create_model", "App.model", "App.list_models", "App.delete_model",
+            "App.list_trainable_model_types"} <= found
+    assert len(found) >= 45 + 18 + 5

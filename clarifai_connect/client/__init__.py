@@ -1,4 +1,4 @@
-"""The client API: User, App, Dataset, Inputs, Lister and Chunker, as the seed's reference
+"""The client API: User, App, Dataset, Inputs, Model, Lister and Chunker, as the seed's reference
 names them (``shared/spec/sdk-api-reference.md``), on the official protos.
 
 Small at the top, layered underneath: ``auth`` (credentials, base URL, channels), ``base``
@@ -22,6 +22,7 @@ from .dataset import Dataset
 from .export_archive import ExportArchiveReader, ExportSummary
 from .input import Inputs
 from .lister import Lister
+from .model import Model
 from .module import Module
 from .upload import UploadSummary
 from .user import User
@@ -30,7 +31,8 @@ from .utils import Chunker, ClarifaiUrl, parse_clarifai_url
 __all__ = [
     "ApiClientError", "ApiError", "App", "BaseClient", "Chunker", "ClarifaiDataLoader",
     "ClarifaiUrl", "ClientAuth", "Dataset", "ExportArchiveReader", "ExportSummary", "Inputs",
-    "Lister", "Module", "MultiModalFeatures", "RetryPolicy", "TextFeatures", "UploadSummary", "User",
+    "Lister", "Model", "Module", "MultiModalFeatures", "RetryPolicy", "TextFeatures",
+    "UploadSummary", "User",
     "UserError", "VisualClassificationFeatures", "VisualDetectionFeatures",
     "VisualSegmentationFeatures", "parse_clarifai_url",
 ]

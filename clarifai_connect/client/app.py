@@ -1,4 +1,4 @@
-"""App: the datasets, inputs, concepts and modules of one app."""
+"""App: the datasets, models, inputs, concepts, concept relations and modules of one app."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .base import resolve_auth
 from .dataset import Dataset
 from .input import Inputs
 from .lister import Lister
+from .model import Model
 from .module import AppModules
 from .utils import expect_url, make_proto
 
@@ -124,6 +125,105 @@ class App(Lister, AppModules):
         """Yields the concepts of the app (Concept protos), lazily, page after page."""
         return self.list_pages_generator("ListConcepts", service_pb2.ListConceptsRequest,
                                          {"user_app_id": self.user_app_id}, page_no, per_page)
+
+    # -- models ---------------------------------------------------------------------------
+
+    def create_model(self, model_id: str, **kwargs: Any) -> Model:
+        """Creates a model in the app (``model_type_id`` says which kind: see
+        :meth:`list_trainable_model_types`) and returns it."""
+        if not model_id:
+            raise UserError("create_model needs a model_id.")
+        proto = make_proto(resources_pb2.Model, "create_model()", **{**kwargs, "id": model_id})
+        response = self._call("PostModels", service_pb2.PostModelsRequest(
+            user_app_id=self.user_app_id, models=[proto]))
+        log.info("model '%s' created in app '%s'", model_id, self.app_id)
+        return self._wrap_model(response.model)
+
+    def model(self, model_id: str, model_version: dict | None = None, **kwargs: Any) -> Model:
+        """Returns a Model object for the existing model ``model_id`` (ApiError when it does
+        not exist), at ``model_version`` (``{'id': …}``; default its latest). ``user_id`` and
+        ``app_id`` in kwargs name a model of another app (``clarifai``/``main`` for the
+        built-in ones)."""
+        if not model_id:
+            raise UserError("model() needs a model_id.")
+        user_id, app_id = kwargs.pop("user_id", "") or self.user_id, \
+            kwargs.pop("app_id", "") or self.app_id
+        ids = resources_pb2.UserAppIDSet(user_id=user_id, app_id=app_id)
+        response = self._call("GetModel", service_pb2.GetModelRequest(
+            user_app_id=ids, model_id=model_id, version_id=(model_version or {}).get("id", "")))
+        return self._wrap_model(response.model)
+
+    def list_models(self, filter_by: dict[str, Any] | None = None, only_in_app: bool = True,
+                    page_no: int | None = None, per_page: int | None = None) -> Iterator[Model]:
+        """Yields the models of the app (with ``only_in_app=False`` the built-in ones too),
+        lazily; ``filter_by`` takes ListModelsRequest fields (``model_type_id``,
+        ``trained_only``, ``name`` …)."""
+        request = {"user_app_id": self.user_app_id, **(filter_by or {})}
+        unknown = sorted(set(request) - set(service_pb2.ListModelsRequest.DESCRIPTOR.fields_by_name))
+        if unknown:
+            raise UserError(f"list_models got unknown filter(s) {', '.join(unknown)}.")
+        pages = self.list_pages_generator("ListModels", service_pb2.ListModelsRequest, request,
+                                          page_no, per_page)
+        return (self._wrap_model(proto) for proto in pages
+                if not only_in_app or proto.app_id == self.app_id)
+
+    def _wrap_model(self, proto: resources_pb2.Model) -> Model:
+        model = Model(model_id=proto.id,
+                      auth=self.auth.with_ids(proto.user_id or self.user_id,
+                                              proto.app_id or self.app_id))
+        model._info.CopyFrom(proto)
+        return model
+
+    def delete_model(self, model_id: str) -> None:
+        """Deletes the model ``model_id`` with its versions."""
+        if not model_id:
+            raise UserError("delete_model needs a model_id.")
+        self._call("DeleteModels", service_pb2.DeleteModelsRequest(
+            user_app_id=self.user_app_id, ids=[model_id]))
+        log.info("model '%s' deleted from app '%s'", model_id, self.app_id)
+
+    def list_trainable_model_types(self) -> list[str]:
+        """Lists the model types the API can train."""
+        response = self._call("ListModelTypes", service_pb2.ListModelTypesRequest(
+            user_app_id=self.user_app_id))
+        return [kind.id for kind in response.model_types if kind.trainable]
+
+    # -- concept relations ----------------------------------------------------------------
+
+    def create_concept_relations(self, subject_concept_id: str, object_concept_ids: list[str],
+                                 predicates: list[str]) -> list[resources_pb2.ConceptRelation]:
+        """Relates ``subject_concept_id`` to each object concept with its predicate
+        (``hypernym``, ``hyponym`` or ``synonym``); returns the created relations."""
+        if len(object_concept_ids) != len(predicates):
+            raise UserError(f"create_concept_relations got {len(object_concept_ids)} object "
+                            f"concepts but {len(predicates)} predicates: give one each.")
+        relations = [resources_pb2.ConceptRelation(
+            object_concept=resources_pb2.Concept(id=object_id), predicate=predicate)
+            for object_id, predicate in zip(object_concept_ids, predicates, strict=True)]
+        response = self._call("PostConceptRelations", service_pb2.PostConceptRelationsRequest(
+            user_app_id=self.user_app_id, concept_id=subject_concept_id,
+            concept_relations=relations))
+        return list(response.concept_relations)
+
+    def search_concept_relations(self, concept_id: str | None = None,
+                                 predicate: str | None = None, page_no: int | None = None,
+                                 per_page: int | None = None,
+                                 ) -> Iterator[resources_pb2.ConceptRelation]:
+        """Yields the concept relations of the app (of ``concept_id``, of ``predicate``)."""
+        return self.list_pages_generator(
+            "ListConceptRelations", service_pb2.ListConceptRelationsRequest,
+            {"user_app_id": self.user_app_id, "concept_id": concept_id or "",
+             "predicate": predicate or ""}, page_no, per_page)
+
+    def delete_concept_relations(self, concept_id: str,
+                                 concept_relation_ids: list[str] | None = None) -> None:
+        """Deletes relations of ``concept_id`` (all of them when no ids are given)."""
+        ids = list(concept_relation_ids or [r.id for r in self.search_concept_relations(
+            concept_id=concept_id)])
+        if not ids:
+            return
+        self._call("DeleteConceptRelations", service_pb2.DeleteConceptRelationsRequest(
+            user_app_id=self.user_app_id, concept_id=concept_id, ids=ids))
 
     def __str__(self) -> str:
         return f"App(user_id={self.user_id!r}, app_id={self.app_id!r})"

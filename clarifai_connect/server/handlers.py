@@ -3,9 +3,11 @@
 from . import (  # noqa: F401
     annotations,
     apps,
+    concept_relations,
     concepts,
     datasets,
     inputs,
     modules,
     versions,
 )
+from .ml import evaluations, exports, models, predict  # noqa: F401

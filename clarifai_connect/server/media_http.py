@@ -4,7 +4,8 @@ URLs serve them (:func:`~.media_blobs.render_hosted` writes those URLs into resp
 ``GET /media/orig/<sha256>`` returns stored bytes and needs the same key as the gRPC API
 (``Authorization: Key <PAT>``). ``GET /exports/<token>.zip`` returns a dataset-version
 export archive; like the real service's pre-signed URLs, its unguessable token is the
-credential.
+credential, as for ``GET /training-logs/<token>.log`` (a model version's training log).
+``GET /model-exports/<token>/model.tar`` (a model version export) needs the key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from . import media_blobs
 log = logging.getLogger("clarifai_connect.server.media")
 _MEDIA = re.compile(r"^/media/orig/([0-9a-f]{64})$")
 _EXPORT = re.compile(r"^/exports/([0-9a-f]{32})\.zip$")
+_MODEL_EXPORT = re.compile(r"^/model-exports/([0-9a-f]{32})/model\.tar$")
+_TRAINING_LOG = re.compile(r"^/training-logs/([0-9a-f]{32})\.log$")
 
 _MAGIC = [
     (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -85,7 +88,20 @@ class _Handler(BaseHTTPRequestHandler):
             if not archive.exists():
                 return self._send(404, b"not found", "text/plain")
             return self._send(200, archive.read_bytes(), "application/zip")
+        if match := _MODEL_EXPORT.match(path):
+            if not self.local.auth.check_http(self.headers.get("Authorization")):
+                return self._send(401, b"missing or invalid key", "text/plain")
+            return self._send_file(Path(self.local.exports_dir) / f"model-{match.group(1)}.tar",
+                                   "application/x-tar")
+        if match := _TRAINING_LOG.match(path):
+            return self._send_file(Path(self.local.exports_dir) /
+                                   f"training-{match.group(1)}.log", "text/plain; charset=utf-8")
         return self._send(404, b"not found", "text/plain")
+
+    def _send_file(self, path: Path, content_type: str) -> None:
+        if not path.exists():
+            return self._send(404, b"not found", "text/plain")
+        return self._send(200, path.read_bytes(), content_type)
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)

@@ -1,9 +1,15 @@
-"""What the local server computes: embeddings (plugin embedders, the vector index) and search.
+"""What the local server computes: embeddings (plugin embedders, the vector index), search,
+and the models that stand on them.
 
 - :mod:`.embedders`: the built-in embedders (``wordllama`` for text, ``image-features``);
 - :mod:`.embeddings`: the per-server :class:`~.embeddings.EmbeddingService` — background
   embedding at ingest, storage, and the internal API other server code calls;
-- :mod:`.vectors`: the in-memory exact vector index of one app and embedder.
+- :mod:`.vectors`: the in-memory exact vector index of one app and embedder;
+- :mod:`.features`: the one door from models to embeddings;
+- :mod:`.models`, :mod:`.model_types`, :mod:`.builtin`: models, versions, model types, the
+  built-in embedder models; :mod:`.training` and :mod:`.heads`: training classifier heads
+  (scikit-learn); :mod:`.predict`: PostModelOutputs and the one ``predict`` every caller
+  uses; :mod:`.evaluations` and :mod:`.metrics`; :mod:`.exports` (``model.tar``).
 
 Importing this package is light: the plugin manager imports :mod:`.embedders` to collect
 the built-ins, and numpy, Pillow and the weights load only when something is embedded.
