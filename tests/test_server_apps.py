@@ -85,7 +85,8 @@ def test_unlisted_rpc_is_unimplemented(clarifai_raw):
     import grpc
     import pytest
     with pytest.raises(grpc.RpcError) as err:
-        clarifai_raw.call("ListModelTypes", service_pb2.ListModelTypesRequest(user_app_id=USER))
+        clarifai_raw.call("ListKnowledgeGraphs",
+                          service_pb2.ListKnowledgeGraphsRequest(user_app_id=USER))
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
