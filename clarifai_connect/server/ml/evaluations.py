@@ -121,11 +121,11 @@ def evaluate(server: Any, pk: int, data_pk: int, model: resources_pb2.Model,
     head = load_head(server, pk, model.id, model.model_version.id)
     if head is None:
         raise TrainingDataError(codes.MODEL_EVALUATION_FAILED, "the version has no head")
-    info = next(e for e in features.embedders() if e.name == head.embedder)
+    info = features.embedder(server, head.embedder)
     gt = metric.ground_truth_dataset
     params = {"dataset_id": gt.id, "dataset_version_id": gt.version.id}
     ids, _, positives, _ = gather(server.store.read(), data_pk, params, head.concepts,
-                                  info.kind, TrainingLog())
+                                  head.info.get("media"), TrainingLog())
     found, matrix = features.input_features(server, data_pk, ids, info.name)
     if not found:
         raise TrainingDataError(codes.MODEL_TRAINING_NO_DATA,

@@ -2,8 +2,9 @@
 stored inputs, and the vectors of new data.
 
 Training, prediction and the built-in models call only these functions; the embedders, the
-background embedding of inputs and the vector store belong to :mod:`.embeddings` (the search
-side). Keeping the coupling here means a change there is absorbed in one file.
+background embedding of inputs and the vector store belong to :mod:`.embeddings`
+(``server.embeddings``, the search side). Vectors are L2-normalized float32 rows both ways,
+so a head trained on stored inputs scores new data on the same scale.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from typing import Any
 import numpy as np
 from clarifai_grpc.grpc.api import resources_pb2
 
+from .vectors import unit_rows
+
 
 @dataclass(frozen=True)
 class EmbedderInfo:
-    """What a model needs to know of an embedder."""
+    """What a model needs to know of a registered embedder."""
 
     name: str
-    kind: str  # "image" or "text": the media it embeds
+    kinds: frozenset[str]  # the media kinds it embeds ("image", "text" …)
     dim: int
     description: str = ""
 
@@ -30,23 +33,30 @@ class FeatureError(ValueError):
     """Data that cannot be embedded (no embedder for its kind, unreadable media …)."""
 
 
-def embedders() -> list[EmbedderInfo]:
-    """The embedders the server has, one per media kind it embeds."""
-    try:
-        from . import embeddings
-    except ImportError:  # the embeddings side has not landed: no built-in models yet
+def embedders(server: Any) -> list[EmbedderInfo]:
+    """Every embedder registered with the server's embedding service, by name."""
+    service = getattr(server, "embeddings", None)
+    if service is None:
         return []
+    return [EmbedderInfo(name, frozenset(reg.cls.kinds), int(reg.cls.dim),
+                         reg.cls.description or "")
+            for name, reg in sorted(service.registry.embedders.items())]
 
-    return [EmbedderInfo(e.name, e.kind, e.dim, getattr(e, "description", ""))
-            for e in embeddings.embedders()]
 
-
-def embedder_for(kind: str) -> EmbedderInfo:
-    """The embedder of media ``kind`` ('image' or 'text')."""
-    for info in embedders():
-        if info.kind == kind:
+def embedder(server: Any, name: str) -> EmbedderInfo:
+    """The registered embedder ``name``."""
+    for info in embedders(server):
+        if info.name == name:
             return info
-    raise FeatureError(f"the server has no {kind} embedder")
+    raise FeatureError(f"embedder '{name}' is not registered with this server")
+
+
+def embedder_for(server: Any, pk: int, kind: str) -> EmbedderInfo:
+    """The embedder that embeds ``kind`` media in app ``pk``."""
+    name = server.embeddings.embedder_name(pk, kind)
+    if name is None:
+        raise FeatureError(f"this app embeds no {kind} (no embedder is configured for it)")
+    return embedder(server, name)
 
 
 def media_kind(data: resources_pb2.Data) -> str | None:
@@ -58,30 +68,21 @@ def media_kind(data: resources_pb2.Data) -> str | None:
     return None
 
 
-def input_features(server: Any, pk: int, input_ids: Sequence[str], embedder: str,
+def input_features(server: Any, pk: int, input_ids: Sequence[str], name: str,
                    timeout: float = 600.0) -> tuple[list[str], np.ndarray]:
-    """(ids found, vectors) of stored inputs by ``embedder``, waiting for pending ones.
-
-    Inputs that have no vector by that embedder (another media kind, failed media) are
-    left out: the ids say which rows came back.
-    """
-    from . import embeddings
-
-    embeddings.wait_for(server, pk, list(input_ids), timeout=timeout)
-    found = embeddings.embeddings_for(server, pk, list(input_ids), embedder=embedder)
-    ids = [i for i in input_ids if i in found]
-    if not ids:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    return ids, np.vstack([np.asarray(found[i], dtype=np.float32) for i in ids])
+    """(ids found, vectors) of stored inputs by embedder ``name``, after the app's queued
+    inputs are embedded. Inputs without such a vector (another media kind, unreadable
+    media) are left out: the ids say which rows came back."""
+    service = server.embeddings
+    if not service.wait(pk, timeout=timeout):
+        raise FeatureError(f"inputs still waiting for embeddings after {timeout:g}s")
+    return service.vectors(pk, list(input_ids), embedder=name)
 
 
-def data_features(server: Any, datas: Sequence[resources_pb2.Data],
-                  embedder: str) -> np.ndarray:
-    """Vectors of new data (bytes, URLs or text) by ``embedder``, one row per Data."""
-    from . import embeddings
-
-    try:
-        vectors = embeddings.embed(server, list(datas), embedder=embedder)
-    except (ValueError, OSError) as err:
-        raise FeatureError(str(err)) from None
-    return np.asarray(vectors, dtype=np.float32).reshape(len(datas), -1)
+def data_features(server: Any, kind: str, items: Sequence[str | bytes],
+                  name: str) -> list[np.ndarray | None]:
+    """Unit vectors of new items (``str`` text, media ``bytes``) of media ``kind`` by
+    embedder ``name``; None for an item the embedder cannot read."""
+    rows = server.embeddings.embedder(name).embed(kind, list(items))
+    return [None if row is None else unit_rows(np.asarray(row, dtype=np.float32)[None])[0]
+            for row in rows]

@@ -89,7 +89,7 @@ def resolve(ctx: CallContext, req: Any, model_id: str, version_id: str = "",
     built-in one (pk None)."""
     user_id, app_id = user_app(req)
     if builtin.is_builtin_app(user_id, app_id):
-        return None, builtin.model(model_id, version_id)
+        return None, builtin.model(ctx.server, model_id, version_id)
     db = db or ctx.server.store.read()
     pk = app_pk(db, req)
     return pk, with_version(db, pk, load_model(db, pk, model_id), version_id)
@@ -187,7 +187,7 @@ def list_models(ctx: CallContext, req: service_pb2.ListModelsRequest):
         models = [with_version(db, pk, resources_pb2.Model.FromString(r[0])) for r in
                   db.execute("SELECT proto FROM models WHERE app_pk=? ORDER BY seq", (pk,))]
     if builtin.is_builtin_app(user_id, app_id) or not req.dont_fetch_from_main:
-        models.extend(builtin.models())
+        models.extend(builtin.models(ctx.server))
     models = [m for m in models if _matches(m, req)]
     models.sort(key=_sort_key(req), reverse=not req.sort_ascending)
     return service_pb2.MultiModelResponse(models=models[offset:offset + limit])
@@ -308,7 +308,7 @@ def list_model_versions(ctx: CallContext, req: service_pb2.ListModelVersionsRequ
     limit, offset = page_window(req)
     user_id, app_id = user_app(req)
     if builtin.is_builtin_app(user_id, app_id):
-        versions = [builtin.model(req.model_id).model_version]
+        versions = [builtin.model(ctx.server, req.model_id).model_version]
     else:
         db = ctx.server.store.read()
         pk = app_pk(db, req)

@@ -80,7 +80,8 @@ def output_config(model: resources_pb2.Model,
     if override is not None and override.HasField("output_config"):
         for field, value in override.output_config.ListFields():
             if field.is_repeated:
-                getattr(config, field.name)[:] = list(value)
+                del getattr(config, field.name)[:]
+                getattr(config, field.name).extend(value)
             elif field.message_type is not None:
                 getattr(config, field.name).CopyFrom(value)
             else:
@@ -114,25 +115,27 @@ class _Batch:
         self.failures[row] = status(code, details=details)
 
 
-def _fetch(server: Any, data: resources_pb2.Data) -> resources_pb2.Data:
-    """``data`` with URL media fetched (the embedders take bytes and text)."""
-    out = resources_pb2.Data()
-    out.CopyFrom(data)
-    if out.HasField("image") and not out.image.base64:
-        if out.image.hosted.suffix:
-            out.image.base64 = media_blobs.read(server, out.image.hosted.suffix)
-        elif out.image.url:
-            out.image.base64 = downloads.fetch(out.image.url, server.download_timeout)
-    if out.HasField("text") and not out.text.raw:
-        if out.text.hosted.suffix:
-            out.text.raw = media_blobs.read(server, out.text.hosted.suffix).decode("utf-8")
-        elif out.text.url:
-            out.text.raw = downloads.fetch(out.text.url, server.download_timeout).decode(
-                "utf-8", errors="replace")
-    return out
+def _media(server: Any, data: resources_pb2.Data, kind: str) -> str | bytes:
+    """The item an embedder takes for ``data``: its text, or its media bytes (URL media
+    fetched, hosted media read)."""
+    if kind == "text":
+        text = data.text
+        if text.raw:
+            return text.raw
+        raw = media_blobs.read(server, text.hosted.suffix) if text.hosted.suffix else \
+            downloads.fetch(text.url, server.download_timeout)
+        return raw.decode("utf-8", errors="replace")
+    image = data.image
+    if image.base64:
+        return image.base64
+    if image.hosted.suffix:
+        return media_blobs.read(server, image.hosted.suffix)
+    return downloads.fetch(image.url, server.download_timeout)
 
 
-def _embed(server: Any, pk: int | None, batch: _Batch, embedder: features.EmbedderInfo) -> None:
+def _embed(server: Any, pk: int | None, batch: _Batch, embedder: features.EmbedderInfo,
+           kinds: frozenset[str]) -> None:
+    """Fill ``batch.vectors``: stored vectors for inputs given by id, fresh ones for media."""
     stored = [n for n, inp in enumerate(batch.inputs) if features.media_kind(inp.data) is None]
     if stored and pk is None:
         for n in stored:
@@ -142,49 +145,47 @@ def _embed(server: Any, pk: int | None, batch: _Batch, embedder: features.Embedd
     elif stored:
         ids = [batch.inputs[n].id for n in stored]
         found, matrix = features.input_features(server, pk, ids, embedder.name)
-        rows = {input_id: row for input_id, row in zip(found, matrix, strict=True)}
+        rows = dict(zip(found, matrix, strict=True))
         for n in stored:
             vector = rows.get(batch.inputs[n].id)
             if vector is None:
                 batch.fail(n, codes.INPUT_DOES_NOT_EXIST,
                            f"input '{batch.inputs[n].id}' does not exist or has no "
-                           f"{embedder.kind} embedding")
+                           f"embedding by {embedder.name}")
             batch.vectors[n] = vector
-    fresh, datas = [], []
+    by_kind: dict[str, list[tuple[int, str | bytes]]] = {}
     for n, inp in enumerate(batch.inputs):
         kind = features.media_kind(inp.data)
         if kind is None:
             continue
-        if kind != embedder.kind:
+        if kind not in kinds:
             batch.fail(n, codes.INPUT_INVALID_ARGUMENT,
-                       f"input {n} is {kind}; this model takes {embedder.kind}")
+                       f"input {n} is {kind}; this model takes {' or '.join(sorted(kinds))}")
             continue
         try:
-            datas.append(_fetch(server, inp.data))
+            by_kind.setdefault(kind, []).append((n, _media(server, inp.data, kind)))
         except (downloads.DownloadError, KeyError, OSError) as err:
             batch.fail(n, codes.INPUT_DOWNLOAD_FAILED, f"input {n}: {err}")
-            continue
-        fresh.append(n)
-    if fresh:
-        try:
-            matrix = features.data_features(server, datas, embedder.name)
-        except features.FeatureError as err:
-            for n in fresh:
-                batch.fail(n, codes.INPUT_INVALID_ARGUMENT, f"input {n}: {err}")
-            return
-        for n, vector in zip(fresh, matrix, strict=True):
+    for kind, items in by_kind.items():
+        vectors = features.data_features(server, kind, [item for _, item in items],
+                                         embedder.name)
+        for (n, _), vector in zip(items, vectors, strict=True):
+            if vector is None:
+                batch.fail(n, codes.INPUT_INVALID_ARGUMENT,
+                           f"input {n}: the {kind} could not be read by {embedder.name}")
             batch.vectors[n] = vector
 
 
-def _model_embedder(model: resources_pb2.Model,
-                    head: Head | None) -> features.EmbedderInfo:
-    info = builtin.embedder_of(model)
+def _model_embedder(server: Any, pk: int | None, model: resources_pb2.Model,
+                    head: Head | None) -> tuple[features.EmbedderInfo, frozenset[str]]:
+    """The embedder a model's inputs go through, and the media kinds it takes."""
+    info = builtin.embedder_of(server, model)
     if info is not None:
-        return info
+        return info, info.kinds
     if head is not None:
-        return next(e for e in features.embedders() if e.name == head.embedder)
-    kind = KINDS[model.model_type_id]
-    return features.embedder_for("text" if "text" in kind.input_fields else "image")
+        return features.embedder(server, head.embedder), frozenset({head.info.get("media")})
+    kind = "text" if "text" in KINDS[model.model_type_id].input_fields else "image"
+    return features.embedder_for(server, pk, kind), frozenset({kind})
 
 
 def _slim(model: resources_pb2.Model) -> resources_pb2.Model:
@@ -212,14 +213,19 @@ def predict(server: Any, pk: int | None, model: resources_pb2.Model,
                          "Model is not trained",
                          f"version '{version.id}' of model '{model.id}' is not trained "
                          f"({codes.StatusCode.Name(version.status.code or codes.MODEL_UNTRAINED)})")
-    embeds = builtin.embedder_of(model) is not None or KINDS[model.model_type_id].embeds
+    embeds = builtin.embedder_of(server, model) is not None or \
+        KINDS[model.model_type_id].embeds
     head = None if embeds else load_head(server, pk, model.id, version.id)
     if not embeds and head is None:
         raise RpcFailure(codes.MODEL_PREDICTION_FAILED, "Model has no trained head",
                          f"version '{version.id}' of model '{model.id}' has no head")
-    embedder = _model_embedder(model, head)
+    try:
+        embedder, kinds = _model_embedder(server, pk, model, head)
+    except features.FeatureError as err:
+        raise RpcFailure(codes.MODEL_PREDICTION_FAILED, "Model cannot embed its inputs",
+                         str(err)) from None
     batch = _Batch(inputs)
-    _embed(server, pk, batch, embedder)
+    _embed(server, pk, batch, embedder, kinds)
     ok = [n for n in range(len(inputs)) if n not in batch.failures]
     scores = head.scores(np.vstack([batch.vectors[n] for n in ok])) \
         if head is not None and ok else None

@@ -104,6 +104,9 @@ def run(server: Any, pk: int, model_id: str, version_id: str) -> None:
     except TrainingDataError as err:
         logbook(f"failed: {err}")
         version.status.CopyFrom(status(err.code, details=str(err)))
+    except features.FeatureError as err:
+        logbook(f"failed: {err}")
+        version.status.CopyFrom(status(codes.MODEL_TRAINING_FAILED, details=str(err)))
     except Exception as err:  # a training bug must end the job, not leave it "training"
         log.exception("training %s/%s failed", model_id, version_id)
         logbook(f"failed: {type(err).__name__}: {err}")
@@ -222,7 +225,7 @@ def train(server: Any, pk: int, model: resources_pb2.Model, version: resources_p
     media = _MEDIA_OF.get(model.model_type_id)
     db = server.store.read()
     ids, concepts, positives, media = gather(db, pk, params, concept_ids, media, logbook)
-    info = features.embedder_for(media)
+    info = features.embedder_for(server, pk, media)
     logbook(f"embeddings: {info.name} ({info.dim} dimensions)")
     found, matrix = features.input_features(server, pk, ids, info.name)
     by_id = dict(zip(ids, positives, strict=True))
@@ -242,7 +245,7 @@ def train(server: Any, pk: int, model: resources_pb2.Model, version: resources_p
     head = fit_head(matrix, labels, concepts, exclusive, params["template"], params,
                     log=logbook)
     head.embedder = info.name
-    head.info = {"model_type_id": model.model_type_id, "inputs": len(found),
+    head.info = {"model_type_id": model.model_type_id, "inputs": len(found), "media": media,
                  "dataset_id": params["dataset_id"],
                  "dataset_version_id": params["dataset_version_id"]}
     if held is not None:
