@@ -1,8 +1,11 @@
-"""Pytest fixtures for testing against a real local Clarifai server (entry point ``pytest11``).
+"""Pytest fixtures for testing against a real local Clarifai server (entry point ``pytest11``),
+and the conformance kit.
 
 Connector authors get these by installing clarifai-connect: a running local server on
 loopback, a raw gRPC stub to it, a fresh app per test, and a real S3 API (``s3_endpoint``,
-``s3_bucket``: moto in server mode on loopback).
+``s3_bucket``: moto in server mode on loopback); and :func:`check_reader` /
+:func:`check_writer` (see :mod:`clarifai_connect.conformance`) to check that their reader
+and writer honour the connector contract.
 """
 
 from __future__ import annotations
@@ -16,7 +19,22 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
+from .conformance import (
+    ConformanceError,
+    ReaderCheck,
+    WriterCheck,
+    check_reader,
+    check_writer,
+    sample_records,
+)
 from .server import LocalServer
+
+__all__ = [
+    "AppRef", "ConformanceError", "DatasetRef", "RawApi", "ReaderCheck", "S3Endpoint",
+    "WriterCheck", "check_reader", "check_writer", "clarifai_app", "clarifai_dataset",
+    "clarifai_pat", "clarifai_raw", "clarifai_server", "raw_api", "s3_bucket", "s3_endpoint",
+    "sample_records",
+]
 
 TEST_USER = "test-user"
 
