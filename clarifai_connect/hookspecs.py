@@ -8,6 +8,13 @@ A plugin is a module listed in the ``clarifai_connect`` entry-point group of its
 and implements some of these hooks with the :data:`hookimpl` marker. Registration hooks
 hand the plugin a ``register`` callable, so the contract can grow without breaking old
 plugins. There is deliberately no per-record hook: hooks run once per process or source.
+
+The contract (these hooks, and the public names of :mod:`clarifai_connect.records` and
+:mod:`clarifai_connect.connector`) is versioned: :data:`CONTRACT_VERSION` is
+``MAJOR.MINOR``, a new hook or option raises the minor, a change that breaks a plugin the
+major. A plugin module may declare the version it needs (``CLARIFAI_CONNECT_CONTRACT =
+"1.0"``); one that needs another major, or a newer minor, is not loaded (the reason is
+shown by ``clarifai-connect plugins``). ``docs/plugins.md`` documents every part of it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,22 @@ if TYPE_CHECKING:
     from .embedder import Embedder
 
 PROJECT = "clarifai_connect"
+#: The version of the plugin contract (``MAJOR.MINOR``), see the module doc.
+CONTRACT_VERSION = "1.0"
+#: The module attribute where a plugin declares the contract version it needs.
+CONTRACT_ATTRIBUTE = "CLARIFAI_CONNECT_CONTRACT"
+
+
+def contract_problem(needed: object) -> str | None:
+    """Why a plugin needing contract ``needed`` (``"1"``, ``"1.0"``) cannot load here, or None."""
+    major, _, minor = str(needed).strip().partition(".")
+    ours_major, _, ours_minor = CONTRACT_VERSION.partition(".")
+    if not major.isdigit() or not (minor or "0").isdigit():
+        return f"declares contract {needed!r}, which is not MAJOR.MINOR"
+    if int(major) != int(ours_major) or int(minor or 0) > int(ours_minor):
+        return (f"needs plugin contract {needed}, this clarifai-connect provides "
+                f"{CONTRACT_VERSION}")
+    return None
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

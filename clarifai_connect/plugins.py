@@ -173,6 +173,11 @@ class PluginRegistry:
             if name in self.plugins or self.pm.is_registered(module):
                 self._error(f"plugin '{name}' from {info.distribution} is already loaded")
                 return None
+            needed = getattr(module, hookspecs.CONTRACT_ATTRIBUTE, None)
+            problem = hookspecs.contract_problem(needed) if needed is not None else None
+            if problem:
+                self._error(f"plugin '{name}' from {info.distribution} {problem}: not loaded")
+                return None
             try:
                 self.pm.register(module, name=name)
             except (ValueError, pluggy.PluginValidationError) as exc:
