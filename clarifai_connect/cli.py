@@ -113,15 +113,19 @@ def serve(host: str, port: int, data_dir: str | None, pats: tuple[str, ...], fau
         server.stop()
 
 
-@cli.command("plugins")
+@cli.group("plugins", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def plugins_command(as_json: bool) -> None:
+@click.pass_context
+def plugins_command(ctx: click.Context, as_json: bool) -> None:
     """List every connector, exporter and embedder with the distribution that provides it.
 
     Plugins come from the ``clarifai_connect`` entry-point group; choose which load with
     CLARIFAI_CONNECT_PLUGINS (only these third-party ones) and
     CLARIFAI_CONNECT_DISABLE_PLUGINS (never these, built-ins included).
+    `clarifai-connect plugins new NAME` starts a plugin package of your own.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from .plugins import get_registry
 
     registry = get_registry()
@@ -145,6 +149,29 @@ def plugins_command(as_json: bool) -> None:
         click.echo("no connectors, exporters or embedders are loaded")
     for error in registry.errors:
         click.echo(f"error: {error}", err=True)
+
+
+@plugins_command.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Where to create the package folder [default: the current directory].")
+def plugins_new(name: str, directory: str | None) -> None:
+    """Write a working plugin package for the format NAME: a pyproject with the entry
+    point, a Reader, a Writer and a test running the conformance kit.
+
+    \b
+      clarifai-connect plugins new my-format --dir ~/src
+      cd ~/src/clarifai-connect-my-format && pip install -e '.[test]' && python -m pytest
+    """
+    from .errors import UserError
+    from .scaffold import new_plugin
+
+    try:
+        root = new_plugin(name, directory)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {root}")
+    click.echo(f"next: cd {root} && pip install -e '.[test]' && python -m pytest")
 
 
 @cli.command()
