@@ -20,7 +20,6 @@ output back with the format's reader. Each returns what it saw, or raises
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import threading
 import zlib
@@ -29,15 +28,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .connector import Reader, Writer, display_uri, filesystem
+from .connector import Reader, ReferenceRefused, Writer, display_uri, filesystem, media_uri
 from .errors import SourceError
 from .records import Box, Concept, Media, Problem, Record, Region
 
 __all__ = ["ConformanceError", "ReaderCheck", "WriterCheck", "check_reader", "check_writer",
            "sample_records"]
-
-_REMOTE = ("http://", "https://")
-
 
 class ConformanceError(AssertionError):
     """A reader or writer broke the contract; ``failures`` holds one sentence per rule."""
@@ -117,18 +113,14 @@ def _source_root(uri: str, storage_options: Mapping[str, Any] | None) -> str:
     return uri.rstrip("/").rsplit("/", 1)[0] if "/" in uri.rstrip("/") else "."
 
 
-def _outside(ref: str, root: str) -> bool:
-    """Whether the media reference ``ref`` (as a record holds it) leaves ``root``."""
-    if ref.startswith(_REMOTE):
-        return False  # a URL is fetched where it lives
-    if "://" in root or "://" in ref:
-        if not ("://" in root and "://" in ref):
-            return True  # a local file of a remote source, or the other way round
-        return not os.path.normpath(ref.split("://", 1)[1]).startswith(
-            os.path.normpath(root.split("://", 1)[1]) + "/")
-    real = os.path.realpath(os.path.abspath(ref.removeprefix("file://")))
-    base = os.path.realpath(os.path.abspath(root))
-    return os.path.commonpath([real, base]) != base
+def _outside(ref: str, root: str, allowed: tuple[str, ...]) -> str | None:
+    """Why the media reference ``ref`` (as a record holds it) leaves ``root``, or None:
+    the connector contract's own check (:func:`~clarifai_connect.connector.media_uri`)."""
+    try:
+        media_uri(ref, root, allowed=allowed)
+    except ReferenceRefused as exc:
+        return str(exc)
+    return None
 
 
 def _media_refs(record: Record) -> Iterator[str]:
@@ -239,12 +231,13 @@ def check_reader(reader_cls: type[Reader], uri: str, *,
 
     # 5. Media references stay inside the source.
     root = media_root or _source_root(uri, storage_options)
-    outside = [(r, ref) for r in result.records for ref in _media_refs(r) if _outside(ref, root)]
+    allowed = tuple(getattr(first, "allowed_paths", ()) or ())
+    outside = [(r, why) for r in result.records for ref in _media_refs(r)
+               if (why := _outside(ref, root, allowed))]
     if outside:
-        record, ref = outside[0]
+        record, why = outside[0]
         failures.append(f"media inside the source: {len(outside)} reference(s) leave "
-                        f"{display_uri(root)} (e.g. {record.source or record.id}: "
-                        f"{display_uri(ref)})")
+                        f"{display_uri(root)} (e.g. {record.source or record.id}: {why})")
     result.checked.append("media-inside-source")
 
     if failures:

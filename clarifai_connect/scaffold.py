@@ -125,7 +125,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from clarifai_connect import Concept, Media, Problem, Reader, Record, Writer, hookimpl, stable_id
-from clarifai_connect.connector import display_uri, filesystem, resolve_uri
+from clarifai_connect.connector import ReferenceRefused, display_uri, filesystem
 from clarifai_connect.errors import SourceError
 
 # The plugin contract this plugin was written against (see clarifai-connect's docs/plugins.md).
@@ -145,6 +145,7 @@ class ${title}Reader(Reader):
                  label_separator: str = ",") -> None:
         super().__init__(uri, storage_options=storage_options)
         self.label_separator = label_separator
+        self.folder = posixpath.dirname(uri.rstrip("/")) or "."
 
     @classmethod
     def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
@@ -171,9 +172,11 @@ class ${title}Reader(Reader):
         kind, ref, labels = (part.strip() for part in parts)
         if kind not in KINDS:
             return Problem(source, f"kind '{kind}' is not one of {', '.join(KINDS)}")
-        if not ref or "://" in ref or ref.startswith("/") or ".." in ref.split("/"):
-            return Problem(source, f"media path '{ref}' must be relative, inside the source")
-        uri = resolve_uri(self.uri, ref)
+        try:
+            # The contract's check: the reference must stay inside the source's folder.
+            uri = self.media_uri(ref, self.folder)
+        except ReferenceRefused as exc:
+            return Problem(source, str(exc))
         try:
             size = fs.info(uri).get("size")
         except FileNotFoundError:
