@@ -30,7 +30,7 @@ from typing import Any
 
 from .connector import Reader, ReferenceRefused, Writer, display_uri, filesystem, media_uri
 from .errors import SourceError
-from .records import Box, Concept, Media, Problem, Record, Region
+from .records import Box, Concept, Media, Notice, Problem, Record, Region
 
 __all__ = ["ConformanceError", "ReaderCheck", "WriterCheck", "check_reader", "check_writer",
            "sample_records"]
@@ -52,6 +52,7 @@ class ReaderCheck:
     reader: str
     records: list[Record] = field(default_factory=list, repr=False)
     problems: list[Problem] = field(default_factory=list, repr=False)
+    notices: list[Notice] = field(default_factory=list, repr=False)
     count: int | None = None
     built_before_first: int = 0  # records built when the first item arrived
     checked: list[str] = field(default_factory=list)
@@ -175,9 +176,11 @@ def check_reader(reader_cls: type[Reader], uri: str, *,
             if not item.source or not item.reason:
                 failures.append(f"problems, not exceptions: item {index} is a Problem "
                                 "without a source location or a reason")
+        elif isinstance(item, Notice):
+            result.notices.append(item)
         else:
-            failures.append(f"items: item {index} is a {type(item).__name__}, not a Record "
-                            "or a Problem")
+            failures.append(f"items: item {index} is a {type(item).__name__}, not a Record, "
+                            "a Problem or a Notice")
     result.checked.append("problems-not-exceptions")
     if expect_problems is not None and len(result.problems) != expect_problems:
         shown = "; ".join(str(p) for p in result.problems[:3])
@@ -224,9 +227,10 @@ def check_reader(reader_cls: type[Reader], uri: str, *,
     except Exception as exc:
         failures.append(f"count: count() raised {type(exc).__name__}: {exc} (return None "
                         "when the count is not cheap to know)")
-    if result.count is not None and result.count != len(items):
+    yielded = len(result.records) + len(result.problems)  # notices are beside the items
+    if result.count is not None and result.count != yielded:
         failures.append(f"count: count() says {result.count}, the reader yielded "
-                        f"{len(items)} item(s)")
+                        f"{yielded} item(s)")
     result.checked.append("count")
 
     # 5. Media references stay inside the source.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connector import Reader, ReadItem, allowed_folders, display_uri
 from .errors import ConfigError
-from .records import Problem, Record
+from .records import Notice, Problem, Record
 
 if TYPE_CHECKING:
     from .plugins import PluginRegistry
@@ -40,7 +40,8 @@ def is_table(data: Any) -> bool:
 
 
 class RecordsSource(Reader):
-    """An iterable of :class:`Record` (and :class:`Problem`) as a source, read once, lazily.
+    """An iterable of :class:`Record` (and :class:`Problem`, :class:`Notice`) as a source,
+    read once, lazily.
 
     Anything else the iterable yields becomes a Problem at ``<source_id> item <n>``.
     """
@@ -54,7 +55,7 @@ class RecordsSource(Reader):
 
     def __iter__(self) -> Iterator[ReadItem]:
         for index, item in enumerate(self.items):
-            if isinstance(item, (Record, Problem)):
+            if isinstance(item, (Record, Problem, Notice)):
                 yield item
             else:
                 yield Problem(f"{self.uri} item {index}",

@@ -18,6 +18,7 @@ from clarifai_connect import Concept, Media, Problem, Reader, Record, Writer
 from clarifai_connect.plugins import get_registry
 from clarifai_connect.testing import ConformanceError, check_reader, check_writer
 
+from . import layouts
 from .sync_support import class_folders, coco_file, png
 
 
@@ -88,6 +89,13 @@ def test_voc_reader_conforms(tmp_path):
     assert len(result.records) == 4
 
 
+def test_yolo_reader_conforms(tmp_path):
+    root = layouts.ultralytics_detect(tmp_path / "coco8")
+    (root / "README.md").write_text("not an item")  # a Notice (ignored), not an item
+    result = check_reader(_connector("yolo"), str(root), expect_problems=0)
+    assert len(result.records) == 5 and [n.kind for n in result.notices] == ["ignored"]
+
+
 # -- the built-in writers ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name, target, compare", [
@@ -96,6 +104,7 @@ def test_voc_reader_conforms(tmp_path):
     ("csv", "out/inputs.csv", ("media", "concepts")),
     ("parquet", "out/data.parquet", ("media", "concepts")),
     ("folder", "out", ("media", "concepts")),
+    ("yolo", "out", ("media", "regions")),
 ])
 def test_built_in_writers_read_back(tmp_path, name, target, compare):
     writer = get_registry().exporter(name).cls
@@ -188,7 +197,7 @@ def test_a_good_reader_passes(lines):
     (Eager, "laziness: all 3 records were built before the first item"),
     (LyingCount, "count: count() says 1000, the reader yielded 4 item(s)"),
     (EscapingMedia, "media inside the source: 1 reference(s) leave"),
-    (ReadsAsItGoesWithoutRecords, "items: item 0 is a str, not a Record or a Problem"),
+    (ReadsAsItGoesWithoutRecords, "items: item 0 is a str, not a Record, a Problem or a Notice"),
 ])
 def test_broken_readers_fail_naming_the_rule(lines, reader, rule):
     with pytest.raises(ConformanceError) as caught:
