@@ -9,8 +9,8 @@ and implements some of these hooks with the :data:`hookimpl` marker. Registratio
 hand the plugin a ``register`` callable, so the contract can grow without breaking old
 plugins. There is deliberately no per-record hook: hooks run once per process or source.
 
-The contract (these hooks, and the public names of :mod:`clarifai_connect.records` and
-:mod:`clarifai_connect.connector`) is versioned: :data:`CONTRACT_VERSION` is
+The contract (these hooks, and the public names of :mod:`clarifai_connect.records`,
+:mod:`clarifai_connect.connector` and :mod:`clarifai_connect.embedder`) is versioned: :data:`CONTRACT_VERSION` is
 ``MAJOR.MINOR``, a new hook or option raises the minor, a change that breaks a plugin the
 major. A plugin module may declare the version it needs (``CLARIFAI_CONNECT_CONTRACT =
 "1.0"``); one that needs another major, or a newer minor, is not loaded (the reason is

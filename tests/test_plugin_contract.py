@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from clarifai_connect import conformance, connector, hookspecs, records
+from clarifai_connect import conformance, connector, embedder, hookspecs, records
 from clarifai_connect.plugins import PluginRegistry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 # What a plugin may use: these modules' public names, the hooks, and the marker.
-CONTRACT_MODULES = (records, connector)
+CONTRACT_MODULES = (records, connector, embedder)
 KIT = ("check_reader", "check_writer", "ConformanceError")
 
 
@@ -40,7 +40,8 @@ def _contract_names() -> list[tuple[str, object]]:
 
 
 def test_the_hooks_are_known():
-    assert _hooks() == ["detect_format", "register_connectors", "register_exporters"]
+    assert _hooks() == ["detect_format", "register_connectors", "register_embedders",
+                        "register_exporters"]
 
 
 @pytest.mark.parametrize("hook", _hooks())
