@@ -9,6 +9,7 @@ import sys
 import click
 
 from . import __version__
+from .errors import EXIT_INTERRUPTED
 
 
 def _api_options(command):
@@ -44,7 +45,61 @@ _progress_option = click.option(
     help="Show a live progress bar [default: when stderr is a terminal].")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandFailed(click.ClickException):
+    """An error shown as one line, ending the command with its own exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def error_line(exc: BaseException, command: str | None = None) -> tuple[str, int]:
+    """What the user is told about ``exc`` (one sentence saying what to do), and the exit
+    code (the table in the README)."""
+    from .errors import (
+        EXIT_FAILED,
+        ApiUnreachableError,
+        AuthError,
+        ClarifaiConnectError,
+        CredentialsMissing,
+    )
+
+    resume = "; run the same command again to resume" if command == "sync" else ""
+    if isinstance(exc, CredentialsMissing):
+        text = ("no credentials: set CLARIFAI_PAT (or pass --pat KEY), or use --base-url "
+                "local for the embedded local server")
+    elif isinstance(exc, AuthError):
+        text = f"the API refused the key: {exc.reason}; check --pat or CLARIFAI_PAT"
+    elif isinstance(exc, ApiUnreachableError):
+        text = f"{exc}; check --base-url and the network{resume}"
+    elif isinstance(exc, ClarifaiConnectError):
+        text = str(exc)
+    else:  # a bug: say so, briefly; -vv shows the traceback
+        text = (f"unexpected {type(exc).__name__}: {exc} (run with -vv to see the traceback, "
+                "and please report it)")
+    return text, getattr(exc, "exit_code", EXIT_FAILED)
+
+
+class CommandGroup(click.Group):
+    """The top-level group: no traceback reaches the user (unless ``-vv``); every error is
+    one line and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            if ctx.params.get("verbose", 0) >= 2:
+                raise
+            text, code = error_line(exc, ctx.invoked_subcommand)
+            raise CommandFailed(text, code) from None
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="clarifai-connect")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
@@ -190,20 +245,15 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 
     Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id).
     """
-    from .errors import UserError
     from .plugins import parse_option_pairs
     from .validation import validate_source
 
     def show(problem) -> None:
         click.echo(f"problem: {problem}")
 
-    try:
-        report = validate_source(source, format_, options=parse_option_pairs(options),
-                                 storage_options=parse_option_pairs(storage, "storage option"),
-                                 media=check_media, on_problem=show,
-                                 allowed_paths=allow_paths)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = validate_source(source, format_, options=parse_option_pairs(options),
+                             storage_options=parse_option_pairs(storage, "storage option"),
+                             media=check_media, on_problem=show, allowed_paths=allow_paths)
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
@@ -266,16 +316,13 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
     """
     from .engine.config import load_sync_settings
     from .engine.run import sync
-    from .errors import UserError
 
     try:
         args = load_sync_settings(ctx, source, settings)
         report = sync(**args)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("interrupted: run the same command again to finish the sync", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     click.echo(report.summary())
     sys.exit(report.exit_code)
 
@@ -320,7 +367,6 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
     cannot hold is named in warnings. Exits with 1 when any input failed (see --report
     for each one, with its reason).
     """
-    from .errors import UserError
     from .exports.runner import export
     from .plugins import parse_option_pairs
 
@@ -329,13 +375,64 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
                         pat=pat, storage_options=parse_option_pairs(storage, "storage option"),
                         options=parse_option_pairs(options), workers=workers, report=report,
                         progress=progress)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("interrupted: the export is incomplete", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     click.echo(result.summary())
     sys.exit(result.exit_code)
+
+@cli.group("version")
+def version_group() -> None:
+    """Dataset versions: a frozen copy of a dataset's current inputs (what
+    `export --version` reads)."""
+
+
+def _dataset(app: str, dataset: str, base_url: str | None, pat: str | None):
+    from .client import App
+    from .engine.run import parse_app
+
+    user_id, app_id = parse_app(app)
+    return App(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat).dataset(dataset)
+
+
+def _version_options(command):
+    command = click.option("--dataset", required=True, metavar="ID",
+                           help="The dataset.")(command)
+    return click.option("--app", "app", required=True, metavar="USER/APP",
+                        help="The app (USER/APP or its URL).")(command)
+
+
+@version_group.command("create")
+@_version_options
+@click.option("--id", "version_id", metavar="ID", default=None,
+              help="The version id [default: one the API picks].")
+@click.option("--description", default="", help="A description of the version.")
+@_api_options
+def version_create(app: str, dataset: str, version_id: str | None, description: str,
+                   base_url: str | None, pat: str | None) -> None:
+    """Create a version of a dataset and print its id.
+
+    \b
+    Example:
+      clarifai-connect version create --app me/pets --dataset train --id v1
+      clarifai-connect export --app me/pets --dataset train --version v1 --to out --format coco
+    """
+    fields = {"description": description, **({"id": version_id} if version_id else {})}
+    created = _dataset(app, dataset, base_url, pat).create_version(**fields)
+    click.echo(created.version.id)
+
+
+@version_group.command("list")
+@_version_options
+@_api_options
+def version_list(app: str, dataset: str, base_url: str | None, pat: str | None) -> None:
+    """List the versions of a dataset: id, creation time (UTC), description."""
+    for item in _dataset(app, dataset, base_url, pat).list_versions():
+        version = item.version
+        created = version.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") \
+            if version.HasField("created_at") else "-"
+        click.echo(f"{version.id}  {created}  {version.description}".rstrip())
+
 
 def main() -> None:
     """Console-script entry point."""

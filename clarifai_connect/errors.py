@@ -9,12 +9,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Anything that looks like a key in an authorization header or a long hex/alnum token.
+# The exit codes of the command line (documented in the README, enforced by tests).
+EXIT_OK = 0  # every item landed (or was already there)
+EXIT_FAILED = 1  # the run finished, but some items failed: see the report
+EXIT_USAGE = 2  # bad arguments or configuration: nothing was done
+EXIT_AUTH = 3  # the API refused the credentials
+EXIT_UNREACHABLE = 4  # the API did not answer: a rerun resumes
+EXIT_INTERRUPTED = 130  # Ctrl-C: a rerun resumes
+
+# Anything that looks like a key in an authorization header, or a value after pat=/token=
+# that looks like a secret: long and holding a digit, so that prose ("pass pat= or token=",
+# "the key configuration") is never rewritten.
+_SECRETISH = r"(?=[^\s'\",)]*\d)[^\s'\",)]{8,}"
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?key\s+)[^\s'\"]+"),
     re.compile(r"(?i)(x-clarifai-session-token['\"]?\s*[:=,]\s*['\"]?)[^\s'\"]+"),
-    re.compile(r"(?i)(\bkey\s+)[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"(?i)((?:pat|token|secret|password)\s*[=:]\s*['\"]?)[^\s'\",)]+"),
+    re.compile(r"(?i)(\bkey\s+)(?=[A-Za-z_\-]*\d)[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"(?i)(\b(?:pat|token|secret|password)\s*[=:]\s*['\"]?)" + _SECRETISH),
 ]
 _known_secrets: set[str] = set()
 
@@ -47,6 +58,12 @@ class ClarifaiConnectError(Exception):
 class UserError(ClarifaiConnectError):
     """Bad arguments or configuration: the caller must change something."""
 
+    exit_code = EXIT_USAGE
+
+
+class CredentialsMissing(UserError):
+    """No key or session token was given for an API that needs one."""
+
 
 class ConfigError(UserError):
     """A configuration file or option is invalid."""
@@ -56,8 +73,20 @@ class SourceError(UserError):
     """A source could not be read (missing, unreadable, or not of the expected format)."""
 
 
+class PortTaken(UserError):
+    """A server cannot listen on the port it was given."""
+
+
 class ApiClientError(ClarifaiConnectError):
     """The client could not talk to the API at all (connection, TLS, protocol)."""
+
+    exit_code = EXIT_FAILED
+
+
+class ApiUnreachableError(ApiClientError):
+    """The API did not answer: never reached, or every call failed for the give-up time."""
+
+    exit_code = EXIT_UNREACHABLE
 
 
 class ApiError(ClarifaiConnectError):
@@ -66,6 +95,8 @@ class ApiError(ClarifaiConnectError):
     Carries the Clarifai status ``code``, its ``description`` and ``details``, the
     ``request_id`` and the name of the ``method`` that failed.
     """
+
+    exit_code = EXIT_FAILED
 
     def __init__(
         self,
@@ -96,3 +127,15 @@ class ApiError(ClarifaiConnectError):
             type(self),
             (self.method, self.code, self.description, self.details, self.request_id),
         )
+
+
+class AuthError(ApiError):
+    """The API refused the credentials (a wrong, expired or under-scoped key)."""
+
+    exit_code = EXIT_AUTH
+
+    @property
+    def reason(self) -> str:
+        """What the API said, without the call's name: ``Invalid API key (status 11008)``."""
+        what = self.description or "refused"
+        return f"{what} (status {self.code})" if self.code else what

@@ -253,10 +253,11 @@ class PluginRegistry:
     def _lookup(self, table: dict[str, Registration], name: str, what: str,
                 plural: str) -> Registration:
         self.load()
-        if name not in table:
+        key = name.strip().lower()  # --format COCO is --format coco
+        if key not in table:
             known = ", ".join(sorted(table)) or "none"
             raise ConfigError(f"unknown {what} '{name}' (known {plural}: {known})")
-        return table[name]
+        return table[key]
 
     def detect_format(self, uri: str, storage_options: Mapping[str, Any] | None = None) -> str:
         """The connector name for ``uri`` by asking the plugins; SourceError when none knows."""
@@ -275,6 +276,8 @@ class PluginRegistry:
             if name:
                 break
         if not name:
+            if not _exists(uri, storage_options):
+                raise SourceError(f"{display_uri(uri)} does not exist")
             raise SourceError(f"cannot tell the format of {display_uri(uri)}: "
                               "pass --format (see `clarifai-connect plugins`)")
         if name not in self.connectors:
@@ -287,7 +290,7 @@ class PluginRegistry:
                     allowed_paths: Iterable[str] = (), **options: Any) -> Reader:
         """A reader for ``uri`` (format ``auto`` detects it) built with ``options``, whose
         media references may also point into ``allowed_paths`` (``--allow-path``)."""
-        if not format or format == "auto":
+        if not format or format.strip().lower() == "auto":
             format = self.detect_format(uri, storage_options)
         reader = _build(self.connector(format), uri, storage_options, options)
         reader.allowed_paths = allowed_folders(allowed_paths)
@@ -298,6 +301,17 @@ class PluginRegistry:
                     **options: Any) -> Writer:
         """A writer of ``format`` to ``uri`` built with ``options``."""
         return _build(self.exporter(format), uri, storage_options, options)
+
+
+def _exists(uri: str, storage_options: Mapping[str, Any] | None) -> bool:
+    """Whether ``uri`` names something (True when that cannot be told: let the reader say)."""
+    from .connector import filesystem
+
+    try:
+        fs, path = filesystem(uri, storage_options)
+        return bool(fs.exists(path))
+    except Exception:
+        return True
 
 
 def _build(reg: Registration, uri: str, storage_options: Mapping[str, Any] | None,

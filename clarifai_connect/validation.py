@@ -94,7 +94,7 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
     problems (the second would never land); tracking them costs one set of ids.
     """
     registry = registry or get_registry()
-    if not format or format == "auto":
+    if not format or format.strip().lower() == "auto":
         format = registry.detect_format(uri, storage_options)
     reader = registry.open_reader(uri, format, storage_options, allowed_paths=allowed_paths,
                                   **dict(options or {}))

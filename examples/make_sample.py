@@ -1,4 +1,5 @@
-"""Regenerate the sample images: six 16×16 PNGs, a square and stripes in three colours.
+"""Regenerate the sample images: six 16×16 PNGs, a square and stripes in three colours
+(``sample/images``), and the class folders of ``pets/`` (three cats, three dogs).
 
 Standard library only, deterministic: the same bytes on every machine.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220)}
 BACKGROUND = (250, 250, 250)
+PETS = {"cat": (230, 140, 40), "dog": (120, 80, 40)}
 
 
 def png(width: int, height: int, pixel) -> bytes:
@@ -38,6 +40,17 @@ def main() -> None:
                 return rgb if inside else BACKGROUND
 
             (root / name / f"{name}_{shape}.png").write_bytes(png(16, 16, pixel))
+    pets = Path(__file__).parent / "pets"
+    for kind, rgb in PETS.items():
+        (pets / kind).mkdir(parents=True, exist_ok=True)
+        for n in range(3):
+            def pixel(x: int, y: int, rgb=rgb, n=n) -> tuple[int, int, int]:
+                # a face: a disc, with n + 1 lighter spots on it
+                inside = (x - 8) ** 2 + (y - 9) ** 2 <= 36
+                spot = y == 7 and x in (5 + 3 * i for i in range(n + 1))
+                return (255, 255, 255) if inside and spot else rgb if inside else BACKGROUND
+
+            (pets / kind / f"{kind}{n}.png").write_bytes(png(16, 16, pixel))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from ..errors import UserError, register_secret
+from ..errors import CredentialsMissing, UserError, register_secret
 
 DEFAULT_BASE = "https://api.clarifai.com"
 DEFAULT_UI = "https://clarifai.com"
@@ -191,9 +191,11 @@ class ClientAuth:
         elif not (pat or token):
             pat, token = env(ENV_PAT), env(ENV_TOKEN)
             if not (pat or token):
-                raise UserError(
-                    "Authentication required: pass pat= or token=, or set CLARIFAI_PAT or "
-                    "CLARIFAI_SESSION_TOKEN (or use base_url='local' for the local server).")
+                # The CLI words this for its users (--pat, --base-url local).
+                raise CredentialsMissing(
+                    f"no credentials for {base_url}: pass pat= or token=, or set "
+                    "CLARIFAI_PAT or CLARIFAI_SESSION_TOKEN (or use base_url='local' for the "
+                    "local server)")
         register_secret(pat)
         register_secret(token)
         return cls(base_url=base_url, endpoint=endpoint,

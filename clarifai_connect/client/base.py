@@ -3,7 +3,13 @@
 Transient faults are gRPC UNAVAILABLE / RESOURCE_EXHAUSTED and the API's throttling statuses
 (answered inside a successful gRPC call, as the API does). They are retried with capped
 exponential backoff and full jitter until ``RetryPolicy.deadline`` seconds have passed.
-Any other failure status raises :class:`~clarifai_connect.errors.ApiError` at once.
+Any other failure status raises :class:`~clarifai_connect.errors.ApiError` at once (an
+:class:`~clarifai_connect.errors.AuthError` when the credentials are refused).
+
+Failing fast when the API is down: an endpoint that never answered is given
+``connect_deadline`` seconds, and once every call to an endpoint has failed for
+``give_up_after`` seconds (a circuit breaker shared by all calls to it) each call raises
+:class:`~clarifai_connect.errors.ApiUnreachableError` at once instead of retrying on its own.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import message_factory
 
-from ..errors import ApiClientError, ApiError, ClarifaiConnectError, redact
+from ..errors import (
+    ApiClientError,
+    ApiError,
+    ApiUnreachableError,
+    AuthError,
+    ClarifaiConnectError,
+    redact,
+)
 from ..server.protos import MODULE_SERVICE
 from .auth import ClientAuth
 
@@ -54,7 +67,13 @@ FAULTS: dict[grpc.StatusCode | int, Fault] = {
     status_code_pb2.CONN_EXCEEDS_LIMITS: _TRANSIENT_API,
     status_code_pb2.MODEL_BUSY_PLEASE_RETRY: _TRANSIENT_API,
     status_code_pb2.RPC_SERVER_UNAVAILABLE: _TRANSIENT_API,
+    # The credentials are refused: a distinct error (and exit code), never retried.
+    **dict.fromkeys((status_code_pb2.CONN_ACCOUNT_ISSUES, status_code_pb2.CONN_TOKEN_INVALID,
+                     status_code_pb2.CONN_CREDENTIALS_INVALID,
+                     status_code_pb2.CONN_INSUFFICIENT_SCOPES, status_code_pb2.CONN_KEY_INVALID,
+                     status_code_pb2.CONN_KEY_NOT_FOUND), Fault(AuthError)),
 }
+AUTH_GRPC_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 GRPC_DEFAULT = Fault(ApiClientError)  # any other gRPC code: the API could not be reached
 STATUS_DEFAULT = Fault(ApiError)  # any other failure status: the API said no
 THROTTLE_CODES = frozenset(c for c, f in FAULTS.items() if isinstance(c, int) and f.transient)
@@ -80,6 +99,8 @@ class RetryPolicy:
     cap: float = 5.0
     deadline: float = 60.0
     call_timeout: float | None = 600.0  # per attempt; None waits forever
+    connect_deadline: float = 5.0  # retrying an endpoint that never answered
+    give_up_after: float = 60.0  # every call to the endpoint failed for this long: stop
 
     def delays(self) -> Iterable[float]:
         """The (jittered) sleeps between attempts, forever; the caller enforces the deadline."""
@@ -95,6 +116,35 @@ DEFAULT_RETRY = RetryPolicy()
 _methods: weakref.WeakKeyDictionary[grpc.Channel, dict[str, Callable]] = \
     weakref.WeakKeyDictionary()
 _methods_lock = threading.Lock()
+
+
+class EndpointHealth:
+    """Whether an endpoint ever answered, and since when every call to it has failed."""
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.failing_since: float | None = None
+
+    def success(self) -> None:
+        """A call got an answer (any status but a transient fault)."""
+        self.answered = True
+        self.failing_since = None
+
+    def failure(self, now: float) -> float:
+        """A call failed transiently; returns for how long every call has been failing."""
+        if self.failing_since is None:
+            self.failing_since = now
+        return now - self.failing_since
+
+
+_health: weakref.WeakKeyDictionary[grpc.Channel, EndpointHealth] = \
+    weakref.WeakKeyDictionary()
+
+
+def endpoint_health(channel: grpc.Channel) -> EndpointHealth:
+    """The shared health of the endpoint behind ``channel`` (one per shared channel)."""
+    with _methods_lock:
+        return _health.setdefault(channel, EndpointHealth())
 
 
 def _method(channel: grpc.Channel, name: str) -> Callable:
@@ -188,7 +238,9 @@ class BaseClient:
         """
         ok = tuple(ok)
         policy = self.retry_policy
-        fn = _method(self.auth.channel(), method)
+        channel = self.auth.channel()
+        fn = _method(channel, method)
+        health = endpoint_health(channel)
         started = time.monotonic()
         delays = iter(policy.delays())
         attempt = 0
@@ -200,6 +252,9 @@ class BaseClient:
                 code = err.code() if hasattr(err, "code") else None
                 detail = redact(err.details() if hasattr(err, "details") else str(err))
                 kind = fault_of(code)
+                if code in AUTH_GRPC_CODES:
+                    health.success()
+                    raise AuthError(method, 0, f"gRPC {code.name}: {detail}") from None
                 if not kind.transient:
                     raise kind.error(
                         f"{method} failed: gRPC {getattr(code, 'name', code)}: {detail}") from err
@@ -207,14 +262,25 @@ class BaseClient:
                 response = None
             else:
                 if not fault_of(response.status.code).transient:
+                    health.success()
                     return raise_for_status(method, response, ok)
                 fault = redact(f"status {response.status.code} {response.status.description}")
+            now = time.monotonic()
+            failing = health.failure(now)
+            if response is None and failing >= policy.give_up_after:
+                raise ApiUnreachableError(
+                    f"the API at {self.base} has not answered for {failing:.0f}s "
+                    f"({method}: {fault})")
+            if response is None and not health.answered and \
+                    now - started >= policy.connect_deadline:
+                raise ApiUnreachableError(f"the API at {self.base} is not answering "
+                                          f"({method} failed after {attempt} attempts: {fault})")
             delay = next(delays)
-            if time.monotonic() - started + delay > policy.deadline:
-                log.warning("%s: giving up after %d attempts (%s)", method, attempt, fault)
+            if now - started + delay > policy.deadline:
+                log.info("%s: giving up after %d attempts (%s)", method, attempt, fault)
                 if response is not None:
                     return raise_for_status(method, response, ok)
-                raise kind.error(f"{method} failed after {attempt} attempts: {fault}")
+                raise ApiUnreachableError(f"{method} failed after {attempt} attempts: {fault}")
             log.debug("%s: transient fault (%s), retry %d in %.2fs", method, fault, attempt,
                       delay)
             time.sleep(delay)

@@ -246,16 +246,36 @@ def iter_folder_inputs(folder_path: str, input_type: str, dataset_id: str | None
                        labels: bool = False,
                        on_error: OnError = _raise) -> Iterator[tuple[str, resources_pb2.Input]]:
     """(file path, input proto) for the image or text files of a folder, in name order,
-    one at a time; a file that cannot be read goes to ``on_error``."""
+    one at a time; a file that cannot be read goes to ``on_error``.
+
+    A folder holding no such file but class folders (``pets/cat/1.png``, ``pets/dog/2.png``)
+    is read class by class; with ``labels`` each input's concept is the name of its folder.
+    File stems are the input ids (prefixed by the class when a stem repeats across classes).
+    A folder with neither raises UserError: an upload of nothing is a mistake, not a success.
+    """
     folder = Path(folder_path)
     if not folder.is_dir():
         raise UserError(f"{folder_path}: not a folder.")
     extensions = IMAGE_EXTENSIONS if input_type == "image" else TEXT_EXTENSIONS
-    concept = [folder.resolve().name] if labels else None
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower().lstrip(".") not in extensions:
-            continue
-        input_id = clean_input_id(path.stem)
+
+    def media_files(where: Path) -> list[Path]:
+        return [p for p in sorted(where.iterdir())
+                if p.is_file() and p.suffix.lower().lstrip(".") in extensions]
+
+    files = [(folder, path) for path in media_files(folder)]
+    if not files:
+        files = [(sub, path) for sub in sorted(folder.iterdir()) if sub.is_dir()
+                 for path in media_files(sub)]
+        if not files:
+            raise UserError(f"{folder_path}: no {input_type} files in it, nor in class "
+                            "folders under it.")
+    stems = [path.stem for _, path in files]
+    repeated = {stem for stem in stems if stems.count(stem) > 1} if len(set(stems)) < len(
+        stems) else set()
+    for parent, path in files:
+        concept = [parent.resolve().name] if labels else None
+        stem = f"{parent.name}-{path.stem}" if path.stem in repeated else path.stem
+        input_id = clean_input_id(stem)
         try:
             if not input_id:
                 raise UserError(f"{path}: the file name gives an empty input id.")

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from ..errors import PortTaken
 from . import auth as auth_mod
 from . import downloads
 from .blobs import BlobStore
@@ -68,9 +69,14 @@ class LocalServer:
                      ("grpc.so_reuseport", 0)],
         )
         self._grpc.add_generic_rpc_handlers((build_handler(self),))
-        self.port = self._grpc.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self._grpc.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpc's "Failed to bind": the port is taken
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind {host}:{port}")
+            self.store.close()
+            raise PortTaken(f"cannot serve on {host}:{port}: the port is taken (or not "
+                            "allowed); choose another with --port, or --port 0 for a free one")
         self.media = MediaServer(self, host=host)
         self._stopped = threading.Event()
 
