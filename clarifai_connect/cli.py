@@ -285,6 +285,10 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
                                              "print what would be done.")
 @click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
               help="Where to write the JSON-lines report [default: beside the state file].")
+@click.option("--give-up-after", type=click.FloatRange(min=1), default=60, show_default=True,
+              metavar="SECONDS",
+              help="Stop sending when every call to the API has failed for this long (a "
+                   "rerun resumes).")
 @_pair_options("A connector option (repeatable; JSON values; dotted keys nest).",
                "An fsspec storage option for the source (repeatable), e.g. "
                "-s anon=true or -s endpoint_url=http://…")
@@ -312,14 +316,22 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
 
     Runs are resumable: the state file remembers what the API acknowledged, so running
     the same command again after an interruption finishes the job with no duplicate.
-    Exits with 1 when any item failed (see the report for each one, with its reason).
+    Exits with 1 when any item failed (see the report for each one, with its reason);
+    the README lists every exit code.
     """
     from .engine.config import load_sync_settings
-    from .engine.run import sync
+    from .engine.run import SyncInterrupted, sync
 
     try:
         args = load_sync_settings(ctx, source, settings)
         report = sync(**args)
+    except SyncInterrupted as stop:
+        done = stop.report
+        click.echo(done.summary())
+        click.echo(f"interrupted after {done.read} items ({done.created} created, "
+                   f"{done.updated} updated, {done.skipped} skipped, {done.failed} failed; "
+                   "all checkpointed): run the same command again to finish the sync", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("interrupted: run the same command again to finish the sync", err=True)
         sys.exit(EXIT_INTERRUPTED)

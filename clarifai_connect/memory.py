@@ -180,7 +180,8 @@ def open_source(data: Any, *, source_id: str | None = None, format: str = "auto"
     if isinstance(data, (str, os.PathLike)):
         uri = os.fspath(data)
         registry = registry or get_registry()
-        if not format or format == "auto":
+        format = (format or "auto").strip().lower()  # --format COCO is --format coco
+        if format == "auto":
             format = registry.detect_format(uri, storage_options)
         reader = registry.open_reader(uri, format, storage_options,
                                       allowed_paths=allowed_paths, **options)

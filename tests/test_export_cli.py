@@ -89,14 +89,14 @@ def test_configuration_errors_fail_fast(clarifai_server, clarifai_app, tmp_path)
     out = tmp_path / "out"
     missing = _run(clarifai_server, clarifai_app, "--dataset", "nope", "--to", str(out),
                    "--format", "coco")
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # a usage error (README: exit codes)
     assert "cannot export dataset 'nope'" in missing.output
     no_dataset = _run(clarifai_server, clarifai_app, "--version", "v1", "--to", str(out),
                       "--format", "coco")
-    assert no_dataset.exit_code == 1 and "--version needs --dataset" in no_dataset.output
+    assert no_dataset.exit_code == 2 and "--version needs --dataset" in no_dataset.output
     unknown = _run(clarifai_server, clarifai_app, "--to", str(out), "--format", "nope")
-    assert unknown.exit_code == 1 and "unknown export format 'nope'" in unknown.output
+    assert unknown.exit_code == 2 and "unknown export format 'nope'" in unknown.output
     bad_option = _run(clarifai_server, clarifai_app, "--to", str(out), "--format", "coco",
                       "-o", "colour=red")
-    assert bad_option.exit_code == 1 and "has no option colour" in bad_option.output
+    assert bad_option.exit_code == 2 and "has no option colour" in bad_option.output
     assert not out.exists()  # nothing was written

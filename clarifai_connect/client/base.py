@@ -62,6 +62,8 @@ _TRANSIENT_API = Fault(ApiError, transient=True)
 FAULTS: dict[grpc.StatusCode | int, Fault] = {
     grpc.StatusCode.UNAVAILABLE: _TRANSIENT_CLIENT,
     grpc.StatusCode.RESOURCE_EXHAUSTED: _TRANSIENT_CLIENT,
+    # The client never cancels a call: CANCELLED is a server going away mid-call.
+    grpc.StatusCode.CANCELLED: _TRANSIENT_CLIENT,
     status_code_pb2.CONN_THROTTLED: _TRANSIENT_API,
     status_code_pb2.CONN_EXCEED_HOURLY_LIMIT: _TRANSIENT_API,
     status_code_pb2.CONN_EXCEEDS_LIMITS: _TRANSIENT_API,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
-from ..errors import ApiClientError, ApiError
+from ..errors import ApiClientError, ApiError, ApiUnreachableError
 from ..records import Record
 from .auth import ClientAuth
 from .base import BaseClient
@@ -150,6 +150,8 @@ class RecordUploader(BaseClient):
             response = err.response
             if response is None or not response.inputs:
                 return {item.id: (FAILED, str(err)) for item in items}, set()
+        except ApiUnreachableError:
+            raise  # the caller stops sending: these items are not attempted, not failed
         except ApiClientError as err:
             return {item.id: (FAILED, str(err)) for item in items}, set()
         answered = {got.id: got.status for got in response.inputs}
@@ -247,6 +249,8 @@ class RecordUploader(BaseClient):
     def _post_annotation_chunk(self, chunk: list) -> list[tuple[Any, str]]:
         try:
             failures = post_annotation_chunk(self.call, self.user_app_id, chunk)
+        except ApiUnreachableError:
+            raise
         except ApiClientError as err:
             failures = [(sent, str(err)) for sent in chunk]
         there = self._existing_annotations([a for a, _ in failures])

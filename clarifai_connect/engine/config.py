@@ -25,7 +25,8 @@ __all__ = ["CONFIG_KEYS", "load_config", "load_sync_settings"]
 
 CONFIG_KEYS = ("source", "app", "dataset", "format", "base_url", "pat", "workers",
                "batch_size", "state", "update", "delete", "max_delete", "dry_run", "report",
-               "storage_options", "options", "transform", "allow_paths")
+               "storage_options", "options", "transform", "allow_paths",
+               "give_up_after")
 _PATH_KEYS = ("state", "report")
 # CLI parameter name → sync() argument name, where they differ.
 _RENAMES = {"format_": "format", "storage": "storage_options"}

@@ -28,7 +28,7 @@ from typing import Literal
 
 from ..client.record_upload import EXISTS, LANDED, MAX_BATCH, Prepared, RecordUploader
 from ..client.utils import batched
-from ..errors import ClarifaiConnectError, UserError, redact
+from ..errors import ApiUnreachableError, ClarifaiConnectError, UserError, redact
 from ..records import Notice, Problem, Record
 from .report import Bucket, RunReport
 from .state import DONE, INPUT, SyncState
@@ -89,35 +89,60 @@ class UploadEngine:
         self.on_progress = on_progress or (lambda n: None)
         self._slots = threading.BoundedSemaphore(2 * options.workers)
         self._pulled = 0  # items read from the source so far
+        self._unreachable = threading.Event()  # the API stopped answering: send no more
+        self._stop_lock = threading.Lock()
 
     # -- reading and planning (one thread) -------------------------------------------------
 
     def run(self, items: Iterable[Record | Problem | Notice]) -> RunReport:
-        """Sync every item; failures end up in the report, never raised."""
+        """Sync every item; failures end up in the report, never raised.
+
+        Ctrl-C stops reading; the batches in flight finish (what the API acknowledged is
+        counted and checkpointed) before KeyboardInterrupt is raised again. When the API
+        stops answering (:class:`~clarifai_connect.errors.ApiUnreachableError`), sending
+        stops: what was read and not sent is ``not_attempted``, and ``report.unreachable``
+        says why.
+        """
         opts = self.options
-        if not opts.dry_run and opts.dataset_id:
-            self.uploader.ensure_datasets([opts.dataset_id])
-        finished = False
-        with ThreadPoolExecutor(2 * opts.workers, thread_name_prefix="sync") as pool:
-            batch: list[Record] = []
-            try:
-                for record in self._records(items):
-                    batch.append(record)
-                    if len(batch) >= opts.batch_size:
-                        self._dispatch(pool, batch)
-                        batch = []
+        finished = interrupted = False
+        pool = ThreadPoolExecutor(2 * opts.workers, thread_name_prefix="sync")
+        batch: list[Record] = []
+        try:
+            for record in self._records(items):
+                batch.append(record)
+                if len(batch) >= opts.batch_size:
+                    self._dispatch(pool, batch)
+                    batch = []
+                if self._unreachable.is_set():
+                    break
+            else:
                 finished = True
-            except ClarifaiConnectError as exc:
-                if isinstance(exc, UserError) and not self._pulled:
-                    raise  # the source cannot be opened at all: fail fast, nothing was sent
-                self.report.error(f"reading {self.report.source} stopped: {exc}")
-            except Exception as exc:  # a connector bug must not lose what was sent so far
-                log.exception("reading %s failed", self.report.source)
-                self.report.error(f"reading {self.report.source} stopped: "
-                                  f"{type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            interrupted, batch = True, []
+        except ClarifaiConnectError as exc:
+            if isinstance(exc, UserError) and not self._pulled:
+                _drain(pool)
+                raise  # the source cannot be opened at all: fail fast, nothing was sent
+            self.report.error(f"reading {self.report.source} stopped: {exc}")
+        except Exception as exc:  # a connector bug must not lose what was sent so far
+            log.exception("reading %s failed", self.report.source)
+            self.report.error(f"reading {self.report.source} stopped: "
+                              f"{type(exc).__name__}: {exc}")
+        try:
             if batch:  # what was read before the end (or before the source broke) still goes
                 self._dispatch(pool, batch)
-        if opts.delete or opts.dry_run:
+        except KeyboardInterrupt:
+            interrupted = True
+        interrupted = _drain(pool) or interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        if self.report.unreachable:
+            self.report.error(f"sending stopped, the API is unreachable: "
+                              f"{self.report.unreachable}; run the same command again to "
+                              "resume")
+        elif finished:
+            self.report.gone = self.state.count_gone()
+        if (opts.delete or opts.dry_run) and not self.report.unreachable:
             self._delete_gone(finished)
         return self.report
 
@@ -125,10 +150,25 @@ class UploadEngine:
         """Plan a batch and hand what must be sent to a worker (waiting for a free slot)."""
         work = self._plan(batch)
         if work and not self.options.dry_run:
+            if self._unreachable.is_set():
+                self._not_attempted(work)
+                return
+            if self.options.dataset_id:  # created with the first batch to send (then cached)
+                self.uploader.ensure_datasets([self.options.dataset_id])
             ready = self._prepare_local(work)
             self._slots.acquire()
             future = pool.submit(self._send, work, ready)
             future.add_done_callback(lambda _: self._slots.release())
+
+    def _not_attempted(self, work: list[tuple[Record, Action]],
+                       outcome: dict[str, tuple[Bucket, str]] | None = None) -> None:
+        """Items that were read but not sent (or whose sending never got an answer)."""
+        reason = f"not attempted: {self.report.unreachable}"
+        for record, _ in work:
+            bucket, why = (outcome or {}).get(record.id, ("not_attempted", reason))
+            self.report.add(bucket, record.id, record.source, why,
+                            line=bucket != "skipped" or bool(why))
+        self.on_progress(len(work))
 
     def _records(self, items: Iterable[Record | Problem | Notice]) -> Iterator[Record]:
         for item in items:
@@ -173,6 +213,7 @@ class UploadEngine:
                 self.report.add("skipped", record.id, record.source,
                                 "changed in the source since it was synced: "
                                 "sync with --update to send the change")
+                self.report.changed += 1  # one thread plans: no lock needed
                 done += 1
         if self.options.dry_run:
             for record, action in work:
@@ -203,7 +244,16 @@ class UploadEngine:
         outcome: dict[str, tuple[Bucket, str]] = {}  # id → (bucket, reason), exactly once each
         actions = {record.id: action for record, action in work}
         try:
+            if self._unreachable.is_set():
+                raise ApiUnreachableError(self.report.unreachable)
             self._send_batch(work, actions, ready, outcome)
+        except ApiUnreachableError as exc:  # the circuit is open: stop sending, say it once
+            with self._stop_lock:
+                if not self.report.unreachable:
+                    self.report.unreachable = redact(str(exc))
+                self._unreachable.set()
+            self._not_attempted(work, outcome)
+            return
         except Exception as exc:  # an unexpected API or client error: fail what is left
             log.warning("a batch failed: %s", redact(str(exc)))
             for record, _ in work:
@@ -327,6 +377,21 @@ class UploadEngine:
             self.state.forget(ids)
             for input_id, source in chunk:
                 report.add("deleted", input_id, source, "gone from the source")
+
+
+def _drain(pool: ThreadPoolExecutor) -> bool:
+    """Wait for the batches in flight, so that what the API acknowledged is counted and
+    checkpointed before the state closes; True when Ctrl-C was pressed meanwhile (batches
+    not yet started are then cancelled, the ones running still finish)."""
+    interrupted = False
+    while True:
+        try:
+            pool.shutdown(wait=True, cancel_futures=interrupted)
+            return interrupted
+        except KeyboardInterrupt:
+            if not interrupted:
+                log.warning("interrupted: finishing the batches in flight")
+            interrupted = True
 
 
 def _is_local(record: Record | Prepared) -> bool:

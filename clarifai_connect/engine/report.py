@@ -1,8 +1,8 @@
 """The run report: one bucket per item read, a JSON line per failed or changed item, a summary.
 
 Every item the source yielded (a record, or a problem in its place) ends in exactly one of
-``created``, ``updated``, ``skipped`` or ``failed``, so ``created + updated + skipped +
-failed == read``. Inputs removed by ``--delete`` were not read (they are gone from the
+``created``, ``updated``, ``skipped``, ``failed`` or ``not_attempted`` (read, but never sent
+because the API stopped answering), so their sum is ``read``. Inputs removed by ``--delete`` were not read (they are gone from the
 source): they are counted apart, in ``deleted``. The report file holds a JSON object per
 created, updated, deleted or failed item (and per changed item left as it is), then a last
 line ``{"summary": …}`` (see :mod:`clarifai_connect.reports`).
@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ..errors import redact
+from ..errors import EXIT_FAILED, EXIT_UNREACHABLE, redact
 from ..reports import JsonLinesReport
 
 __all__ = ["BUCKETS", "Bucket", "RunReport"]
 
-Bucket = Literal["created", "updated", "skipped", "failed", "deleted"]
+Bucket = Literal["created", "updated", "skipped", "failed", "not_attempted", "deleted"]
 """Where an item ends: one of ``BUCKETS`` for an item read, ``deleted`` for one gone."""
-BUCKETS: tuple[Bucket, ...] = get_args(Bucket)[:4]  # the buckets of items read
+BUCKETS: tuple[Bucket, ...] = get_args(Bucket)[:5]  # the buckets of items read
 _ALL_BUCKETS = frozenset(get_args(Bucket))
 
 
@@ -42,6 +42,7 @@ class RunReport(JsonLinesReport):
     created: int = 0
     updated: int = 0
     skipped: int = 0
+    not_attempted: int = 0  # read, not sent: the API stopped answering (see ``unreachable``)
     deleted: int = 0
     problems: int = 0  # failed items the source itself reported (unreadable rows, files)
     annotations: int = 0  # region annotations that landed
@@ -49,13 +50,28 @@ class RunReport(JsonLinesReport):
     filtered: int = 0  # records a --transform left out (read from the source, not synced)
     ignored: int = 0  # files of the source that are no item of its format
     repaired: int = 0  # values made valid (an item may have several)
+    changed: int = 0  # skipped items that changed since they were synced (no --update)
+    gone: int = 0  # synced inputs the source no longer holds (counted when it was all read)
+    unreachable: str = ""  # why sending stopped, when the API stopped answering
     state_path: Path | None = None
     listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
 
     @property
     def read(self) -> int:
         """Items read from the source (records and problems)."""
-        return self.created + self.updated + self.skipped + self.failed
+        return self.created + self.updated + self.skipped + self.failed + self.not_attempted
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed, everything read was sent and the run finished."""
+        return super().ok and not self.not_attempted and not self.unreachable
+
+    @property
+    def exit_code(self) -> int:
+        """0 when ``ok``; 4 when the API stopped answering; else 1 (README: exit codes)."""
+        if self.unreachable:
+            return EXIT_UNREACHABLE
+        return super().exit_code if not self.not_attempted else EXIT_FAILED
 
     def add(self, bucket: Bucket, input_id: str, source: str = "", reason: str = "",
             line: bool = True) -> None:
@@ -96,7 +112,9 @@ class RunReport(JsonLinesReport):
         return {
             "source": self.source, "target": self.target, "dry_run": self.dry_run,
             "read": self.read, "created": self.created, "updated": self.updated,
-            "skipped": self.skipped, "deleted": self.deleted, "to_delete": self.to_delete,
+            "skipped": self.skipped, "not_attempted": self.not_attempted,
+            "deleted": self.deleted, "to_delete": self.to_delete, "changed": self.changed,
+            "gone": self.gone,
             "problems": self.problems, "annotations": self.annotations,
             "filtered": self.filtered,
             "ignored": self.ignored, "repaired": self.repaired,
@@ -114,8 +132,11 @@ class RunReport(JsonLinesReport):
             f"read {self.read} items in {seconds:.1f}s ({rate:.0f}/s): "
             f"{self.created} {verb}created, {self.updated} {verb}updated, "
             f"{self.skipped} {verb}skipped, {self.failed} failed"
-            + (f" ({self.problems} unreadable in the source)" if self.problems else ""),
+            + (f" ({self.problems} unreadable in the source)" if self.problems else "")
+            + (f", {self.not_attempted} not attempted" if self.not_attempted else ""),
         ]
+        if self.total is not None and self.unreachable and self.total > self.read:
+            lines.append(f"not read: {self.total - self.read} more items of the source")
         if self.deleted or self.to_delete:
             lines.append(f"gone from the source: {self.to_delete}; "
                          f"{'would be deleted' if self.dry_run else 'deleted'}: "
@@ -127,4 +148,16 @@ class RunReport(JsonLinesReport):
         if self.ignored or self.repaired:
             lines.append(f"ignored {self.ignored} files that are not items of this format; "
                          f"repaired {self.repaired} values (see the report for each)")
+        lines.extend(self.hints())
         return "\n".join(lines + self._tail_lines())
+
+    def hints(self) -> list[str]:
+        """What the user may want to do next, from what the state already knows."""
+        hints = []
+        if self.changed:
+            hints.append(f"{self.changed} items changed since the last sync: pass --update "
+                         "to send the changes")
+        if self.gone and not self.to_delete:  # to_delete: --delete (or a plan) saw them
+            hints.append(f"{self.gone} items are gone from the source: pass --delete to "
+                         "remove them from the app")
+        return hints

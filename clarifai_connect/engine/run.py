@@ -7,10 +7,12 @@ sure the app and dataset exist, and runs the :class:`UploadEngine`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from ..client.auth import DEFAULT_BASE, ENV_BASE, ClientAuth, env, parse_base_ur
 from ..client.record_upload import RecordUploader
 from ..client.utils import parse_clarifai_url
 from ..connector import display_uri
-from ..errors import ConfigError
+from ..errors import ConfigError, UserError
 from ..memory import open_source
 from ..plugins import PluginRegistry
 from ..records import id_problem
@@ -28,26 +30,64 @@ from .progress import SyncProgress
 from .report import RunReport
 from .state import SyncState, default_state_path, state_dir
 
-__all__ = ["parse_app", "source_key", "sync"]
+__all__ = ["AppTarget", "parse_app", "parse_target", "source_key", "sync"]
 
 
-def parse_app(app: str) -> tuple[str, str]:
-    """``USER/APP`` or an app URL (``https://clarifai.com/USER/APP``) → (user id, app id)."""
+@dataclass(frozen=True)
+class AppTarget:
+    """What ``--app`` names: an app, and perhaps a dataset (and a version) inside it."""
+
+    user_id: str
+    app_id: str
+    dataset_id: str = ""
+    version_id: str = ""
+
+    def dataset(self, given: str | None, flag: str = "--dataset") -> str:
+        """The dataset to use: ``given`` or the one the URL names; they must agree."""
+        given = (given or "").strip()
+        if given and self.dataset_id and given != self.dataset_id:
+            raise ConfigError(f"--app names dataset '{self.dataset_id}' but {flag} says "
+                              f"'{given}': give one of them")
+        return given or self.dataset_id
+
+
+_APP_SHAPE = "USER/APP or an app URL (https://clarifai.com/USER/APP[/datasets/ID])"
+
+
+def parse_target(app: str) -> AppTarget:
+    """``USER/APP``, or a Clarifai app URL, or the URL of a dataset (or dataset version) in
+    it → :class:`AppTarget`. Anything else is refused: data never lands in a wrong place."""
     text = (app or "").strip()
     if not text:
         raise ConfigError("no target app: give --app USER/APP")
-    if "://" in text or text.count("/") > 1:
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise ConfigError(f"--app {text}: expected {_APP_SHAPE}")
         parsed = parse_clarifai_url(text)
-        user_id, app_id = parsed.user_id, parsed.app_id
+        if parsed.resource_type not in ("", "datasets"):
+            raise ConfigError(f"--app {text} names {parsed.resource_type[:-1]} "
+                              f"'{parsed.resource_id}', not an app or a dataset: expected "
+                              f"{_APP_SHAPE}")
+        target = AppTarget(parsed.user_id, parsed.app_id, parsed.resource_id,
+                           parsed.version_id)
     else:
-        user_id, _, app_id = text.partition("/")
-        if not app_id:
-            raise ConfigError(f"app '{text}' is not USER/APP (e.g. --app me/my-app)")
-    for value, what in ((user_id, "user id"), (app_id, "app id")):
-        problem = id_problem(value, what)
+        parts = text.split("/")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--app {text} is not USER/APP: expected {_APP_SHAPE}")
+        target = AppTarget(parts[0], parts[1])
+    for value, what in ((target.user_id, "user id"), (target.app_id, "app id"),
+                        (target.dataset_id, "dataset id"), (target.version_id, "version id")):
+        problem = value and id_problem(value, what)
         if problem:
             raise ConfigError(f"--app {text}: {problem}")
-    return user_id, app_id
+    return target
+
+
+def parse_app(app: str) -> tuple[str, str]:
+    """``USER/APP`` or an app URL → (user id, app id); see :func:`parse_target`."""
+    target = parse_target(app)
+    return target.user_id, target.app_id
 
 
 def source_key(source: str) -> str:
@@ -76,7 +116,8 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
          options: Mapping[str, Any] | None = None, progress: bool | None = False,
          create: bool = True, registry: PluginRegistry | None = None,
          on_progress: Callable[[int], None] | None = None,
-         allow_paths: Iterable[str] = ()) -> RunReport:
+         allow_paths: Iterable[str] = (),
+         give_up_after: float = 60.0) -> RunReport:
     """Sync ``source`` into the Clarifai app ``app`` and return the :class:`RunReport`.
 
     Args:
@@ -115,12 +156,17 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         allow_paths: Folders outside the source that its media references may point into
             (absolute paths, ``file://``, ``../``); by default a reference that leaves the
             source fails its item.
+        give_up_after: Seconds during which every call to the API failed after which the
+            sync stops sending (what is left is ``not_attempted``; a rerun resumes).
 
     Bad items are reported (with their source location) and the rest goes on; a bad
     configuration raises :class:`~clarifai_connect.errors.UserError` before anything is sent.
     """
-    user_id, app_id = parse_app(app)
-    dataset = (dataset or "").strip()
+    where = parse_target(app)
+    if where.version_id:
+        raise ConfigError(f"--app {app} names a dataset version: a sync goes into a dataset, "
+                          "not into a frozen version")
+    user_id, app_id, dataset = where.user_id, where.app_id, where.dataset(dataset)
     if dataset and id_problem(dataset, "dataset id"):
         raise ConfigError(f"--dataset: {id_problem(dataset, 'dataset id')}")
     opts = SyncOptions(workers=workers, batch_size=batch_size, update=update, delete=delete,
@@ -133,6 +179,9 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         fn = load_transform(transform)
         reader = TransformedSource(reader, fn, batch_size,
                                    transform if isinstance(transform, str) else "")
+    # Open the source and read its first item before anything exists in the API: a
+    # missing file or a wrong --format must not leave an empty app behind.
+    items, empty = _opened(reader)
     target = _target_key(base_url, user_id, app_id, dataset)
     state_path = Path(state) if state else default_state_path(source_name, target, app_id)
     if dry_run and not state_path.exists():
@@ -145,7 +194,11 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
         budget = threading.BoundedSemaphore(workers)
         uploader = RecordUploader(auth, budget=budget)
-        uploader.ensure_app(create=create)
+        policy = uploader.retry_policy
+        uploader.retry_policy = replace(policy, give_up_after=give_up_after,
+                                        deadline=max(policy.deadline, give_up_after))
+        if not empty or delete:  # an empty source creates nothing
+            uploader.ensure_app(create=create)
     if report == "auto":  # a plan is printed, not filed
         report = None if dry_run else default_report_path(run_report.state_path)
     with SyncState(state_path, source_name, target) as sync_state:
@@ -164,15 +217,45 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                     if on_progress is not None:
                         on_progress(count)
 
-                UploadEngine(uploader, sync_state, run_report, opts, advance).run(reader)
+                UploadEngine(uploader, sync_state, run_report, opts, advance).run(items)
                 if isinstance(reader, TransformedSource):
                     run_report.filtered = reader.dropped
         except KeyboardInterrupt:
             run_report.error("interrupted: run the same command again to finish")
-            raise
+            run_report.close()
+            raise SyncInterrupted(run_report) from None
         finally:
             run_report.close()
     return run_report
+
+
+class SyncInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sync, after the batches in flight finished: ``report`` holds what
+    was done (acknowledged items are counted and checkpointed)."""
+
+    def __init__(self, report: RunReport) -> None:
+        super().__init__("interrupted")
+        self.report = report
+
+
+def _raising(exc: Exception) -> Iterator[Any]:
+    raise exc
+    yield  # a generator: it raises when first read
+
+
+def _opened(reader: Any) -> tuple[Iterator[Any], bool]:
+    """The reader's items, its first one already read (so that a source that cannot be
+    opened fails here, with a UserError), and whether it holds none."""
+    stream = iter(reader)
+    try:
+        first = next(stream)
+    except StopIteration:
+        return iter(()), True
+    except UserError:
+        raise
+    except Exception as exc:  # a connector bug: the engine reports it as it always does
+        return _raising(exc), False
+    return itertools.chain([first], stream), False
 
 
 def default_report_path(state_path: Path | None) -> Path:

@@ -146,12 +146,6 @@ class ExportRunner:
             self._sources.clear()
 
 
-def _app_ids(app: str) -> tuple[str, str]:
-    from ..engine.run import parse_app  # one rule for USER/APP in sync and export
-
-    return parse_app(app)
-
-
 def export(app: str, to: str, format: str, *, dataset: str | None = None,
            version: str | None = None, base_url: str | None = None, pat: str | None = None,
            storage_options: Mapping[str, Any] | None = None,
@@ -182,7 +176,15 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
     A bad input is reported with the reason and the export goes on; a bad configuration
     raises :class:`~clarifai_connect.errors.UserError` before anything is written.
     """
-    user_id, app_id = _app_ids(app)
+    from ..engine.run import parse_target  # one rule for --app in sync and export
+
+    where = parse_target(app)
+    user_id, app_id = where.user_id, where.app_id
+    dataset = where.dataset(dataset) or None
+    if where.version_id and version and version != where.version_id:
+        raise ConfigError(f"--app names version '{where.version_id}' but --version says "
+                          f"'{version}': give one of them")
+    version = version or where.version_id or None
     for value, what in ((dataset, "--dataset"), (version, "--version")):
         if value and id_problem(value):
             raise ConfigError(f"{what}: {id_problem(value)}")

@@ -30,7 +30,7 @@ from ..client.http import HttpError, download_to
 from ..client.input import Inputs
 from ..client.records import record_from_input
 from ..client.utils import batched
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError, AuthError, ConfigError
 from ..records import Problem, Record, RecordError
 
 __all__ = ["ListingSource", "VersionArchiveSource", "check_target", "open_source"]
@@ -161,6 +161,8 @@ def check_target(auth: ClientAuth, dataset_id: str = "", version_id: str = "") -
     for method, request, what in calls:
         try:
             client._call(method, request)
+        except AuthError:
+            raise  # a refused key is not a missing dataset (its own message and exit code)
         except ApiError as exc:
             raise ConfigError(f"cannot export {what}: {exc.description or exc}"
                               + (f" ({exc.details})" if exc.details else "")) from None

@@ -1,0 +1,152 @@
+"""Every command, given the mistakes people make, answers with one line saying what to do
+and the exit code of the README's table — never a traceback (unless ``-vv``)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from clarifai_connect.cli import cli
+from clarifai_connect.errors import (
+    EXIT_AUTH,
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    ConfigError,
+)
+
+
+def _invoke(*args: str, env: dict | None = None):
+    result = CliRunner().invoke(cli, list(args), env={"CLARIFAI_PAT": None,
+                                                      "CLARIFAI_API_BASE": None, **(env or {})})
+    # A traceback would reach the user: CliRunner keeps the exception instead.
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        f"{args} raised {result.exception!r}"
+    assert "Traceback" not in result.output
+    return result
+
+
+def _one_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again: nothing listens there
+
+
+@pytest.fixture
+def api(clarifai_server):
+    return ["--base-url", clarifai_server.base_url, "--pat", clarifai_server.keys[0]]
+
+
+SAMPLE = "examples/sample/labels.csv"
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["sync"], EXIT_USAGE, "Missing argument"),
+    (["sync", SAMPLE], EXIT_USAGE, "no target app"),
+    (["sync", SAMPLE, "--app", "me/pets/extra"], EXIT_USAGE, "USER/APP"),
+    (["sync", SAMPLE, "--app", "me"], EXIT_USAGE, "USER/APP"),
+    (["sync", SAMPLE, "--app", "me/x", "--format", "nope"], EXIT_USAGE, "unknown format 'nope'"),
+    (["sync", SAMPLE, "--app", "me/x", "--workers", "0"], EXIT_USAGE, "--workers"),
+    (["sync", SAMPLE, "--app", "me/x", "-o", "oops"], EXIT_USAGE, "not KEY=VALUE"),
+    (["sync", "./nope.csv", "--app", "me/x"], EXIT_USAGE, "does not exist"),
+    (["sync", SAMPLE, "--app", "me/x", "--base-url", "ftp://x"], EXIT_USAGE, "scheme"),
+    (["validate", "./nope"], EXIT_USAGE, "does not exist"),
+    (["validate", SAMPLE, "--format", "nope"], EXIT_USAGE, "unknown format"),
+    (["export", "--app", "me/x", "--to", "out", "--format", "nope", "--base-url", "local"],
+     EXIT_USAGE, "unknown export format"),
+    (["export", "--app", "me/x/y", "--to", "out", "--format", "coco"], EXIT_USAGE, "USER/APP"),
+    (["export", "--app", "me/x"], EXIT_USAGE, "Missing option"),
+    (["plugins", "--nope"], EXIT_USAGE, "No such option"),
+    (["serve", "--port", "notaport"], EXIT_USAGE, "not a valid integer"),
+    (["version", "create", "--app", "me/x"], EXIT_USAGE, "Missing option"),
+    (["nope"], EXIT_USAGE, "No such command"),
+])
+def test_bad_arguments_give_one_line_and_a_usage_code(args, code, words):
+    result = _invoke(*args)
+    assert result.exit_code == code, result.output
+    assert words in result.stderr, result.stderr
+
+
+def test_no_credentials_speaks_the_cli(tmp_path):
+    result = _invoke("sync", SAMPLE, "--app", "me/x", "--base-url", "https://api.example",
+                     "--state", str(tmp_path / "s"))
+    assert result.exit_code == EXIT_USAGE
+    line = _one_line(result)
+    assert "CLARIFAI_PAT" in line and "--pat" in line and "--base-url local" in line
+    assert "***" not in line and "base_url=" not in line
+
+
+def test_a_wrong_key_is_refused_in_one_line(clarifai_server, tmp_path):
+    for args in (["sync", SAMPLE, "--app", "me/x", "--state", str(tmp_path / "s")],
+                 ["export", "--app", "me/x", "--to", str(tmp_path / "o"), "--format", "csv"],
+                 ["version", "list", "--app", "me/x", "--dataset", "d"]):
+        result = _invoke(*args, "--base-url", clarifai_server.base_url, "--pat",
+                         "wrong-key-0123456789")
+        assert result.exit_code == EXIT_AUTH, result.output
+        assert _one_line(result).startswith("Error: the API refused the key: ")
+        assert "wrong-key-0123456789" not in result.output
+
+
+def test_an_unreachable_api_is_said_within_seconds(tmp_path):
+    base = f"http://127.0.0.1:{_dead_port()}"
+    started = time.monotonic()
+    result = _invoke("sync", SAMPLE, "--app", "me/x", "--base-url", base, "--pat", "k",
+                     "--state", str(tmp_path / "s"))
+    assert time.monotonic() - started < 30  # not the 60 s retry deadline
+    assert result.exit_code == EXIT_UNREACHABLE
+    line = _one_line(result)
+    assert base in line and "not answering" in line and "run the same command again" in line
+
+
+def test_a_missing_dataset_is_one_line(clarifai_app, api):
+    result = _invoke("version", "create", "--app", clarifai_app.target, "--dataset", "nope",
+                     *api)
+    assert result.exit_code == EXIT_FAILED
+    assert "nope" in _one_line(result)
+
+
+def test_format_names_take_any_case(clarifai_app, api, tmp_path):
+    result = _invoke("sync", SAMPLE, "--app", clarifai_app.target, "--format", "CSV",
+                     "--state", str(tmp_path / "s"), *api)
+    assert result.exit_code == 0, result.output
+    assert "8 created" in result.stdout
+    out = tmp_path / "out"
+    result = _invoke("export", "--app", clarifai_app.target, "--to", str(out), "--format",
+                     "Coco", *api)
+    assert result.exit_code == 0, result.output
+    assert list(out.rglob("*.json"))
+
+
+def test_serve_on_a_taken_port_suggests_port_zero(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _invoke("serve", "--port", str(port), "--data-dir", str(tmp_path))
+    assert result.exit_code == EXIT_USAGE
+    line = _one_line(result)
+    assert f"127.0.0.1:{port}" in line and "taken" in line and "--port 0" in line
+
+
+def test_versions_are_created_and_listed(clarifai_dataset, api):
+    target = clarifai_dataset.app.target
+    made = _invoke("version", "create", "--app", target, "--dataset", "ds", "--id", "v1",
+                   "--description", "first", *api)
+    assert made.exit_code == 0 and made.stdout.strip() == "v1"
+    listed = _invoke("version", "list", "--app", target, "--dataset", "ds", *api)
+    assert listed.exit_code == 0
+    assert listed.stdout.split()[0] == "v1" and listed.stdout.rstrip().endswith("first")
+
+
+def test_vv_shows_the_traceback():
+    result = CliRunner().invoke(cli, ["-vv", "validate", "./nope"])
+    assert isinstance(result.exception, ConfigError.__mro__[1])  # the error itself, raised
