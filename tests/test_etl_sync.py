@@ -207,7 +207,7 @@ def test_transform_from_the_cli_and_from_yaml(target, clarifai_raw, clarifai_app
     assert _concepts(app_content(clarifai_raw, clarifai_app)) == {"x1": ["fixed"],
                                                                    "x3": ["fixed"]}
     bad = CliRunner().invoke(cli, [*args, "--transform", "etl_fixes:nothing"])
-    assert bad.exit_code == 1 and "etl_fixes has no function nothing" in bad.output
+    assert bad.exit_code == 2 and "etl_fixes has no function nothing" in bad.output
 
     # YAML: the module is found beside the settings file, wherever the command runs.
     monkeypatch.chdir("/")

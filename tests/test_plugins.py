@@ -193,7 +193,7 @@ def test_cli_validate_counts_and_prints_each_problem(tmp_path):
     assert "records:  1 (1 text)" in result.output and "problems: 3" in result.output
     mapped = CliRunner().invoke(cli, [
         "validate", str(bad), "--format", "csv", "-o", "columns.input=nope"])
-    assert mapped.exit_code == 1 and "has no 'nope' column" in mapped.output
+    assert mapped.exit_code == 2 and "has no 'nope' column" in mapped.output
 
 
 # -- a real third-party package, pip-installed into a throwaway --target folder ------------

@@ -222,7 +222,7 @@ def test_cli_failures_exit_non_zero_and_help_teaches(target, tmp_path, monkeypat
     assert "1 created" in result.output and "1 failed" in result.output
     assert "data.csv:3" in result.output
     missing = CliRunner().invoke(cli, ["sync", str(tmp_path / "data.csv")])
-    assert missing.exit_code == 1 and "--app" in missing.output
+    assert missing.exit_code == 2 and "--app" in missing.output
     helped = CliRunner().invoke(cli, ["sync", "--help"])
     for words in ("--update", "--delete", "--max-delete", "--dry-run", "CLARIFAI_PAT",
                   "Examples", "YAML"):
@@ -251,7 +251,7 @@ def test_a_source_that_cannot_be_opened_fails_fast(target, tmp_path, monkeypatch
     result = CliRunner().invoke(cli, ["sync", str(tmp_path / "nope.csv"), "--app",
                                       target["app"], "--base-url", target["base_url"],
                                       "--state", str(tmp_path / "s.sqlite")])
-    assert result.exit_code == 1 and "does not exist" in result.output
+    assert result.exit_code == 2 and "does not exist" in result.output
     assert "Traceback" not in result.output
 
 
