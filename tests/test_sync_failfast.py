@@ -75,8 +75,9 @@ def test_a_dead_api_stops_the_sync_and_a_rerun_resumes(tmp_path):
         rerun = clarifai_connect.sync(str(source), "u/a", base_url=again.base_url, pat=key,
                                       state=state, batch_size=50)
         assert rerun.ok, rerun.summary()
-        # Nothing twice, nothing lost: what the first run created is skipped now.
-        assert rerun.skipped == report.created and rerun.created == 300 - report.created
+        # Nothing twice, nothing lost: what the first run created is skipped now (and so is
+        # a batch the dying server stored without answering, "already in the app").
+        assert rerun.skipped >= report.created and rerun.created + rerun.skipped == 300
         assert _input_count(again, "u", "a") == 300
     finally:
         again.stop()
