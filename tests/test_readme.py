@@ -95,12 +95,14 @@ def run_snippet(snippet: Snippet, work: Path, env: dict) -> tuple[int, str, str]
 
 
 def test_the_snippet_finder_reads_modes_and_refuses_unknown_ones():
-    text = ("x\n<!-- snippet: s3 -->\n```bash\necho a\n```\n\n```python\nprint(1)\n```\n"
-            "<!-- snippet: skip starts a daemon -->\n```bash\nsleep 1d\n```\n```toml\na=1\n```\n")
+    text = ("x\n<!-- snippet: s3 -->\n```bash\necho a\n```\n\n<!-- my-task -->\n```python\n"
+            "print(1)\n```\n<!-- snippet: skip starts a daemon -->\n```bash\nsleep 1d\n```\n"
+            "```toml\na=1\n```\n<!-- test-command -->\n```bash\npytest\n```\n")
     found = snippets(text)
     assert [(s.language, s.mode, s.runs) for s in found] == [
         ("bash", "s3", True), ("python", "run", True), ("bash", "skip", False),
-        ("toml", "run", False)]
+        ("toml", "run", False), ("bash", "test-command", False)]
+    assert found[1].name == "my-task"
     assert found[0].code == "echo a\n" and found[0].line == 4
     assert found[2].reason == "starts a daemon"
     with pytest.raises(ValueError, match="unknown snippet mode 'later'"):
