@@ -47,6 +47,19 @@ def _list(api, app, **fields):
     return resp
 
 
+def _own(annotations) -> list:
+    """The annotations a test posted: without the empty input-level annotation PostInputs
+    creates for every input (as the API does)."""
+    return [a for a in annotations if not (a.input_level and not a.data.ListFields())]
+
+
+def test_every_posted_input_gets_its_input_level_annotation(clarifai_raw, two_inputs):
+    listed = _list(clarifai_raw, two_inputs).annotations
+    assert [a.input_id for a in listed] == ["in-a", "in-b"]
+    assert all(a.input_level and a.status.code == codes.ANNOTATION_SUCCESS for a in listed)
+    assert _own(listed) == []
+
+
 def test_post_every_region_shape(clarifai_raw, two_inputs):
     polygon = r.Region(region_info=r.RegionInfo(polygon=r.Polygon(points=[
         r.Point(row=0.1, col=0.1), r.Point(row=0.2, col=0.8), r.Point(row=0.9, col=0.4)])),
@@ -69,12 +82,15 @@ def test_post_every_region_shape(clarifai_raw, two_inputs):
     assert image.url == f"{image.hosted.prefix}/orig/{image.hosted.suffix}"
 
     listed = _list(clarifai_raw, two_inputs)
-    assert [a.id for a in listed.annotations] == [a.id for a in resp.annotations]
     assert {f.name for f, _ in listed.ListFields()} == {"status", "annotations"}
-    box = listed.annotations[0].data.regions[0].region_info.bounding_box
+    # The two inputs' own input-level annotations (created by PostInputs) come first.
+    assert len(listed.annotations) == 2 + len(resp.annotations)
+    posted = _own(listed.annotations)
+    assert [a.id for a in posted] == [a.id for a in resp.annotations]
+    box = posted[0].data.regions[0].region_info.bounding_box
     assert (box.top_row, box.right_col) == (pytest.approx(0.1), pytest.approx(0.5))
-    assert len(listed.annotations[1].data.regions[0].region_info.polygon.points) == 3
-    assert not listed.annotations[3].data.regions[0].region_info.mask.image.base64
+    assert len(posted[1].data.regions[0].region_info.polygon.points) == 3
+    assert not posted[3].data.regions[0].region_info.mask.image.base64
     concepts = clarifai_raw.call("ListConcepts", s.ListConceptsRequest(
         user_app_id=two_inputs.user_app_id))
     assert {c.id for c in concepts.concepts} == {"dog", "road", "eye", "sky", "outdoor"}
@@ -105,7 +121,7 @@ def test_invalid_annotations_get_per_item_errors(clarifai_raw, two_inputs, bad, 
     for word in words:
         assert word in failed.status.description
     assert ok.status.code == codes.ANNOTATION_SUCCESS
-    assert [a.input_id for a in _list(clarifai_raw, two_inputs).annotations] == ["in-b"]
+    assert [a.input_id for a in _own(_list(clarifai_raw, two_inputs).annotations)] == ["in-b"]
 
 
 def test_duplicate_annotation_id_and_all_failing(clarifai_raw, two_inputs):
@@ -129,10 +145,13 @@ def test_list_by_ids_inputs_and_pages(clarifai_raw, two_inputs):
             break
         seen += [a.id for a in resp.annotations]
         page += 1
-    assert seen == [f"a{n:02d}" for n in range(11)] and page == 4
+    # 2 input-level annotations (one per input, from PostInputs) + 11 posted = 13, in pages
+    # of 4: pages 1-4 hold them, page 5 is the first empty one.
+    assert len(seen) == 13 and page == 5
+    assert seen[2:] == [f"a{n:02d}" for n in range(11)]
 
     of_a = _list(clarifai_raw, two_inputs, input_ids=["in-a"], list_all_annotations=True)
-    assert [a.id for a in of_a.annotations] == [f"a{n:02d}" for n in range(1, 11, 2)]
+    assert [a.id for a in of_a.annotations] == [seen[0]] + [f"a{n:02d}" for n in range(1, 11, 2)]
     by_ids = _list(clarifai_raw, two_inputs, ids=["a03", "a04"])
     assert [a.id for a in by_ids.annotations] == ["a03", "a04"]
     paired = _list(clarifai_raw, two_inputs, ids=["a03", "a04"], input_ids=["in-a", "in-a"])
@@ -157,19 +176,34 @@ def test_patch_annotations_merge_overwrite_remove(clarifai_raw, two_inputs):
 
     moved = _box(top=0.2, concept="dog")
     moved.id = "r1"
-    resp = _patch(clarifai_raw, two_inputs,
-                  [_ann("in-a", moved, _box(concept="cat"), ann_id="p1")], "merge")
+    resp = _patch(clarifai_raw, two_inputs, [_ann("in-a", moved, ann_id="p1")], "merge")
     assert resp.status.code == codes.SUCCESS, resp.status
     regions = resp.annotations[0].data.regions
-    assert [reg.id for reg in regions][0] == "r1" and len(regions) == 2
+    assert [reg.id for reg in regions] == ["r1"]
     assert regions[0].region_info.bounding_box.top_row == pytest.approx(0.2)
+
+    # A region without an id replaces the annotation's region: an annotation holds one.
+    resp = _patch(clarifai_raw, two_inputs, [_ann("in-a", _box(concept="cat"), ann_id="p1")],
+                  "merge")
+    regions = resp.annotations[0].data.regions
+    assert len(regions) == 1 and regions[0].id != "r1"
+    assert [c.id for c in regions[0].data.concepts] == ["cat"]
+    assert regions[0].region_info.bounding_box.top_row == pytest.approx(0.1)
     assert "cat" in {c.id for c in clarifai_raw.call("ListConcepts", s.ListConceptsRequest(
         user_app_id=two_inputs.user_app_id)).concepts}
 
-    removal = r.Region(id="r1")
+    again = _box(top=0.3, concept="cat")
+    again.id = regions[0].id
+    _patch(clarifai_raw, two_inputs, [_ann("in-a", again, ann_id="p1")], "merge")
+    second = _box(concept="cow")
+    second.id = "r2"
+    resp = _patch(clarifai_raw, two_inputs, [_ann("in-a", second, ann_id="p1")], "merge")
+    assert [reg.id for reg in resp.annotations[0].data.regions] == [again.id, "r2"]
+
+    removal = r.Region(id="r2")
     resp = _patch(clarifai_raw, two_inputs, [_ann("in-a", removal, ann_id="p1")], "remove")
     assert [reg.region_info.bounding_box.top_row for reg in resp.annotations[0].data.regions] \
-        == [pytest.approx(0.1)]
+        == [pytest.approx(0.3)]
 
     _patch(clarifai_raw, two_inputs, [_ann("in-a", ann_id="p1", concepts=[_concept("x")])],
            "merge")
@@ -204,10 +238,12 @@ def test_delete_annotations_by_ids_and_inputs(clarifai_raw, two_inputs):
     assert delete(ids=["in-a-0"]).status.code == codes.SUCCESS
     assert delete(ids=["in-a-1", "in-b-1"], input_ids=["in-a", "in-a"]).status.code \
         == codes.SUCCESS  # the second pair does not match: nothing happens to in-b-1
-    assert [a.id for a in _list(clarifai_raw, two_inputs).annotations] == [
+    assert [a.id for a in _own(_list(clarifai_raw, two_inputs).annotations)] == [
         "in-a-2", "in-b-0", "in-b-1", "in-b-2"]
-    assert delete(input_ids=["in-b"]).status.code == codes.SUCCESS
-    assert [a.id for a in _list(clarifai_raw, two_inputs).annotations] == ["in-a-2"]
+    assert delete(input_ids=["in-b"]).status.code == codes.SUCCESS  # its input-level one too
+    left = _list(clarifai_raw, two_inputs).annotations
+    assert [(a.input_id, a.input_level) for a in left] == [("in-a", True), ("in-a", False)]
+    assert [a.id for a in _own(left)] == ["in-a-2"]
     assert delete().status.code == codes.CONN_INVALID_REQUEST
     one = clarifai_raw.call("DeleteAnnotation", s.DeleteAnnotationRequest(
         user_app_id=two_inputs.user_app_id, input_id="in-a", annotation_id="in-a-2"))

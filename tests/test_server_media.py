@@ -72,7 +72,9 @@ def test_unknown_digest_is_404(clarifai_server, clarifai_pat):
 def test_mask_images_are_hosted(clarifai_raw, clarifai_app, clarifai_pat, posted):
     anns = clarifai_raw.call("ListAnnotations", s.ListAnnotationsRequest(
         user_app_id=clarifai_app.user_app_id, input_ids=["small"]))
-    image = anns.annotations[0].data.regions[0].region_info.mask.image
+    # [0] is the input's own input-level annotation; the mask is the region annotation.
+    assert anns.annotations[0].input_level and not anns.annotations[0].data.regions
+    image = anns.annotations[1].data.regions[0].region_info.mask.image
     assert not image.base64
     assert _fetch(image.url, clarifai_pat)[2] == PNG + b"m"
 

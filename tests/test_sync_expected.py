@@ -145,6 +145,13 @@ def test_voc_objects_parts_masks_and_labels(compat_dir, clarifai_server, clarifa
     values = {inp.id: {c.id: round(c.value, 4) for c in inp.data.concepts}
               for inp in response.inputs}
     assert values == {"2007_000001": labels["2007_000001"], "2007_000002": {}}
+    # Every input has its input-level annotation (the API makes one per input, labelled or
+    # not) beside one annotation per region: 2 inputs + 5 regions of 2007_000001.
+    annotations = clarifai_raw.call("ListAnnotations", service_pb2.ListAnnotationsRequest(
+        user_app_id=clarifai_app.user_app_id)).annotations
+    regions = sum(len(content[i]["regions"]) for i in content)
+    assert len(annotations) == len(content) + regions == 2 + 5
+    assert sorted(a.input_id for a in annotations if a.input_level) == sorted(content)
     # SegmentationObject's one colour is object 1 (the cat); SegmentationClass's is VOC
     # palette index 2 (bicycle); both cover the whole 20×10 image.
     every = frozenset((x, y) for x in range(20) for y in range(10))

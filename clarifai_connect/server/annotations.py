@@ -326,7 +326,8 @@ def list_annotations(
 def patch_annotations(
     ctx: CallContext, req: service_pb2.PatchAnnotationsRequest,
 ) -> service_pb2.MultiAnnotationResponse:
-    """Patch annotations' data (merge / overwrite / remove); per-item statuses."""
+    """Patch annotations' data (merge / overwrite / remove); per-item statuses. Merging a
+    region without an id replaces the annotation's region, as the API does."""
     user_id, app_id = user_app(req)
     action = patch_action(req.action)
     stamp = now()
@@ -350,10 +351,15 @@ def patch_annotations(
             stored = resources_pb2.Annotation.FromString(row[1])
             data = resources_pb2.Data()
             data.CopyFrom(patch.data)
+            # An annotation holds one region: merging a region without an id replaces it
+            # (a region with an id still merges into the region of that id).
+            replace_region = action == "merge" and any(not reg.id for reg in data.regions)
             problem = None if action == "remove" else prepare_data(server, data, where, small)
             if problem:
                 results.append(_failed(patch, problem))
                 continue
+            if replace_region:
+                del stored.data.regions[:]
             # Field by field inside data: "overwrite" replaces the regions or concepts given
             # and keeps what the patch does not mention.
             patch_message(stored.data, data, action, top=False)

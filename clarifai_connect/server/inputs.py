@@ -140,16 +140,15 @@ def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -
 
 def _inline_annotations(inp: resources_pb2.Input,
                         template: resources_pb2.Annotation) -> list[resources_pb2.Annotation]:
-    """The annotations a posted input's labels become: one input-level annotation for its
-    concepts, one per region. ``template`` carries owner, status and timestamps."""
+    """The annotations a posted input's labels become: its input-level annotation (with its
+    concepts, if any: the API creates one for every input), one more per region.
+    ``template`` carries owner, status and timestamps."""
     data = inp.data
-    out = []
-    if data.concepts:
-        ann = resources_pb2.Annotation()
-        ann.CopyFrom(template)  # cheaper than building each from keyword arguments
-        ann.id, ann.input_id = new_id(), inp.id
-        ann.data.concepts.extend(data.concepts)
-        out.append(ann)
+    ann = resources_pb2.Annotation()
+    ann.CopyFrom(template)  # cheaper than building each from keyword arguments
+    ann.id, ann.input_id = new_id(), inp.id
+    ann.data.concepts.extend(data.concepts)
+    out = [ann]
     for region in data.regions:
         ann = resources_pb2.Annotation()
         ann.CopyFrom(template)
@@ -252,9 +251,8 @@ def _validate(server: ServerState, inputs, user_id: str, ts) -> _Posted:
             posted.problems[i] = (_INVALID, problem)
             continue
         data = inp.data
-        if data.concepts or data.regions:
-            posted.labels[i] = _inline_annotations(inp, template)
-            del data.regions[:]  # the input's regions live on as annotations
+        posted.labels[i] = _inline_annotations(inp, template)
+        del data.regions[:]  # the input's regions live on as annotations
         inp.status.CopyFrom(_PENDING if posted.by_url[i] else _OK)
         inp.created_at.CopyFrom(ts)
         inp.modified_at.CopyFrom(ts)
@@ -401,8 +399,9 @@ def _sync_input_level(db: sqlite3.Connection, server: ServerState, pk: int, stor
                       user_id: str, ts, stamp: float) -> None:
     """Make the input's input-level annotations carry exactly the input's concepts.
 
-    The first one gets them all; any other drops the concepts the input no longer has (and
-    goes when nothing is left of it); with none, one is created.
+    The first one gets them all (and stays, empty or not: every input has one); any other
+    drops the concepts the input no longer has (and goes when nothing is left of it); with
+    none, one is created.
     """
     wanted = {c.id for c in stored.data.concepts}
     first = True
@@ -413,8 +412,8 @@ def _sync_input_level(db: sqlite3.Connection, server: ServerState, pk: int, stor
             continue
         keep = list(stored.data.concepts) if first else [
             c for c in ann.data.concepts if c.id in wanted]
-        first = False
-        if not keep and not ann.data.metadata.fields:
+        was_first, first = first, False
+        if not keep and not ann.data.metadata.fields and not was_first:
             db.execute("DELETE FROM annotations WHERE app_pk=? AND id=?", (pk, ann_id))
             continue
         del ann.data.concepts[:]
@@ -422,7 +421,7 @@ def _sync_input_level(db: sqlite3.Connection, server: ServerState, pk: int, stor
         ann.modified_at.CopyFrom(ts)
         db.execute("UPDATE annotations SET proto=? WHERE app_pk=? AND id=?",
                    (ann.SerializeToString(), pk, ann_id))
-    if first and stored.data.concepts:
+    if first:
         ann = new_annotation(new_id(), stored.id, user_id, ts)
         ann.data.concepts.extend(stored.data.concepts)
         insert_annotations(db, server, pk, [ann], stamp)
