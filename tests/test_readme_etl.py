@@ -13,8 +13,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _block(marker: str) -> str:
-    match = re.search(rf"<!-- {marker} -->\s*```python\n(.*?)```", README.read_text(), re.S)
-    assert match, f"no python block after <!-- {marker} --> in README.md"
+    match = re.search(rf"<!-- run {marker} -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert match, f"no python block after <!-- run {marker} --> in README.md"
     return match.group(1)
 
 
