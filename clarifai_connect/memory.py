@@ -190,6 +190,8 @@ def open_source(data: Any, *, source_id: str | None = None, format: str = "auto"
     if isinstance(data, Reader):
         if options:
             raise ConfigError("options cannot be given with a Reader: build it with them")
+        if allowed_paths:
+            data.allowed_paths = allowed_folders(allowed_paths)
         key = source_key(data.uri) if source_id is None else _source_id(source_id, data.uri)
         return OpenedSource(data, key, display_uri(data.uri), data.name or type(data).__name__)
     if format not in ("auto", "", None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .connector import Reader
@@ -30,20 +30,23 @@ __all__ = ["AppRecords", "read", "read_app", "record_row", "records_schema"]
 
 def read(source: Any, format: str = "auto", *, source_id: str | None = None,
          storage_options: Mapping[str, Any] | None = None,
-         registry: PluginRegistry | None = None, **options: Any) -> Reader:
+         allow_paths: Iterable[str] = (), registry: PluginRegistry | None = None,
+         **options: Any) -> Reader:
     """The reader of ``source``: iterate it for its records (and a Problem per bad item).
 
     ``source`` is a path or fsspec URL (``format`` names the connector, ``auto`` detects
     it), or in-memory data as :func:`~clarifai_connect.sync` takes it (records, a pyarrow
     Table, a pandas DataFrame). ``options`` are the connector's (``columns=…``,
-    ``labels=…``). A source that cannot be opened, or a bad option, raises
-    :class:`~clarifai_connect.errors.UserError` here, before anything is read.
+    ``labels=…``); ``allow_paths`` are folders outside the source that its media
+    references may point into, as in ``sync``. A source that cannot be opened, or a bad
+    option, raises :class:`~clarifai_connect.errors.UserError` here, before anything is
+    read.
     """
     if source_id is None and not isinstance(source, (str, os.PathLike, Reader)):
         source_id = "data"  # reading keeps no state: the name only labels problems
     return open_source(source, source_id=source_id, format=format,
                        storage_options=storage_options, options=options,
-                       registry=registry).reader
+                       registry=registry, allowed_paths=allow_paths).reader
 
 
 def records_schema(media: bool = False) -> pyarrow.Schema:

@@ -221,3 +221,16 @@ def test_transform_from_the_cli_and_from_yaml(target, clarifai_raw, clarifai_app
     assert result.exit_code == 0, result.output
     assert sorted(app_content(clarifai_raw, clarifai_app)) == ["x1", "x2", "x3"]
     assert app_content(clarifai_raw, clarifai_app)["x2"]["concepts"] == ["fixed"]
+
+
+def test_read_keeps_media_inside_the_source_unless_allowed(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.png").write_bytes(png(1))
+    table = pa.table({"input": [str(outside / "x.png")]})
+    root = tmp_path / "root"
+    root.mkdir()
+    refused = list(clarifai_connect.read(table, media_root=str(root)))
+    assert isinstance(refused[0], Problem) and "outside the source" in refused[0].reason
+    allowed = list(clarifai_connect.read(table, media_root=str(root), allow_paths=[outside]))
+    assert isinstance(allowed[0], Record) and allowed[0].media.uri == str(outside / "x.png")
