@@ -6,16 +6,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-import re
-from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from .readme_snippets import README, snippets
 
 
-def _block(marker: str) -> str:
-    match = re.search(rf"<!-- run {marker} -->\s*```python\n(.*?)```", README.read_text(), re.S)
-    assert match, f"no python block after <!-- run {marker} --> in README.md"
-    return match.group(1)
+def _block(name: str) -> str:
+    found = [s for s in snippets(README.read_text()) if s.name == name]
+    assert len(found) == 1 and found[0].language == "python", f"no python block '{name}'"
+    return found[0].code
 
 
 def test_the_etl_task_example_runs(tmp_path, monkeypatch):
