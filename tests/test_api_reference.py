@@ -24,12 +24,14 @@ CLASSES = {
     "Dataset": "clarifai_connect.client.dataset", "Inputs": "clarifai_connect.client.input",
     "Lister": "clarifai_connect.client.lister", "Chunker": "clarifai_connect.client.utils",
     "Module": "clarifai_connect.client.module", "Model": "clarifai_connect.client.model",
+    "Search": "clarifai_connect.client.search",
 }
-# Later issues: workflows, runners and search.
-LATER = re.compile(r"workflow|runner|search")
+# Later issues: workflows and runners.
+LATER = re.compile(r"workflow|runner")
 # Parameter bullets that contradict their own signature in the reference.
 BULLET_TYPOS = {("Inputs", "download_inputs"): {"input_ids"}, ("Model", "__init__"): {"url_init"},
-                ("Module", "__init__"): {"url_init"}, ("Workflow", "__init__"): {"url_init"}}
+                ("Module", "__init__"): {"url_init"}, ("Workflow", "__init__"): {"url_init"},
+                ("Search", "__init__"): {"alogrithm"}}
 
 _HEADING = re.compile(r"^### (\w+)\.(.+?)\(\)\s*$")
 _BULLET = re.compile(r"^\s*\*\s+\*\*(.+?)\*\*")
@@ -127,7 +129,8 @@ def test_the_parser_found_the_reference_sections():
     for expected in ("User.__init__", "User.list_apps", "App.list_concepts", "Dataset.export",
                      "Inputs.patch_annotations", "Inputs.get_multimodal_input",
                      "Lister.list_pages_generator", "Chunker.chunk", "App.create_module",
-                     "App.list_installed_module_versions", "Module.list_versions"):
+                     "App.list_installed_module_versions", "Module.list_versions",
+                     "Search.__init__", "Search.query", "App.search"):
         assert expected in found
     export = next(c for c in CASES if c.id == "Dataset.export").values
     assert export[2] == ["save_path", "archive_url", "local_archive_path", "split",

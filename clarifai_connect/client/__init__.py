@@ -1,4 +1,4 @@
-"""The client API: User, App, Dataset, Inputs, Model, Lister and Chunker, as the seed's reference
+"""The client API: User, App, Dataset, Inputs, Model, Search, Lister and Chunker, as the seed's reference
 names them (``shared/spec/sdk-api-reference.md``), on the official protos.
 
 Small at the top, layered underneath: ``auth`` (credentials, base URL, channels), ``base``
@@ -24,6 +24,7 @@ from .input import Inputs
 from .lister import Lister
 from .model import Model
 from .module import Module
+from .search import Search
 from .upload import UploadSummary
 from .user import User
 from .utils import Chunker, ClarifaiUrl, parse_clarifai_url
@@ -31,7 +32,7 @@ from .utils import Chunker, ClarifaiUrl, parse_clarifai_url
 __all__ = [
     "ApiClientError", "ApiError", "App", "BaseClient", "Chunker", "ClarifaiDataLoader",
     "ClarifaiUrl", "ClientAuth", "Dataset", "ExportArchiveReader", "ExportSummary", "Inputs",
-    "Lister", "Model", "Module", "MultiModalFeatures", "RetryPolicy", "TextFeatures",
+    "Lister", "Model", "Module", "MultiModalFeatures", "RetryPolicy", "Search", "TextFeatures",
     "UploadSummary", "User",
     "UserError", "VisualClassificationFeatures", "VisualDetectionFeatures",
     "VisualSegmentationFeatures", "parse_clarifai_url",

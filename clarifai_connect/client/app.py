@@ -1,4 +1,4 @@
-"""App: the datasets, models, inputs, concepts, concept relations and modules of one app."""
+"""App: the datasets, models, inputs, concepts (and relations), modules and searches of an app."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .input import Inputs
 from .lister import Lister
 from .model import Model
 from .module import AppModules
+from .search import Search
 from .utils import expect_url, make_proto
 
 log = logging.getLogger("clarifai_connect.client")
@@ -224,6 +225,15 @@ class App(Lister, AppModules):
             return
         self._call("DeleteConceptRelations", service_pb2.DeleteConceptRelationsRequest(
             user_app_id=self.user_app_id, concept_id=concept_id, ids=ids))
+
+    def search(self, **kwargs: Any) -> Search:
+        """Returns a Search object for the user and app ID.
+
+        Args:
+            **kwargs: See :class:`~clarifai_connect.client.search.Search` (top_k, metric,
+                algorithm, pagination).
+        """
+        return Search(**{**self._child(), **kwargs})
 
     def __str__(self) -> str:
         return f"App(user_id={self.user_id!r}, app_id={self.app_id!r})"

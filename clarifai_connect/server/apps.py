@@ -15,6 +15,7 @@ from .common import (
     require_id,
     timestamp,
 )
+from .ml import search_index
 from .rpc import CallContext, rpc
 from .store import now
 
@@ -22,7 +23,8 @@ from .store import now
 _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "annotations",
                "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics",
                "modules", "module_versions", "installed_module_versions", "embeddings",
-               "models", "model_versions", "evaluations", "concept_relations")
+               "models", "model_versions", "evaluations", "concept_relations",
+               *search_index.APP_TABLES)
 
 
 def _user_id(request) -> str:

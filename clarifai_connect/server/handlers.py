@@ -10,4 +10,4 @@ from . import (  # noqa: F401
     modules,
     versions,
 )
-from .ml import evaluations, exports, models, predict  # noqa: F401
+from .ml import evaluations, exports, models, predict, searches  # noqa: F401

@@ -67,16 +67,6 @@ def _overall(failed: int, total: int) -> status_pb2.Status:
     return status(status_code_pb2.MIXED_STATUS, "Mixed Success")
 
 
-def _own_digest(server: ServerState, url: str) -> str | None:
-    """The media key when ``url`` is a hosted URL of this server whose bytes are stored."""
-    prefix = f"{server.media_url}/media/orig/"
-    if url.startswith(prefix):
-        digest = url[len(prefix):]
-        if media_blobs.exists(server, digest):
-            return digest
-    return None
-
-
 def _prepare(server: ServerState, inp: resources_pb2.Input, where: str,
              small: list[tuple[str, bytes]]) -> tuple[str | None, bool]:
     """Validate one posted input in place and move its bytes out.
@@ -106,7 +96,7 @@ def _prepare(server: ServerState, inp: resources_pb2.Input, where: str,
         part.hosted.suffix = media_blobs.stash(server, part.base64, small)
         part.ClearField("base64")
     elif part.url:
-        digest = _own_digest(server, part.url)
+        digest = media_blobs.own_digest(server, part.url)
         if digest:  # re-posting media this server hosts: no download needed
             part.hosted.suffix = digest
         else:

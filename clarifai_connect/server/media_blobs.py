@@ -69,6 +69,16 @@ def exists(server: Any, key: str) -> bool:
     return row is not None
 
 
+def own_digest(server: Any, url: str) -> str | None:
+    """The media key when ``url`` is a hosted URL of this server whose bytes are stored."""
+    prefix = f"{server.media_url}/media/orig/"
+    if url.startswith(prefix):
+        digest = url[len(prefix):]
+        if exists(server, digest):
+            return digest
+    return None
+
+
 MEDIA_KINDS = ("image", "video", "audio", "text")
 
 

@@ -27,6 +27,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .ml.embeddings import EmbeddingService
+    from .ml.search_index import SearchIndex
 
 SERVICE = "clarifai.api.V2"
 _DESCRIPTOR = service_pb2.DESCRIPTOR.services_by_name["V2"]
@@ -106,6 +107,7 @@ class ServerState(Protocol):
     exports_dir: Path  # dataset-version export archives, served over HTTP
     download_timeout: float  # seconds per URL download
     embeddings: EmbeddingService  # vectors of the inputs, the embedders (ml/embeddings.py)
+    search_index: SearchIndex  # the indexed facts search filters on (ml/search_index.py)
 
     @property
     def media_url(self) -> str:

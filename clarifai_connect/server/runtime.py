@@ -19,6 +19,7 @@ from .blobs import BlobStore
 from .faults import FaultInjector
 from .media_http import MediaServer
 from .ml.embeddings import EmbeddingService
+from .ml.search_index import SearchIndex
 from .rpc import build_handler
 from .store import Store
 
@@ -62,6 +63,7 @@ class LocalServer:
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.background = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bg")
         self.embeddings = EmbeddingService(self, embedders, plugins)
+        self.search_index = SearchIndex(self.store)
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -99,6 +101,7 @@ class LocalServer:
         self._grpc.start()
         downloads.resume_pending(self)
         self.embeddings.start()
+        self.search_index.start()
         log.info("serving on %s (media on %s)", self.base_url, self.media_url)
         return self
 
@@ -111,6 +114,7 @@ class LocalServer:
         self.media.stop()
         self.background.shutdown(wait=True, cancel_futures=True)
         self.embeddings.stop()
+        self.search_index.stop()
         self.store.close()
 
     def wait(self) -> None:

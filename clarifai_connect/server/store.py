@@ -107,8 +107,12 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self.extend_schema(SCHEMA)
+
+    def extend_schema(self, script: str) -> None:
+        """Run ``CREATE … IF NOT EXISTS`` statements (a module's own tables, indexes, triggers)."""
         with self._write_lock:  # executescript commits by itself: no BEGIN around it
-            self._connection().executescript(SCHEMA)
+            self._connection().executescript(script)
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
