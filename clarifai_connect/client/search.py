@@ -166,5 +166,6 @@ class Search(Lister):
         except ApiError as err:
             if _WINDOW_LIMIT in err.details:
                 raise UserError(f"the search asks for more hits than the API pages through "
-                                f"({err.details}): lower top_k or the page.") from None
+                                f"({err.details}): ask for an earlier page or fewer hits."
+                                ) from None
             raise
