@@ -33,15 +33,18 @@ def _number(value: Any, what: str) -> float:
 
 
 def repair_box(x0: Any, y0: Any, x1: Any, y1: Any, width: float, height: float, *,
-               what: str = "box", tolerance: float = 1.0) -> tuple[Box, list[str]]:
+               what: str = "box", names: tuple[str, str, str, str] = ("x", "y", "right",
+                                                                      "bottom"),
+               tolerance: float = 1.0) -> tuple[Box, list[str]]:
     """The box with corners ``(x0, y0)`` and ``(x1, y1)`` in an image of ``width`` ×
     ``height`` (pixels, or 1 × 1 for normalized values), normalized to 0..1, and the repairs
     made (empty when none). Corners given the wrong way round are swapped; a box past the
     edge by more than ``tolerance`` is clipped and named (within it, clamped silently: files
-    overshoot by rounding). ``what`` names the box in messages.
+    overshoot by rounding). ``what`` names the box in repairs, ``names`` its four values in
+    errors (``xmin``…, or ``bbox x``…).
     """
-    x0, y0 = _number(x0, f"{what} x"), _number(y0, f"{what} y")
-    x1, y1 = _number(x1, f"{what} right"), _number(y1, f"{what} bottom")
+    x0, y0 = _number(x0, names[0]), _number(y0, names[1])
+    x1, y1 = _number(x1, names[2]), _number(y1, names[3])
     repairs = []
     if x1 < x0:
         x0, x1 = x1, x0
@@ -53,14 +56,15 @@ def repair_box(x0: Any, y0: Any, x1: Any, y1: Any, width: float, height: float, 
         raise RecordError(f"{what} has zero area ({x1 - x0:g} × {y1 - y0:g})")
     left, top = max(x0, 0.0), max(y0, 0.0)
     right, bottom = min(x1, width), min(y1, height)
-    if right <= left or bottom <= top:
-        raise RecordError(f"{what} ({x0:g}, {y0:g})–({x1:g}, {y1:g}) is wholly outside the "
-                          f"image (0..{width:g} × 0..{height:g})")
-    inside = (right - left) * (bottom - top) / ((x1 - x0) * (y1 - y0))
+    past = [(-x0, names[0], x0, width), (-y0, names[1], y0, height),
+            (x1 - width, names[2], x1, width), (y1 - height, names[3], y1, height)]
+    overflow, name, value, size = max(past)
+    wholly = right <= left or bottom <= top
+    inside = 0.0 if wholly else (right - left) * (bottom - top) / ((x1 - x0) * (y1 - y0))
     if inside < MIN_INSIDE:
-        raise RecordError(f"{what} ({x0:g}, {y0:g})–({x1:g}, {y1:g}) is mostly outside the "
-                          f"image (0..{width:g} × 0..{height:g}): {inside:.0%} inside")
-    overflow = max(-x0, -y0, x1 - width, y1 - height)
+        how = "wholly" if wholly else f"mostly ({inside:.0%} inside)"
+        raise RecordError(f"{name} {value:g} is outside the image (0..{size:g}): the box is "
+                          f"{how} outside")
     if overflow > tolerance:
         repairs.append(f"{what}: reached {overflow:g} past the image's edge, clipped")
     return Box(top_row=top / height, left_col=left / width, bottom_row=bottom / height,

@@ -1,15 +1,25 @@
 """The COCO connector: instances, captions, person keypoints and image labels, any fsspec URL.
 
-The source is one annotation file (``instances_val2017.json``) or a dataset folder: its
-``annotations/`` subfolder (or the folder itself) holding ``<task>_<split>.json`` files.
-Files of the same split are merged, so an image annotated in ``instances_train.json`` and
+The source is one annotation file or a dataset folder. In a folder the annotation files
+are found by content (a JSON object whose first keys include ``images``, ``annotations``
+or ``categories``: see :mod:`connectors.coco_files`) within three levels, whatever their
+name: ``annotations/instances_val2017.json`` (COCO, Datumaro, the official SDK's example
+data), ``annotations/instances_default.json`` or the same file at the root (CVAT),
+``train/_annotations.coco.json`` and ``valid/``, ``test/`` (Roboflow), ``result.json``
+(Label Studio), ``labels.json`` beside ``data/`` (FiftyOne). Other JSON files and other
+files there (READMEs, scripts) are counted as ignored. A split comes from the file name
+(``<task>_<split>.json``) or else from its folder (``train``, ``valid``…). Files of the
+same split and folder are merged, so an image annotated in ``instances_train.json`` and
 ``captions_train.json`` is one record. Each file is streamed (see :mod:`connectors.coco_stream`):
 categories, images, then annotations, grouped by image with bounded memory; a remote file
 is first copied to a local temporary file so that it is downloaded once.
 
-Images are found relative to the dataset root (``images/<split>/``, ``<split>/``,
-``images/``, the root itself: the first folder where the first images exist), under an
-explicit ``image_root``, or by their ``coco_url``/``flickr_url``.
+Images are found from ``file_name`` in the first of these folders where the first images
+exist: the annotation file's folder, its ``images/``, the dataset's ``images/<split>/``,
+``<split>/``, ``images/``, ``JPEGImages/``, ``data/``, the root; failing that, by the file
+name's last part in the same folders (exports written on another machine). An explicit
+``image_root`` replaces the search; ``coco_url``/``flickr_url`` are used when no local copy
+is found.
 """
 
 from __future__ import annotations
@@ -34,11 +44,13 @@ from clarifai_connect.connector import (
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import kind_from_extension
-from clarifai_connect.records import Media, Problem, Record, RecordError, stable_id
+from clarifai_connect.records import Media, Notice, Problem, Record, RecordError, stable_id
 
 from .coco_annotations import Category, Converted, convert_annotation, needs_size
+from .coco_files import is_coco_json, scan_tree
 from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
 from .json_guard import NestingGuard, ReadLimit
+from .layout import MAX_DEPTH, relative, split_from_parts
 from .options import option_bool, option_int
 
 __all__ = ["CocoReader", "split_of"]
@@ -110,34 +122,49 @@ class CocoReader(Reader):
     # -- detection -----------------------------------------------------------------------
 
     @classmethod
-    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-        """A ``*.json`` named like a COCO task file, or a folder whose ``annotations/`` has one."""
+    def detect_reason(cls, uri: str, storage_options: Mapping[str, Any] | None = None
+                      ) -> str | None:
+        """Why ``uri`` is COCO, or None: a JSON file that starts like a COCO annotation
+        file, or a folder with one within two levels (image folders not entered)."""
         try:
             fs, path = filesystem(uri, storage_options)
+            path = path.rstrip("/")
             if path.lower().endswith(".json"):
-                return split_of(path)[0] in KNOWN_TASKS
-            folder = posixpath.join(path.rstrip("/"), "annotations")
-            if not fs.isdir(folder):
-                return False
-            return any(n.lower().endswith(".json") and split_of(n)[0] in KNOWN_TASKS
-                       for n in fs.ls(folder, detail=False))
+                if split_of(path)[0] in KNOWN_TASKS or is_coco_json(fs, path):
+                    return "a COCO annotation file (images, annotations, categories)"
+                return None
+            looked = 0
+            for found, kind in scan_tree(fs, path, 2):
+                if kind == "coco":
+                    return f"COCO annotations in {relative(path, found)}"
+                looked += kind == "json"
+                if looked >= 12:  # detection stays cheap
+                    return None
         except (OSError, SourceError, ValueError):
-            return False
+            return None
+        return None
+
+    @classmethod
+    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``uri`` looks like COCO (see :meth:`detect_reason`)."""
+        return cls.detect_reason(uri, storage_options) is not None
 
     # -- reading -------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[ReadItem]:
         fs, path = filesystem(self.uri, self.storage_options)
         path = path.rstrip("/") or "/"
-        files, root = self._files(fs, path)
-        splits: dict[str, list[_File]] = {}
+        files, root, ignored = self._files(fs, path)
+        yield from ignored
+        groups: dict[tuple[str, str], list[_File]] = {}
         for item in files:
-            splits.setdefault(item.split, []).append(item)
+            groups.setdefault((item.split, posixpath.dirname(item.path)), []).append(item)
         seen_ids: dict[str, str] = {}
-        for split, members in splits.items():
+        for (split, _), members in groups.items():
             yield from self._read_split(fs, root, split, members, seen_ids)
 
-    def _files(self, fs: Any, path: str) -> tuple[list[_File], str]:
+    def _files(self, fs: Any, path: str) -> tuple[list[_File], str, list[Notice]]:
+        """The annotation files, the dataset root and the files found that are not ones."""
         try:
             info = fs.info(path)
         except FileNotFoundError:
@@ -148,14 +175,20 @@ class CocoReader(Reader):
             folder = posixpath.dirname(path)
             root = posixpath.dirname(folder) if posixpath.basename(folder) == "annotations" \
                 else folder
-            return [_File(path, *split_of(path))], root
-        folder = posixpath.join(path, "annotations")
-        if not fs.isdir(folder):
-            folder = path
-        names = sorted(n for n in fs.ls(folder, detail=False) if n.lower().endswith(".json"))
-        if not names:
-            raise SourceError(f"no COCO annotation files (*.json) in {self._show(fs, folder)}")
-        return [_File(n, *split_of(n)) for n in names], path
+            return [_File(path, *_task_split(root, path))], root, []
+        files, ignored = [], []
+        for found, kind in scan_tree(fs, path):
+            # A JSON named like a COCO task file is read (and said to be broken) all the same.
+            if kind == "coco" or (kind == "json" and split_of(found)[0] in KNOWN_TASKS):
+                files.append(_File(found, *_task_split(path, found)))
+            else:
+                ignored.append(Notice("ignored", self._show(fs, found), "JSON that is not a "
+                                      "COCO annotation file" if kind == "json" else
+                                      "not a COCO annotation file or an image"))
+        if not files:
+            raise SourceError(f"no COCO annotation files (JSON with images, annotations or "
+                              f"categories) within {MAX_DEPTH} levels of {self._show(fs, path)}")
+        return files, path, ignored
 
     def _show(self, fs: Any, path: str) -> str:
         return display_uri(fs.unstrip_protocol(path) if "://" in self.uri else path)
@@ -169,7 +202,7 @@ class CocoReader(Reader):
         with AnnotationGroups(self.memory_annotations, self.spill_dir) as groups:
             for index, item in enumerate(members):
                 yield from self._scan_file(fs, index, item, images, groups)
-            locate = self._locator(fs, root, split, images)
+            locate = self._locator(fs, root, split, images, posixpath.dirname(members[0].path))
             for key, anns in groups.groups(list(images)):
                 yield from self._record(fs, split, key, images[key],
                                         [pickle.loads(a) for a in anns], members, locate,
@@ -243,20 +276,37 @@ class CocoReader(Reader):
 
     # -- images --------------------------------------------------------------------------
 
-    def _locator(self, fs: Any, root: str, split: str, images: dict[str, _Image]):
+    def _locator(self, fs: Any, root: str, split: str, images: dict[str, _Image],
+                 folder: str):
+        """How an image of the annotation files in ``folder`` is found (see the module)."""
         if self.image_root:
             base_fs, base = filesystem(self.image_root, self.storage_options)
             candidates = [base.rstrip("/")] + ([posixpath.join(base, split)] if split else [])
+            fallback = candidates[0]
         else:
             base_fs = fs
-            candidates = ([posixpath.join(root, "images", split), posixpath.join(root, split)]
-                          if split else [])
-            candidates += [posixpath.join(root, "images"), root]
-        relative = [i.file_name for i in images.values() if not _absolute(i.file_name)][:_PROBES]
-        chosen = None
-        for folder in candidates:
-            if any(base_fs.exists(posixpath.join(folder, name)) for name in relative):
-                chosen = folder
+            parent = posixpath.dirname(folder) if posixpath.basename(folder) == "annotations" \
+                else folder
+            candidates = [folder, posixpath.join(folder, "images")]
+            for top in dict.fromkeys((parent, root)):
+                candidates += ([posixpath.join(top, "images", split), posixpath.join(top, split)]
+                               if split else [])
+                candidates += [posixpath.join(top, n) for n in ("images", "JPEGImages", "data")]
+                candidates.append(top)
+            candidates = list(dict.fromkeys(candidates))
+            # Where a missing image is looked for (and named when it is not there).
+            fallback = posixpath.join(parent, "images", *([split] if split else []))
+        names = [i.file_name for i in images.values() if not _absolute(i.file_name)][:_PROBES]
+        chosen, short = None, False
+        for use_basename in (False, True):
+            probes = [_basename(n) for n in names] if use_basename else names
+            if use_basename and probes == names:
+                break
+            for candidate in candidates:
+                if any(base_fs.exists(posixpath.join(candidate, n)) for n in probes):
+                    chosen, short = candidate, use_basename
+                    break
+            if chosen is not None:
                 break
         remote = "://" in (self.image_root or self.uri)
 
@@ -272,8 +322,9 @@ class CocoReader(Reader):
                 return self.media_uri(image.file_name, bound)
             if image.url and (self.prefer_urls or chosen is None):
                 return self.media_uri(image.url, bound)
-            folder = chosen if chosen is not None else candidates[0]
-            return self.media_uri(image.file_name, as_uri(folder), root=bound)
+            where = chosen if chosen is not None else fallback
+            name = _basename(image.file_name) if short else image.file_name
+            return self.media_uri(name, as_uri(where), root=bound)
 
         return locate
 
@@ -330,12 +381,29 @@ class CocoReader(Reader):
                          metadata={"coco": coco}, source=where)
         except RecordError as exc:
             yield Problem(where, str(exc).removeprefix(f"{where}: "), id=record_id)
+            yield from problems
+            return
+        for ann_id, repair in out.repairs:
+            yield Notice("repaired", f"{where}: annotation {ann_id!r}", repair, id=record_id)
         yield from problems
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _task_split(root: str, path: str) -> tuple[str, str]:
+    """``(task, split)`` of an annotation file: from its name (``instances_train.json``),
+    else the split is its folder's (Roboflow's ``train/_annotations.coco.json``)."""
+    task, split = split_of(path)
+    if not split:
+        split = split_from_parts(relative(root, posixpath.dirname(path)).split("/"))
+    return task, split
+
+
+def _basename(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _absolute(name: str) -> bool:

@@ -1,8 +1,9 @@
 """One COCO annotation → regions, input-level concepts, captions and metadata.
 
 Pixel coordinates become 0..1 with the image's width and height; values up to one pixel
-outside the image are clamped (COCO files often overshoot by rounding), anything further
-out is an error. What a Region cannot hold (the COCO annotation id, ``iscrowd``, keypoint
+outside the image are clamped (COCO files often overshoot by rounding). A box further out
+but mostly inside is clipped, and one with a negative width or height normalized, both
+reported as repairs (:mod:`connectors.boxes`); other coordinates further out are errors. What a Region cannot hold (the COCO annotation id, ``iscrowd``, keypoint
 names and visibility, ``attributes``, extra keys) goes into the record's metadata, keyed by
 region id, so an exporter can write the annotation back.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from clarifai_connect.records import Box, Concept, Point, RecordError, Region, stable_id
 
+from .boxes import repair_box
 from .masks import MaskError, rle_to_png
 
 __all__ = ["Category", "Converted", "convert_annotation", "normalize"]
@@ -58,6 +60,7 @@ class Converted:
     concepts: dict[str, Concept] = field(default_factory=dict)
     captions: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    repairs: list[tuple[Any, str]] = field(default_factory=list)  # (annotation id, what)
 
 
 def normalize(value: Any, size: float, what: str) -> float:
@@ -71,7 +74,9 @@ def normalize(value: Any, size: float, what: str) -> float:
     return min(max(number / size, 0.0), 1.0)
 
 
-def _box(bbox: Any, width: float, height: float) -> Box:
+def _box(bbox: Any, width: float, height: float) -> tuple[Box, list[str]]:
+    """The box of a COCO ``bbox`` and its repairs (a negative width or height normalized,
+    a box past the edge clipped: see :func:`~connectors.boxes.repair_box`)."""
     if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
         raise RecordError(f"bbox {bbox!r} is not [x, y, width, height]")
     x, y, w, h = bbox
@@ -79,9 +84,9 @@ def _box(bbox: Any, width: float, height: float) -> Box:
         right, bottom = float(x) + float(w), float(y) + float(h)
     except (TypeError, ValueError) as exc:
         raise RecordError(f"bbox {bbox!r} has a value that is not a number") from exc
-    return Box(top_row=normalize(y, height, "bbox y"), left_col=normalize(x, width, "bbox x"),
-               bottom_row=normalize(bottom, height, "bbox bottom"),
-               right_col=normalize(right, width, "bbox right"))
+    shown = "[" + ", ".join(f"{float(v):g}" for v in bbox) + "]"
+    return repair_box(x, y, right, bottom, width, height, what=f"bbox {shown}",
+                      names=("bbox x", "bbox y", "bbox right", "bbox bottom"))
 
 
 def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
@@ -177,9 +182,10 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
     elif segmentation is not None:
         raise RecordError(f"segmentation {segmentation!r:.40} is neither polygons nor RLE")
     bbox = ann.get("bbox")
+    repairs: list[str] = []
     if bbox is not None and (include_boxes or not regions):
-        regions.append(Region(box=_box(bbox, width, height), concepts=(category.concept,),
-                              id=region_id()))
+        box, repairs = _box(bbox, width, height)
+        regions.append(Region(box=box, concepts=(category.concept,), id=region_id()))
     entry["regions"] = [r.id for r in regions]
     keypoints = ann.get("keypoints")
     if keypoints:
@@ -202,6 +208,7 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
         raise RecordError("no bbox, segmentation or labelled keypoint to place the label on")
     out.regions.extend(regions)
     out.annotations.append(entry)
+    out.repairs.extend((ann_id, r) for r in repairs)
 
 
 def needs_size(ann: Mapping[str, Any]) -> bool:

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
+__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FOLDERS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
            "split_from_parts", "walk_bounded"]
 
 # What Ultralytics reads as images (and so what YOLO, COCO and VOC exports hold).
@@ -21,6 +21,9 @@ IMAGE_EXTENSIONS = (".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".t
                     ".pfm", ".heic", ".gif")
 # Folder (or file-name) words that name a split, as tools write them.
 SPLITS = ("train", "training", "val", "valid", "validation", "test", "testing", "trainval")
+# Folders that hold images (or masks), not annotation files: not entered when looking.
+IMAGE_FOLDERS = frozenset({"images", "JPEGImages", "data", "SegmentationObject",
+                           "SegmentationClass", "masks"})
 # How deep connectors look for their files below the root: deep enough for
 # ``<root>/<split>/annotations/x.json``, shallow enough never to crawl a whole disk.
 MAX_DEPTH = 3
@@ -49,11 +52,12 @@ def split_from_parts(parts: list[str] | tuple[str, ...]) -> str:
     return ""
 
 
-def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH
+def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH, skip: frozenset[str] = frozenset()
                  ) -> Iterator[tuple[str, list[str], list[str]]]:
     """``(folder, subfolder names, file names)`` for ``root`` and the folders up to ``depth``
-    levels below it, each sorted, hidden folders left out; folders that cannot be listed
-    are skipped."""
+    levels below it, each sorted, breadth first; hidden folders and those named in ``skip``
+    (image folders: listing a million images finds no annotation file) are not entered,
+    folders that cannot be listed are passed over."""
     root = root.rstrip("/") or "/"
     pending = [(root, 0)]
     while pending:
@@ -69,4 +73,5 @@ def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH
                        if e.get("type") != "directory")
         yield folder, dirs, files
         if level < depth:
-            pending.extend((posixpath.join(folder, d), level + 1) for d in dirs)
+            pending.extend((posixpath.join(folder, d), level + 1) for d in dirs
+                           if d not in skip)

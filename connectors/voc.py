@@ -7,14 +7,25 @@ absent, 0 difficult), ``JPEGImages/``, and ``SegmentationObject/`` / ``Segmentat
 PNGs (one colour or index per object, or per class). Every id listed in a split or owning
 an XML file is one record; the XML files are listed lazily.
 
+Without ``Annotations/``, the XML files are found by content (a root element
+``<annotation>``) within two levels of the root: lowercase ``annotations/`` beside
+``images/`` (the official SDK's example data), ``labels/`` beside ``data/`` (FiftyOne),
+each XML beside its image (LabelImg), or in split folders (Roboflow's ``train/``,
+``valid/``, ``test/``: the folder is the split). An image is found from ``<filename>``,
+the basename of ``<path>`` (often an absolute path on the annotator's machine) or the XML's
+own name, in the XML's folder, a sibling ``JPEGImages/``, ``images/`` or ``data/``, or the
+root. Other files in those folders (and images no XML names) are counted as ignored.
+
 XML is parsed with defusedxml: a file with entity declarations (billion laughs) or external
 entities is a Problem naming the file, and the run goes on. Box coordinates are taken as
-given (VOC pixel units) and divided by the image size; up to one pixel outside is clamped.
+given (VOC pixel units) and divided by the image size; up to one pixel outside is clamped,
+``xmin > xmax`` is swapped and a box past the edge clipped (both reported as repaired).
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -22,13 +33,20 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from clarifai_connect.connector import Reader, ReadItem, display_uri, filesystem
+from clarifai_connect.connector import (
+    Reader,
+    ReadItem,
+    ReferenceRefused,
+    display_uri,
+    filesystem,
+)
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import (
     Box,
     Concept,
     Media,
+    Notice,
     Problem,
     Record,
     RecordError,
@@ -36,10 +54,12 @@ from clarifai_connect.records import (
     stable_id,
 )
 
-from .coco_annotations import normalize
+from .boxes import repair_box
+from .layout import is_image, relative, split_from_parts, walk_bounded
 from .listing import iter_files
 from .masks import MaskError, colour_index, segmentation_layers
 from .options import option_bool
+from .voc_sets import ImageSets, read_image_sets
 
 __all__ = ["VOC_CLASSES", "VocReader"]
 
@@ -48,8 +68,12 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
                "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 # Index 255 in VOC masks is the "void" border around objects, never a class or object.
 VOID = 255
-_TASKS = ("Main", "Segmentation", "Action", "Layout")
-_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+# Folders that hold the XML files of a VOC set; their parent holds the images.
+_XML_FOLDERS = ("Annotations", "annotations", "labels")
+# An XML file whose root element is <annotation> (after a declaration, comments, a DOCTYPE).
+_VOC_ROOT = re.compile(rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*"
+                       rb"<annotation[\s>/]", re.S)
 _OBJECT_FLAGS = ("difficult", "truncated", "occluded")
 # VOC annotations are a few KB; a much larger "annotation" is refused before parsing.
 MAX_XML_BYTES = 16 << 20
@@ -73,16 +97,31 @@ class VocReader(Reader):
         self.masks = option_bool("voc", "masks", masks)
 
     @classmethod
-    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-        """A folder with an ``Annotations/`` folder beside ``ImageSets/`` or ``JPEGImages/``."""
+    def detect_reason(cls, uri: str, storage_options: Mapping[str, Any] | None = None
+                      ) -> str | None:
+        """Why ``uri`` is a VOC set, or None: ``Annotations/`` beside ``ImageSets/`` or
+        ``JPEGImages/``, or XML files with an ``<annotation>`` root within two levels."""
         try:
             fs, path = filesystem(uri, storage_options)
             path = path.rstrip("/")
-            return fs.isdir(posixpath.join(path, "Annotations")) and (
-                fs.isdir(posixpath.join(path, "ImageSets"))
-                or fs.isdir(posixpath.join(path, "JPEGImages")))
+            if fs.isdir(posixpath.join(path, "Annotations")):
+                for other in ("ImageSets", "JPEGImages"):
+                    if fs.isdir(posixpath.join(path, other)):
+                        return f"Annotations/ beside {other}/"
+            if not fs.isdir(path):
+                return None
+            for folder in xml_folders(fs, path, limit=1):
+                where = relative(path, folder)
+                return ("Pascal VOC XML (<annotation>) "
+                        + (f"in {where}/" if where else "beside the images"))
         except (OSError, SourceError, ValueError):
-            return False
+            return None
+        return None
+
+    @classmethod
+    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``uri`` looks like a VOC set (see :meth:`detect_reason`)."""
+        return cls.detect_reason(uri, storage_options) is not None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -92,23 +131,55 @@ class VocReader(Reader):
         if not fs.isdir(root):
             raise SourceError(f"{display_uri(self.uri)} is not a VOC folder (no such directory)")
         self._fs, self._root = fs, root
+        self._image_dirs: dict[str, list[str]] = {}
+        self._listed: dict[str, set[str]] = {}  # names in folders listed whole (beside layouts)
+        self._last_hit: dict[str, str] = {}
         problems: list[Problem] = []
-        splits, labels, segmented = self._image_sets(problems)
+        sets = read_image_sets(fs, root, self._show, problems)
         yield from problems
         self._classes, self._class_colours = self._label_map()
+        standard = self._path("Annotations")
         done: set[str] = set()
-        for image_id, image_sets in splits.items():
+        for image_id, image_sets in sets.splits.items():
             done.add(image_id)
-            yield from self._item(image_id, image_sets, labels.get(image_id, {}),
-                                  image_id in segmented)
-        annotations = posixpath.join(root, "Annotations")
-        if fs.isdir(annotations):
-            for path in iter_files(fs, annotations, (".xml",)):
-                image_id = posixpath.splitext(posixpath.basename(path))[0]
-                if image_id not in done:
-                    done.add(image_id)
-                    yield from self._item(image_id, {}, labels.get(image_id, {}),
-                                          image_id in segmented)
+            yield from self._item(image_id, standard, image_id, image_sets, sets)
+        folders = [standard] if fs.isdir(standard) else list(xml_folders(fs, root))
+        for folder in folders:
+            yield from self._folder(folder, sets, done)
+
+    def _folder(self, folder: str, sets: ImageSets, done: set[str]) -> Iterator[ReadItem]:
+        """The items of one folder of XML files (and the files in it that are none)."""
+        parts = [p for p in relative(self._root, folder).split("/") if p and
+                 p not in _XML_FOLDERS]
+        split = split_from_parts(parts)
+        paths: Any = iter_files(self._fs, folder)
+        xml_stems: set[str] = set()
+        if any(is_image(p) for p in self._peek(folder)):
+            # XML beside the images: the whole listing tells images no XML names.
+            paths = sorted(paths)
+            self._listed[folder] = {posixpath.basename(p) for p in paths}
+            xml_stems = {posixpath.splitext(p)[0] for p in paths if p.lower().endswith(".xml")}
+        for path in paths:
+            name = posixpath.basename(path)
+            if not name.lower().endswith(".xml"):
+                if is_image(name) and posixpath.splitext(path)[0] in xml_stems:
+                    continue  # the image of the XML beside it
+                yield Notice("ignored", self._show(path), "an image no VOC XML names"
+                             if is_image(name) else "not a VOC annotation (.xml) or image")
+                continue
+            stem = name[:-len(".xml")]
+            image_id = "-".join([*parts, stem])
+            if image_id in done:
+                continue
+            done.add(image_id)
+            yield from self._item(image_id, folder, stem, {}, sets, split)
+
+    def _peek(self, folder: str) -> list[str]:
+        try:
+            return [e["name"] for e in self._fs.ls(folder, detail=True)[:200]
+                    if e.get("type") != "directory"]
+        except OSError:
+            return []
 
     def _path(self, *parts: str) -> str:
         return posixpath.join(self._root, *parts)
@@ -118,65 +189,6 @@ class VocReader(Reader):
 
     def _show(self, path: str) -> str:
         return display_uri(self._uri(path))
-
-    def _read_lines(self, path: str, problems: list[Problem]) -> list[str]:
-        try:
-            with self._fs.open(path, "rb") as handle:
-                return handle.read().decode("utf-8", "replace").splitlines()
-        except OSError as exc:
-            problems.append(Problem(self._show(path), f"cannot read: {exc}"))
-            return []
-
-    def _image_sets(self, problems: list[Problem]):
-        """Split membership, image-level labels and the ids with segmentation masks."""
-        splits: dict[str, dict[str, list[str]]] = {}
-        labels: dict[str, dict[str, int]] = {}
-        segmented: set[str] = set()
-        for task in _TASKS:
-            folder = self._path("ImageSets", task)
-            if not self._fs.isdir(folder):
-                continue
-            names = sorted(posixpath.basename(p) for p in iter_files(self._fs, folder, (".txt",)))
-            split_names = {n[:-4] for n in names if "_" not in n[:-4]}
-            for name in names:
-                stem = name[:-4]
-                path = posixpath.join(folder, name)
-                klass, _, split = stem.rpartition("_")
-                if stem in split_names or not klass:
-                    for number, line in enumerate(self._read_lines(path, problems), 1):
-                        image_id = line.strip()
-                        if not image_id:
-                            continue
-                        if len(image_id.split()) != 1:
-                            problems.append(Problem(f"{self._show(path)}:{number}",
-                                                    f"expected one image id, got {line!r}"))
-                            continue
-                        sets = splits.setdefault(image_id, {}).setdefault(task, [])
-                        if stem not in sets:
-                            sets.append(stem)
-                        if task == "Segmentation":
-                            segmented.add(image_id)
-                elif task == "Main":
-                    self._class_file(path, klass, labels, problems)
-        return splits, labels, segmented
-
-    def _class_file(self, path: str, klass: str, labels: dict[str, dict[str, int]],
-                    problems: list[Problem]) -> None:
-        for number, line in enumerate(self._read_lines(path, problems), 1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                if len(parts) != 2:
-                    raise ValueError
-                value = int(parts[1])
-                if value not in (-1, 0, 1):
-                    raise ValueError
-            except ValueError:
-                problems.append(Problem(f"{self._show(path)}:{number}",
-                                        f"expected '<image id> <1|0|-1>', got {line!r}"))
-                continue
-            labels.setdefault(parts[0], {})[klass] = value
 
     def _label_map(self) -> tuple[tuple[str, ...], dict[tuple[int, int, int], str]]:
         """Class names by index and by colour: ``labelmap.txt`` (Datumaro style) or VOC's."""
@@ -202,9 +214,9 @@ class VocReader(Reader):
 
     # -- one image -----------------------------------------------------------------------
 
-    def _item(self, image_id: str, image_sets: dict[str, list[str]], labels: dict[str, int],
-              segmented: bool) -> Iterator[ReadItem]:
-        xml_path = self._path("Annotations", image_id + ".xml")
+    def _item(self, image_id: str, folder: str, stem: str, image_sets: dict[str, list[str]],
+              sets: ImageSets, split: str = "") -> Iterator[ReadItem]:
+        xml_path = posixpath.join(folder, stem + ".xml")
         where = self._show(xml_path)
         try:
             record_id = stable_id(image_id)
@@ -233,38 +245,84 @@ class VocReader(Reader):
         except OSError as exc:
             yield Problem(where, f"cannot read: {exc}", id=record_id)
             return
+        if annotation is not None and annotation.tag != "annotation":
+            yield Notice("ignored", where, f"XML whose root is <{annotation.tag}>, not a VOC "
+                         "<annotation>")
+            return
         try:
-            yield from self._record(record_id, image_id, annotation, image_sets, labels,
-                                    segmented, where)
+            yield from self._record(record_id, image_id, folder, stem, annotation, image_sets,
+                                    sets, split, where)
         except RecordError as exc:
             yield Problem(where, str(exc).removeprefix(f"{where}: "), id=record_id)
 
-    def _image_path(self, image_id: str, annotation: Element | None) -> str | None:
-        file_name = _text(annotation, "filename") if annotation is not None else ""
-        if file_name:
-            # The annotation names the image: it must stay inside the VOC folder.
-            uri = self.media_uri(file_name, self._uri(self._path("JPEGImages")),
-                                 root=self._uri(self._root))
-            return self._fs._strip_protocol(uri) if "://" in self.uri else uri
-        for ext in _IMAGE_EXTENSIONS:
-            candidate = self._path("JPEGImages", image_id + ext)
-            if self._fs.exists(candidate):
-                return candidate
+    def _image_folders(self, folder: str) -> list[str]:
+        """Where the images of the XML files in ``folder`` may be, in the order tried."""
+        if folder not in self._image_dirs:
+            parent = posixpath.dirname(folder) if posixpath.basename(folder) in _XML_FOLDERS \
+                else folder
+            tried = [folder] + [posixpath.join(parent, n) for n in ("JPEGImages", "images",
+                                                                     "data")]
+            tried += [parent] + [self._path(n) for n in ("JPEGImages", "images")] + [self._root]
+            self._image_dirs[folder] = [f for f in dict.fromkeys(tried)
+                                        if f in self._listed or self._fs.isdir(f)]
+        return self._image_dirs[folder]
+
+    def _image_path(self, stem: str, annotation: Element | None, folder: str) -> str | None:
+        """The path of the image: ``<filename>``, the basename of ``<path>``, or the XML's
+        name with an image extension, in the first folder (see :meth:`_image_folders`)
+        holding it; every name is checked to stay inside the root. None when not found;
+        ReferenceRefused when the only names given point outside."""
+        names = [_text(annotation, "filename")] if annotation is not None else []
+        given = _text(annotation, "path").replace("\\", "/") if annotation is not None else ""
+        names += [posixpath.basename(given)] if given else []
+        names += [stem + ext for ext in _IMAGE_EXTENSIONS]
+        names = [n for n in dict.fromkeys(names) if n]
+        folders = self._image_folders(folder)
+        hit = self._last_hit.get(folder)
+        if hit in folders:  # images of one XML folder are in one place: try it first
+            folders = [hit] + [f for f in folders if f != hit]
+        refused: ReferenceRefused | None = None
+        root_uri = self._uri(self._root)
+        for name in names:
+            for candidate in folders:
+                try:
+                    uri = self.media_uri(name, self._uri(candidate), root=root_uri)
+                except ReferenceRefused as exc:
+                    refused = refused or exc
+                    break
+                path = self._fs._strip_protocol(uri) if "://" in self.uri else uri
+                listed = self._listed.get(candidate)
+                if (posixpath.basename(path) in listed and posixpath.dirname(path) == candidate
+                        if listed is not None else self._fs.exists(path)):
+                    self._last_hit[folder] = candidate
+                    return path
+        if refused is not None:
+            raise refused
         return None
 
-    def _record(self, record_id: str, image_id: str, annotation: Element | None,
-                image_sets: dict[str, list[str]], labels: dict[str, int], segmented: bool,
-                where: str) -> Iterator[ReadItem]:
-        image_path = self._image_path(image_id, annotation)
+    def _record(self, record_id: str, image_id: str, folder: str, stem: str,
+                annotation: Element | None, image_sets: dict[str, list[str]], sets: ImageSets,
+                split: str, where: str) -> Iterator[ReadItem]:
+        image_path = self._image_path(stem, annotation, folder)
         if image_path is None:
-            yield Problem(where, f"no image JPEGImages/{image_id}.(jpg|jpeg|png) and no "
-                          "annotation naming one", id=record_id)
+            named = _text(annotation, "filename") if annotation is not None else ""
+            if named:
+                shown = ", ".join(relative(self._root, f) + "/" for f in
+                                  self._image_folders(folder)) or "no image folder"
+                yield Problem(where, f"image {named!r} (its <filename>) is in none of "
+                              f"{shown}", id=record_id)
+            else:
+                yield Problem(where, f"no image JPEGImages/{stem}.(jpg|jpeg|png) and no "
+                              "annotation naming one", id=record_id)
             return
+        labels = sets.labels.get(image_id, {})
         metadata: dict[str, Any] = {"image_id": image_id}
         if image_sets:
             metadata["image_sets"] = image_sets
             if image_sets.get("Main"):
                 metadata["split"] = image_sets["Main"][0]
+        elif split:
+            metadata["split"] = split
         concepts: dict[str, Concept] = {}
         difficult = []
         for klass, value in labels.items():
@@ -278,7 +336,7 @@ class VocReader(Reader):
         regions: list[Region] = []
         objects_meta: list[dict[str, Any]] = []
         size = None
-        problems: list[Problem] = []
+        problems: list[ReadItem] = []
         if annotation is not None:
             size = _size(annotation)
             if annotation.find("object") is not None and size is None:
@@ -288,15 +346,20 @@ class VocReader(Reader):
                     metadata[key] = _text(annotation, key)
             for index, obj in enumerate(annotation.findall("object"), 1):
                 mark = len(regions)
+                repairs: list[str] = []
                 try:
-                    objects_meta.append(self._object(record_id, index, obj, size, regions))
+                    objects_meta.append(self._object(record_id, index, obj, size, regions,
+                                                     repairs))
                 except RecordError as exc:
                     del regions[mark:]  # none of a broken object's regions
                     objects_meta.append({"index": index, "name": _text(obj, "name"),
                                          "error": str(exc)})
                     problems.append(Problem(f"{where}: object {index}",
-                                            f"{exc} (the rest of {image_id} is kept)"))
-        if self.masks and (segmented or metadata.get("segmented") == "1"):
+                                            f"{exc} (the rest of {stem} is kept)"))
+                    continue
+                problems.extend(Notice("repaired", f"{where}: object {index}", r,
+                                       id=record_id) for r in repairs)
+        if self.masks and (image_id in sets.segmented or metadata.get("segmented") == "1"):
             self._masks(record_id, image_id, annotation, regions, objects_meta, problems)
         if objects_meta:
             metadata["objects"] = objects_meta
@@ -307,7 +370,8 @@ class VocReader(Reader):
         yield from problems
 
     def _object(self, record_id: str, index: int, obj: Element,
-                size: tuple[float, float] | None, regions: list[Region]) -> dict[str, Any]:
+                size: tuple[float, float] | None, regions: list[Region],
+                repairs: list[str]) -> dict[str, Any]:
         name = _text(obj, "name")
         if not name:
             raise RecordError("no <name>")
@@ -315,7 +379,7 @@ class VocReader(Reader):
         meta: dict[str, Any] = {"index": index, "name": name}
         box = obj.find("bndbox")
         if box is not None:
-            regions.append(Region(box=_box(box, size),
+            regions.append(Region(box=_box(box, size, repairs),
                                   concepts=(Concept.named(name),), id=region_id))
             meta["region"] = region_id
         if _text(obj, "pose"):
@@ -338,7 +402,7 @@ class VocReader(Reader):
             if not part_name or part_box is None:
                 raise RecordError(f"part {number} needs <name> and <bndbox>")
             part_id = stable_id(f"{record_id}-obj{index}-part{number}")
-            regions.append(Region(box=_box(part_box, size, f"part {number} "),
+            regions.append(Region(box=_box(part_box, size, repairs, f"part {number} "),
                                   concepts=(Concept.named(part_name),), id=part_id))
             parts.append({"name": part_name, "region": part_id})
         if parts:
@@ -421,15 +485,45 @@ def _header_size(fs: Any, path: str) -> tuple[float, float]:
             from exc
 
 
-def _box(element: Element, size: tuple[float, float] | None, what: str = "") -> Box:
-    """A box from a ``<bndbox>``; ``what`` prefixes the coordinate names in errors."""
+def _box(element: Element, size: tuple[float, float] | None, repairs: list[str],
+         what: str = "") -> Box:
+    """A box from a ``<bndbox>`` (its repairs added to ``repairs``: xmin > xmax swapped, a
+    box past the edge clipped); ``what`` prefixes the coordinate names in messages."""
     if size is None:
         raise RecordError(f"{what}the image size is unknown")
     width, height = size
-    return Box(top_row=normalize(_text(element, "ymin"), height, f"{what}ymin"),
-               left_col=normalize(_text(element, "xmin"), width, f"{what}xmin"),
-               bottom_row=normalize(_text(element, "ymax"), height, f"{what}ymax"),
-               right_col=normalize(_text(element, "xmax"), width, f"{what}xmax"))
+    values = [_text(element, k) for k in ("xmin", "ymin", "xmax", "ymax")]
+    box, made = repair_box(*values, width, height,
+                           what=f"{what or 'box '}({', '.join(values)})".strip(),
+                           names=tuple(f"{what}{k}" for k in ("xmin", "ymin", "xmax", "ymax")))
+    repairs.extend(made)
+    return box
+
+
+def is_voc_xml(fs: Any, path: str) -> bool:
+    """Whether the XML file at ``path`` has an ``<annotation>`` root (its first bytes)."""
+    try:
+        with fs.open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return bool(_VOC_ROOT.match(head.removeprefix(b"\xef\xbb\xbf")))
+
+
+def xml_folders(fs: Any, root: str, limit: int | None = None) -> Iterator[str]:
+    """The folders within two levels of ``root`` whose XML files are VOC annotations (the
+    first few of each folder are looked at), ``ImageSets`` and mask folders left out."""
+    found = 0
+    for folder, _, files in walk_bounded(fs, root, 2):
+        if relative(root, folder).split("/")[0] in ("ImageSets", "SegmentationObject",
+                                                   "SegmentationClass"):
+            continue
+        xml = [f for f in files if f.lower().endswith(".xml")][:3]
+        if any(is_voc_xml(fs, posixpath.join(folder, f)) for f in xml):
+            yield folder
+            found += 1
+            if limit is not None and found >= limit:
+                return
 
 
 @hookimpl

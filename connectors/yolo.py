@@ -452,7 +452,8 @@ def _region(fields: list[str], names: Mapping[int, str], region_id: str
             raise RecordError(f"box {' '.join(values)!r} has a value that is not a number") \
                 from None
         box, repairs = repair_box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, 1.0, 1.0,
-                                  what=f"box {' '.join(values)}", tolerance=TOLERANCE)
+                                  what=f"box {' '.join(values)}", tolerance=TOLERANCE,
+                                  names=("left", "top", "right", "bottom"))
         return Region(box=box, concepts=(concept,), id=region_id), name, index, repairs
     if len(values) < 6 or len(values) % 2:
         raise RecordError(f"expected 'cls cx cy w h' or 'cls x1 y1 x2 y2 x3 y3 …', got "
