@@ -144,8 +144,16 @@ class VocReader(Reader):
             done.add(image_id)
             yield from self._item(image_id, standard, image_id, image_sets, sets)
         folders = [standard] if fs.isdir(standard) else list(xml_folders(fs, root))
+        if folders and root not in folders and not fs.isdir(self._path("ImageSets")):
+            yield from self._root_files()
         for folder in folders:
             yield from self._folder(folder, sets, done)
+
+    def _root_files(self) -> Iterator[Notice]:
+        """The files at the root of a set laid out by folders (a README, a script)."""
+        for path in iter_files(self._fs, self._root):
+            if posixpath.basename(path) not in ("labelmap.txt",):
+                yield Notice("ignored", self._show(path), "not part of a VOC set")
 
     def _folder(self, folder: str, sets: ImageSets, done: set[str]) -> Iterator[ReadItem]:
         """The items of one folder of XML files (and the files in it that are none)."""

@@ -142,3 +142,182 @@ def darknet_yolo(root: Path) -> Path:
     _write(root / "data/b.txt", "0 0.5 0.5 0.4 0.4\r\n1 0.2 0.2 0.2 0.2\r\n")
     _write(root / "data/.DS_Store", b"\x00\x00\x00\x01Bud1")
     return root
+
+
+# -- COCO -------------------------------------------------------------------------------------
+
+def _coco_doc(images: list[tuple[str, int, int]], boxes: list[tuple[int, int, list[float]]],
+              categories: list[tuple[int, str]], **extra) -> dict:
+    """A COCO document: ``images`` (file_name, width, height) get ids 1…, ``boxes``
+    (image index, category id, bbox) annotation ids 1…"""
+    return {**extra,
+            "images": [{"id": i + 1, "file_name": name, "width": w, "height": h}
+                       for i, (name, w, h) in enumerate(images)],
+            "categories": [{"id": c, "name": n, "supercategory": "none"} for c, n in categories],
+            "annotations": [{"id": n + 1, "image_id": image + 1, "category_id": category,
+                             "bbox": bbox, "area": abs(bbox[2] * bbox[3]), "iscrowd": 0,
+                             "segmentation": []}
+                            for n, (image, category, bbox) in enumerate(boxes)]}
+
+
+def roboflow_coco(root: Path) -> Path:
+    """A Roboflow "COCO JSON" export: ``train/_annotations.coco.json`` with the images beside
+    it, the same for ``valid/`` and ``test/``; Roboflow's category 0 is the project's name."""
+    info = {"info": {"year": "2024", "version": "3", "description": "Exported from roboflow.com",
+                     "contributor": "", "url": "https://public.roboflow.com",
+                     "date_created": "2024-01-01T00:00:00+00:00"},
+            "licenses": [{"id": 1, "url": "https://creativecommons.org/licenses/by/4.0/",
+                          "name": "CC BY 4.0"}]}
+    cats = [(0, "hard-hats"), (1, "head"), (2, "helmet")]
+    splits = {"train": ([("img1_jpg.rf.3a5b.jpg", 40, 30), ("img2_jpg.rf.9c1d.jpg", 40, 30)],
+                        [(0, 2, [4, 4, 10, 8]), (0, 1, [20, 10, 6, 6]), (1, 2, [1, 1, 5, 5])]),
+              "valid": ([("img3_jpg.rf.77aa.jpg", 40, 30)], [(0, 1, [2, 2, 8, 8])]),
+              "test": ([("img4_jpg.rf.0b0b.jpg", 40, 30)], [])}
+    for n, (split, (images, boxes)) in enumerate(splits.items()):
+        for name, w, h in images:
+            _write(root / split / name, jpeg(w, h, n))
+        _write(root / split / "_annotations.coco.json",
+               json.dumps(_coco_doc(images, boxes, cats, **info)))
+    _write(root / "README.roboflow.txt", "Hard Hats - v3\nexported via roboflow.com\n")
+    return root
+
+
+def cvat_coco(root: Path, at_root: bool = False) -> Path:
+    """A CVAT "COCO 1.0" export: ``annotations/instances_default.json`` + ``images/`` (or,
+    with ``at_root``, the JSON moved beside ``images/``, as people do)."""
+    images = [("frame_000000.jpg", 64, 48), ("frame_000001.jpg", 64, 48)]
+    doc = _coco_doc(images, [(0, 1, [10, 10, 20, 15]), (0, 2, [30, 5, 10, 10]),
+                             (1, 1, [683.4 / 20, 356.5 / 20, -44.6 / 20, 81.3 / 20])],
+                    [(1, "car"), (2, "bus")],
+                    licenses=[{"name": "", "id": 0, "url": ""}],
+                    info={"contributor": "", "date_created": "", "description": "", "url": "",
+                          "version": "", "year": ""})
+    for n, (name, w, h) in enumerate(images):
+        _write(root / "images" / name, jpeg(w, h, n))
+    _write(root / ("instances_default.json" if at_root else
+                   "annotations/instances_default.json"), json.dumps(doc))
+    return root
+
+
+def label_studio_coco(root: Path) -> Path:
+    """A Label Studio "COCO" export: ``result.json`` whose file names start ``images/``,
+    categories from 0, plus ``images/``."""
+    images = [("images/1f3c2a9e-plane.jpg", 50, 40), ("images/8d0b11aa-street.jpg", 50, 40)]
+    doc = _coco_doc(images, [(0, 0, [5, 5, 30, 20]), (1, 1, [10, 20, 10, 10])],
+                    [(0, "Airplane"), (1, "Car")],
+                    info={"year": 2024, "version": "1.0", "description": "",
+                          "contributor": "Label Studio", "url": "", "date_created": ""})
+    for n, (name, w, h) in enumerate(images):
+        _write(root / name, jpeg(w, h, n))
+    _write(root / "result.json", json.dumps(doc))
+    return root
+
+
+def fiftyone_coco(root: Path) -> Path:
+    """A FiftyOne ``COCODetectionDataset`` export: ``data/`` + ``labels.json``."""
+    images = [("a.jpg", 30, 20), ("b.jpg", 30, 20), ("c.jpg", 30, 20)]
+    doc = _coco_doc(images, [(0, 1, [1, 1, 10, 10]), (2, 2, [5, 5, 5, 5])],
+                    [(1, "cat"), (2, "dog")],
+                    info={"year": "", "version": "", "description": "Exported from FiftyOne",
+                          "contributor": "", "url": "https://voxel51.com/fiftyone",
+                          "date_created": "2024-01-01T00:00:00"}, licenses=[])
+    for n, (name, w, h) in enumerate(images):
+        _write(root / "data" / name, jpeg(w, h, n))
+    _write(root / "labels.json", json.dumps(doc))
+    return root
+
+
+def sdk_coco(root: Path) -> Path:
+    """The official SDK's example data (image_segmentation/coco): ``annotations/
+    instances_val2017_subset.json`` + ``images/`` (no split folder) + its ``dataset.py``."""
+    images = [("000000000139.jpg", 40, 30), ("000000000285.jpg", 40, 30)]
+    doc = _coco_doc(images, [(0, 1, [1, 2, 10, 10]), (1, 18, [3, 3, 20, 20])],
+                    [(1, "person"), (18, "dog")])
+    doc["annotations"][0]["segmentation"] = [[1, 2, 11, 2, 11, 12, 1, 12]]
+    for n, (name, w, h) in enumerate(images):
+        _write(root / "images" / name, jpeg(w, h, n))
+    _write(root / "annotations/instances_val2017_subset.json", json.dumps(doc))
+    _write(root / "dataset.py", "# the SDK's loader for this folder\n")
+    return root
+
+
+# -- Pascal VOC -------------------------------------------------------------------------------
+
+def voc_xml(filename: str, objects: list[tuple[str, tuple[float, float, float, float]]],
+            size: tuple[int, int] = (40, 30), folder: str = "", path: str = "",
+            database: str = "Unknown") -> str:
+    """A VOC annotation as LabelImg / Roboflow / the SDK write it (tabs, <source>, flags)."""
+    body = "".join(
+        f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n"
+        f"\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n"
+        f"\t\t\t<xmin>{b[0]}</xmin>\n\t\t\t<ymin>{b[1]}</ymin>\n\t\t\t<xmax>{b[2]}</xmax>\n"
+        f"\t\t\t<ymax>{b[3]}</ymax>\n\t\t</bndbox>\n\t</object>\n" for name, b in objects)
+    return (f"<annotation>\n\t<folder>{folder}</folder>\n\t<filename>{filename}</filename>\n"
+            + (f"\t<path>{path}</path>\n" if path else "")
+            + f"\t<source>\n\t\t<database>{database}</database>\n\t</source>\n"
+            f"\t<size>\n\t\t<width>{size[0]}</width>\n\t\t<height>{size[1]}</height>\n"
+            f"\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n{body}</annotation>\n")
+
+
+def sdk_voc(root: Path) -> Path:
+    """The official SDK's example data (image_detection/voc): lowercase ``annotations/`` +
+    ``images/``."""
+    for n, (stem, objects) in enumerate([("2011_000430", [("dog", (17, 3, 38, 28))]),
+                                         ("2008_000853", [("person", (1, 1, 20, 29)),
+                                                          ("cat", (21, 5, 39, 25))])]):
+        _write(root / "images" / f"{stem}.jpg", jpeg(40, 30, n))
+        _write(root / "annotations" / f"{stem}.xml",
+               voc_xml(f"{stem}.jpg", objects, folder="VOC2012", database="The VOC2011 Database"))
+    return root
+
+
+def roboflow_voc(root: Path) -> Path:
+    """A Roboflow "Pascal VOC XML" export: ``train/*.xml`` beside ``train/*.jpg`` (and
+    ``valid/``, ``test/``)."""
+    files = {"train": [("img1_jpg.rf.3a5b", [("helmet", (4, 4, 14, 12)), ("head", (20, 10, 26, 16))]),
+                       ("img2_jpg.rf.9c1d", [("helmet", (1, 1, 6, 6))])],
+             "valid": [("img3_jpg.rf.77aa", [("head", (2, 2, 10, 10))])],
+             "test": [("img4_jpg.rf.0b0b", [])]}
+    for n, (split, items) in enumerate(files.items()):
+        for stem, objects in items:
+            _write(root / split / f"{stem}.jpg", jpeg(40, 30, n))
+            _write(root / split / f"{stem}.xml",
+                   voc_xml(f"{stem}.jpg", objects, path=f"{stem}.jpg", database="roboflow.ai"))
+    _write(root / "README.roboflow.txt", "Hard Hats - v3\n")
+    return root
+
+
+def labelimg(root: Path) -> Path:
+    """A LabelImg folder: each XML beside its image, ``<path>`` an absolute path on the
+    annotator's machine, an image not labelled yet, a ``.DS_Store``."""
+    for n, (stem, objects) in enumerate([("IMG_0001", [("apple", (5, 5, 20, 20))]),
+                                         ("IMG_0002", [("pear", (10, 2, 30, 28)),
+                                                       ("apple", (1, 1, 8, 8))])]):
+        _write(root / f"{stem}.JPG", jpeg(40, 30, n))
+        _write(root / f"{stem}.xml",
+               voc_xml(f"{stem}.JPG", objects, folder="fruit",
+                       path=f"C:\\Users\\alice\\Pictures\\fruit\\{stem}.JPG"))
+    _write(root / "IMG_0003.JPG", jpeg(40, 30, 3))  # not labelled yet
+    _write(root / ".DS_Store", b"\x00\x00\x00\x01Bud1")
+    return root
+
+
+def fiftyone_voc(root: Path) -> Path:
+    """A FiftyOne ``VOCDetectionDataset`` export: ``data/`` + ``labels/*.xml``, whose
+    ``<path>`` is where the image was when exported."""
+    for n, stem in enumerate(("a", "b")):
+        _write(root / "data" / f"{stem}.jpg", jpeg(40, 30, n))
+        _write(root / "labels" / f"{stem}.xml",
+               voc_xml(f"{stem}.jpg", [("cat", (2, 2, 12 + n, 12))], folder="data",
+                       path=f"/home/user/fiftyone/quickstart/data/{stem}.jpg"))
+    return root
+
+
+def label_studio_voc(root: Path) -> Path:
+    """A Label Studio "Pascal VOC XML" export: ``Annotations/`` + ``images/`` (no
+    ``JPEGImages``, no ``ImageSets``)."""
+    _write(root / "images/1f3c2a9e-plane.jpg", jpeg(40, 30, 1))
+    _write(root / "Annotations/1f3c2a9e-plane.xml",
+           voc_xml("1f3c2a9e-plane.jpg", [("Airplane", (3, 3, 30, 20))], folder="images",
+                   database="MyDatabase"))
+    return root
