@@ -241,9 +241,11 @@ def plugins_new(name: str, directory: str | None) -> None:
               help="Also open every media file and check its content is the declared kind.")
 def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple[str, ...],
              check_media: bool, allow_paths: tuple[str, ...]) -> None:
-    """Read SOURCE and check it, sending nothing: counts, then each problem.
+    """Read SOURCE and check it, sending nothing: each problem (and each file ignored, each
+    value repaired) as found, then the counts and which connector was chosen and why.
 
-    Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id).
+    Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id,
+    nothing read from a folder that holds files).
     """
     from .plugins import parse_option_pairs
     from .validation import validate_source
@@ -251,9 +253,13 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
     def show(problem) -> None:
         click.echo(f"problem: {problem}")
 
+    def notice(item) -> None:
+        click.echo(f"{item.kind}: {item.source}: {item.reason}")
+
     report = validate_source(source, format_, options=parse_option_pairs(options),
                              storage_options=parse_option_pairs(storage, "storage option"),
-                             media=check_media, on_problem=show, allowed_paths=allow_paths)
+                             media=check_media, on_problem=show, allowed_paths=allow_paths,
+                             on_notice=notice)
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)

@@ -226,6 +226,9 @@ class Reader(ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: What the connector looks for in a folder, said when it reads nothing from one
+    #: ("XML files with an <annotation> root in Annotations/ …").
+    looks_for: ClassVar[str] = ""
     #: Folders outside the source that media references may point into (``--allow-path``);
     #: set by whoever opens the reader (``sync()``, ``validate``), empty by default.
     allowed_paths: tuple[str, ...] = ()
@@ -254,6 +257,14 @@ class Reader(ABC):
     def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
         """Whether ``uri`` looks like this format (used by format detection); False by default."""
         return False
+
+    @classmethod
+    def detect_reason(cls, uri: str, storage_options: Mapping[str, Any] | None = None
+                      ) -> str | None:
+        """Why ``uri`` looks like this format, in a few words (``validate`` prints it), or
+        None when it does not; by default whatever :meth:`detect` says."""
+        return f"the {cls.name} connector claims it" if cls.detect(uri, storage_options) \
+            else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({display_uri(self.uri)!r})"

@@ -285,6 +285,17 @@ class PluginRegistry:
                               "of that name is loaded")
         return name
 
+    def explain_format(self, uri: str, name: str,
+                       storage_options: Mapping[str, Any] | None = None) -> str:
+        """Why connector ``name`` was detected for ``uri``: its ``detect_reason``, or which
+        plugin's ``detect_format`` claimed it."""
+        cls = self.connector(name).cls
+        try:
+            reason = cls.detect_reason(uri, dict(storage_options or {}))
+        except Exception:  # an explanation is a nicety: never fail detection for it
+            reason = None
+        return reason or f"claimed by the '{self.connectors[name].plugin.name}' plugin"
+
     def open_reader(self, uri: str, format: str = "auto",
                     storage_options: Mapping[str, Any] | None = None, *,
                     allowed_paths: Iterable[str] = (), **options: Any) -> Reader:

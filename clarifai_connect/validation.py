@@ -14,7 +14,8 @@ from typing import Any
 
 from .mediatypes import SNIFF_BYTES, sniff_kind
 from .plugins import PluginRegistry, get_registry
-from .records import Media, Problem, Record
+from .records import Media, Notice, Problem, Record
+from .unread import nothing_read
 
 __all__ = ["ValidationReport", "check_media", "validate_source"]
 
@@ -33,11 +34,15 @@ class ValidationReport:
     region_concepts: Counter = field(default_factory=Counter)
     with_metadata: int = 0
     total: int | None = None
+    chosen: str = ""  # why this connector: detected (and why), or given
+    ignored: int = 0  # files of the source that are no item of its format
+    repaired: int = 0  # values the connector made valid (reported, not problems)
+    error: str = ""  # a source-level error: nothing read from a folder that holds files
 
     @property
     def ok(self) -> bool:
         """True when no problem was found."""
-        return self.problems == 0
+        return self.problems == 0 and not self.error
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -45,6 +50,7 @@ class ValidationReport:
         regions = ", ".join(f"{n} {k}" for k, n in sorted(self.regions.items())) or "none"
         return "\n".join([
             f"source:   {self.source} (format: {self.format})",
+            *([f"chosen:   {self.format}: {self.chosen}"] if self.chosen else []),
             f"records:  {self.records} ({kinds})",
             f"labels:   {len(self.concepts)} distinct concepts, "
             f"{sum(self.concepts.values())} input labels",
@@ -53,6 +59,10 @@ class ValidationReport:
                else ""),
             f"metadata: {self.with_metadata} records with metadata",
             f"problems: {self.problems}",
+            *([f"ignored:  {self.ignored} files that are not items of this format"]
+              if self.ignored else []),
+            *([f"repaired: {self.repaired} values"] if self.repaired else []),
+            *([f"error:    {self.error}"] if self.error else []),
         ])
 
 
@@ -86,8 +96,11 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
                     storage_options: Mapping[str, Any] | None = None, media: bool = False,
                     on_problem: Callable[[Problem], None] | None = None,
                     registry: PluginRegistry | None = None,
-                    allowed_paths: Iterable[str] = ()) -> ValidationReport:
-    """Read ``uri`` with its connector and check it; ``on_problem`` sees each problem as found.
+                    allowed_paths: Iterable[str] = (),
+                    on_notice: Callable[[Notice], None] | None = None) -> ValidationReport:
+    """Read ``uri`` with its connector and check it; ``on_problem`` sees each problem as found,
+    ``on_notice`` each file ignored and value repaired. Nothing read from a folder that holds
+    files is an error (``report.error``, see :mod:`clarifai_connect.unread`).
 
     Media references may point outside the source only into ``allowed_paths``.
     With ``media=True`` every media item (and mask) is opened and sniffed. Duplicate ids are
@@ -96,9 +109,12 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
     registry = registry or get_registry()
     if not format or format.strip().lower() == "auto":
         format = registry.detect_format(uri, storage_options)
+        chosen = "detected: " + registry.explain_format(uri, format, storage_options)
+    else:
+        chosen = "given with --format"
     reader = registry.open_reader(uri, format, storage_options, allowed_paths=allowed_paths,
                                   **dict(options or {}))
-    report = ValidationReport(source=uri, format=format, total=reader.count())
+    report = ValidationReport(source=uri, format=format, total=reader.count(), chosen=chosen)
     seen: dict[str, str] = {}
 
     def problem(item: Problem) -> None:
@@ -109,6 +125,11 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
     for item in reader:
         if isinstance(item, Problem):
             problem(item)
+            continue
+        if isinstance(item, Notice):
+            setattr(report, item.kind, getattr(report, item.kind) + 1)
+            if on_notice:
+                on_notice(item)
             continue
         if not isinstance(item, Record):
             problem(Problem(uri, f"the {format} connector yielded {type(item).__name__}, "
@@ -132,4 +153,6 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
         report.regions.update(r.kind for r in item.regions)
         report.region_concepts.update(c.id for r in item.regions for c in r.concepts)
         report.with_metadata += bool(item.metadata)
+    if not report.records and not report.problems:
+        report.error = nothing_read(uri, format, storage_options, registry) or ""
     return report

@@ -50,7 +50,7 @@ from .coco_annotations import Category, Converted, convert_annotation, needs_siz
 from .coco_files import is_coco_json, scan_tree
 from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
 from .json_guard import NestingGuard, ReadLimit
-from .layout import MAX_DEPTH, relative, split_from_parts
+from .layout import relative, split_from_parts
 from .options import option_bool, option_int
 
 __all__ = ["CocoReader", "split_of"]
@@ -108,6 +108,8 @@ class CocoReader(Reader):
     name = "coco"
     description = ("COCO JSON (instances, captions, person keypoints, image labels): "
                    "a file or a folder of annotation files")
+    looks_for = ("JSON files whose first keys include images, annotations or categories, "
+                 "within 3 levels")
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
                  image_root: str = "", prefer_urls: bool = False, include_boxes: bool = False,
@@ -185,9 +187,8 @@ class CocoReader(Reader):
                 ignored.append(Notice("ignored", self._show(fs, found), "JSON that is not a "
                                       "COCO annotation file" if kind == "json" else
                                       "not a COCO annotation file or an image"))
-        if not files:
-            raise SourceError(f"no COCO annotation files (JSON with images, annotations or "
-                              f"categories) within {MAX_DEPTH} levels of {self._show(fs, path)}")
+        # No file found reads nothing: the run then says what the folder holds instead
+        # (clarifai_connect.unread), and which format it looks like.
         return files, path, ignored
 
     def _show(self, fs: Any, path: str) -> str:

@@ -52,6 +52,7 @@ class FolderReader(Reader):
     name = "folder"
     description = ("Folders of image/video/audio/text files; labels from (nested) folder "
                    "names, files at the top are unlabelled")
+    looks_for = "image, video, audio and text files, labelled by the folders they sit in"
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
                  labels: str = "path", sniff: str = "unknown", ignore: tuple[str, ...] = (),
@@ -76,6 +77,13 @@ class FolderReader(Reader):
             return bool(fs.isdir(path))
         except (OSError, SourceError):
             return False
+
+    @classmethod
+    def detect_reason(cls, uri: str, storage_options: Mapping[str, Any] | None = None
+                      ) -> str | None:
+        """Any folder: the fallback when no other format claims it."""
+        return "a folder no other format claims (the fallback)" if cls.detect(
+            uri, storage_options) else None
 
     def __iter__(self) -> Iterator[ReadItem]:
         fs, root = filesystem(self.uri, self.storage_options)

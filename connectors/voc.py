@@ -89,6 +89,8 @@ class VocReader(Reader):
 
     name = "voc"
     description = "Pascal VOC folder: Annotations/*.xml, ImageSets splits and labels, masks"
+    looks_for = ("XML files with an <annotation> root in Annotations/, annotations/, "
+                 "labels/ or beside the images, within 2 levels, and ImageSets/ lists")
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
                  negatives: bool = True, masks: bool = True) -> None:

@@ -103,6 +103,8 @@ class YoloReader(Reader):
     name = "yolo"
     description = ("YOLO / Ultralytics: data.yaml, images/<split>/ + labels/<split>/*.txt "
                    "(boxes, polygons), classes.txt layouts")
+    looks_for = ("images with an image extension under data.yaml's train/val/test, "
+                 "images/, <split>/images/, or beside their label .txt files")
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
                  data: str = "", names: list[str] | tuple[str, ...] = ()) -> None:

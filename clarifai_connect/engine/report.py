@@ -145,9 +145,11 @@ class RunReport(JsonLinesReport):
             lines.append(f"region annotations sent: {self.annotations}")
         if self.filtered:
             lines.append(f"left out by the transform: {self.filtered}")
-        if self.ignored or self.repaired:
-            lines.append(f"ignored {self.ignored} files that are not items of this format; "
-                         f"repaired {self.repaired} values (see the report for each)")
+        noticed = ([f"ignored {self.ignored} files that are not items of this format"]
+                   if self.ignored else []) + \
+            ([f"repaired {self.repaired} values"] if self.repaired else [])
+        if noticed:
+            lines.append("; ".join(noticed) + " (each is in the report)")
         lines.extend(self.hints())
         return "\n".join(lines + self._tail_lines())
 

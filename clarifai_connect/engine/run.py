@@ -22,9 +22,10 @@ from ..client.utils import parse_clarifai_url
 from ..connector import display_uri
 from ..errors import ConfigError, UserError
 from ..memory import open_source
-from ..plugins import PluginRegistry
+from ..plugins import PluginRegistry, get_registry
 from ..records import id_problem
 from ..transform import BatchTransform, TransformedSource, load_transform
+from ..unread import nothing_read
 from .pipeline import MAX_BATCH, SyncOptions, UploadEngine
 from .progress import SyncProgress
 from .report import RunReport
@@ -218,6 +219,12 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                         on_progress(count)
 
                 UploadEngine(uploader, sync_state, run_report, opts, advance).run(items)
+                if not run_report.read and isinstance(source, (str, os.PathLike)):
+                    # No silent zero: a folder with files that gave nothing is an error.
+                    message = nothing_read(os.fspath(source), format, storage_options,
+                                           registry or get_registry())
+                    if message:
+                        run_report.error(message)
                 if isinstance(reader, TransformedSource):
                     run_report.filtered = reader.dropped
         except KeyboardInterrupt:
