@@ -297,7 +297,10 @@ class CocoReader(Reader):
             candidates = list(dict.fromkeys(candidates))
             # Where a missing image is looked for (and named when it is not there).
             fallback = posixpath.join(parent, "images", *([split] if split else []))
-        names = [i.file_name for i in images.values() if not _absolute(i.file_name)][:_PROBES]
+        # Probed with plain names only: one that climbs out (../) must not pick the folder.
+        names = [i.file_name for i in images.values() if not _absolute(i.file_name)
+                 and ".." not in i.file_name.replace("\\", "/").split("/")
+                 and "%" not in i.file_name][:_PROBES]
         chosen, short = None, False
         for use_basename in (False, True):
             probes = [_basename(n) for n in names] if use_basename else names

@@ -268,11 +268,12 @@ class VocReader(Reader):
     def _image_folders(self, folder: str) -> list[str]:
         """Where the images of the XML files in ``folder`` may be, in the order tried."""
         if folder not in self._image_dirs:
-            parent = posixpath.dirname(folder) if posixpath.basename(folder) in _XML_FOLDERS \
-                else folder
-            tried = [folder] + [posixpath.join(parent, n) for n in ("JPEGImages", "images",
-                                                                     "data")]
+            apart = posixpath.basename(folder) in _XML_FOLDERS  # XML apart from the images
+            parent = posixpath.dirname(folder) if apart else folder
+            tried = [] if apart else [folder]
+            tried += [posixpath.join(parent, n) for n in ("JPEGImages", "images", "data")]
             tried += [parent] + [self._path(n) for n in ("JPEGImages", "images")] + [self._root]
+            tried += [folder] if apart else []
             self._image_dirs[folder] = [f for f in dict.fromkeys(tried)
                                         if f in self._listed or self._fs.isdir(f)]
         return self._image_dirs[folder]
@@ -292,6 +293,7 @@ class VocReader(Reader):
         if hit in folders:  # images of one XML folder are in one place: try it first
             folders = [hit] + [f for f in folders if f != hit]
         refused: ReferenceRefused | None = None
+        fallback = None
         root_uri = self._uri(self._root)
         for name in names:
             for candidate in folders:
@@ -301,29 +303,27 @@ class VocReader(Reader):
                     refused = refused or exc
                     break
                 path = self._fs._strip_protocol(uri) if "://" in self.uri else uri
+                if fallback is None and name == names[0] and annotation is not None \
+                        and _text(annotation, "filename"):
+                    # Named but found nowhere: kept, so that reading it fails the item later
+                    # with the file system's own error (as a listed image would).
+                    fallback = path
                 listed = self._listed.get(candidate)
                 if (posixpath.basename(path) in listed and posixpath.dirname(path) == candidate
                         if listed is not None else self._fs.exists(path)):
                     self._last_hit[folder] = candidate
                     return path
-        if refused is not None:
+        if refused is not None and fallback is None:
             raise refused
-        return None
+        return fallback
 
     def _record(self, record_id: str, image_id: str, folder: str, stem: str,
                 annotation: Element | None, image_sets: dict[str, list[str]], sets: ImageSets,
                 split: str, where: str) -> Iterator[ReadItem]:
         image_path = self._image_path(stem, annotation, folder)
         if image_path is None:
-            named = _text(annotation, "filename") if annotation is not None else ""
-            if named:
-                shown = ", ".join(relative(self._root, f) + "/" for f in
-                                  self._image_folders(folder)) or "no image folder"
-                yield Problem(where, f"image {named!r} (its <filename>) is in none of "
-                              f"{shown}", id=record_id)
-            else:
-                yield Problem(where, f"no image JPEGImages/{stem}.(jpg|jpeg|png) and no "
-                              "annotation naming one", id=record_id)
+            yield Problem(where, f"no image JPEGImages/{stem}.(jpg|jpeg|png) and no "
+                          "annotation naming one", id=record_id)
             return
         labels = sets.labels.get(image_id, {})
         metadata: dict[str, Any] = {"image_id": image_id}
