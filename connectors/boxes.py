@@ -25,8 +25,8 @@ MIN_INSIDE = 0.5
 def _number(value: Any, what: str) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise RecordError(f"{what} {value!r} is not a number") from None
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{what} {value!r} is not a number") from exc
     if not math.isfinite(number):
         raise RecordError(f"{what} {value!r} is not a finite number")
     return number

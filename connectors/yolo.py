@@ -430,18 +430,7 @@ class YoloReader(Reader):
 def _region(fields: list[str], names: Mapping[int, str], region_id: str
             ) -> tuple[Region, str, int, list[str]]:
     """One label line → (region, class name, class index, repairs); RecordError if broken."""
-    try:
-        index = int(fields[0])
-    except ValueError:
-        try:
-            number = float(fields[0])
-        except ValueError:
-            number = -1.0
-        if not number.is_integer():
-            raise RecordError(f"class {fields[0]!r} is not a class index") from None
-        index = int(number)
-    if index < 0:
-        raise RecordError(f"class {fields[0]!r} is not a class index")
+    index = _class_index(fields[0])
     if names and index not in names:
         raise RecordError(f"class {index} is not in the dataset's names (0..{len(names) - 1})")
     name = names.get(index, str(index))
@@ -450,9 +439,9 @@ def _region(fields: list[str], names: Mapping[int, str], region_id: str
     if len(values) == 4:
         try:
             cx, cy, w, h = (float(v) for v in values)
-        except ValueError:
+        except ValueError as exc:
             raise RecordError(f"box {' '.join(values)!r} has a value that is not a number") \
-                from None
+                from exc
         box, repairs = repair_box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, 1.0, 1.0,
                                   what=f"box {' '.join(values)}", tolerance=TOLERANCE,
                                   names=("left", "top", "right", "bottom"))
@@ -462,8 +451,8 @@ def _region(fields: list[str], names: Mapping[int, str], region_id: str
                           f"{len(fields)} values")
     try:
         coords = [float(v) for v in values]
-    except ValueError:
-        raise RecordError("a polygon has a value that is not a number") from None
+    except ValueError as exc:
+        raise RecordError("a polygon has a value that is not a number") from exc
     if any(c != c for c in coords):
         raise RecordError("a polygon has a value that is not a number")
     xs, ys = coords[0::2], coords[1::2]
@@ -476,6 +465,17 @@ def _region(fields: list[str], names: Mapping[int, str], region_id: str
     points = tuple(Point(row=min(max(y, 0.0), 1.0), col=min(max(x, 0.0), 1.0))
                    for x, y in zip(xs, ys, strict=True))
     return Region(polygon=points, concepts=(concept,), id=region_id), name, index, repairs
+
+
+def _class_index(text: str) -> int:
+    """A line's class index: ``3``, or ``3.0`` as some converters write it."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not number.is_integer() or number < 0:
+        raise RecordError(f"class {text!r} is not a class index")
+    return int(number)
 
 
 def _names(names: Any, count: Any) -> dict[int, str]:
