@@ -261,3 +261,14 @@ def test_builtin_models_embed(app):
     assert out.status.code == codes.SUCCESS
     assert out.data.embeddings[0].num_dimensions == 256
     assert np.linalg.norm(out.data.embeddings[0].vector) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_bench_training_ratio_small():
+    """bench/training_ratio.py at a small size: the server trains on every input (times are
+    printed, never asserted)."""
+    from bench.training_ratio import run
+
+    report = run(total=1000, n_concepts=3, repeats=1)
+    print(report)
+    assert report["trained_on"] == 1000 and report["dimensions"] == 256
