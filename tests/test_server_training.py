@@ -6,6 +6,8 @@ predictions, the exported model.tar read back, and every training failure status
 import io
 import json
 import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -129,6 +131,11 @@ def test_text_classifier_trains_predicts_evaluates_and_exports(app, tmp_path, mo
         == [("food", 4), ("sport", 4)]
     assert sum(e.value for e in latest.confusion_matrix.matrix) == len(HELD_OUT)
     assert not latest.test_set  # not asked for
+    app.create_dataset("unlabelled")
+    model.evaluate(dataset_id="unlabelled", eval_id="nothing")
+    empty = model.wait_for_evaluation("nothing", timeout=120)
+    assert empty.status.code == codes.MODEL_EVALUATION_NEED_LABELS, empty.status
+    assert model.get_latest_eval() is None  # the latest one failed
     detailed = model.get_eval_by_id("held-out", test_set=True, metrics_by_class=True)
     assert len(detailed.test_set) == len(HELD_OUT)
     assert {m.concept.id for m in detailed.metrics_by_class} == {"sport", "food"}
@@ -190,6 +197,37 @@ def test_image_classifier_multilabel_on_image_features(app, tmp_path, monkeypatc
             concepts = model.predict_by_bytes(_scene(rgb, seed), "image").outputs[0].data.concepts
             right += concepts[0].id == name
     assert right >= 9, f"{right} of 10 held-out images right"
+
+    # By URL (the server fetches it) and by file path, as by bytes.
+    served = {"/red.png": _scene(colours["red"], 200), "/blue.png": _scene(colours["blue"], 201)}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = served.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        by_url = model.predict_by_url(f"{base}/blue.png", "image").outputs[0].data.concepts
+        assert by_url[0].id == "blue"
+        with pytest.raises(ApiError) as err:
+            model.predict_by_url(f"{base}/missing.png", "image")
+        assert err.value.response.outputs[0].status.code == codes.INPUT_DOWNLOAD_FAILED
+        assert "404" in err.value.response.outputs[0].status.details
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    (tmp_path / "red.png").write_bytes(served["/red.png"])
+    by_path = model.predict_by_filepath(str(tmp_path / "red.png"), "image")
+    assert by_path.outputs[0].data.concepts[0].id == "red"
     monkeypatch.chdir(tmp_path)
     model.training_status(version_id, training_logs=True)
     assert "2 concepts, multi-label" in (tmp_path / f"{version_id}.log").read_text()

@@ -30,7 +30,7 @@ from ..common import (
 )
 from ..rpc import CallContext, RpcFailure, rpc, status
 from ..store import now
-from . import builtin, training
+from . import builtin, predict, training
 from .model_types import KINDS, all_model_types, model_type
 
 # Fields of a model the server owns: a patch never changes them.
@@ -229,6 +229,7 @@ def delete_models(ctx: CallContext, req: service_pb2.DeleteModelsRequest):
         for model_id in ids:
             load_model(db, pk, model_id)
             _delete(db, pk, model_id)
+    predict.forget_heads(ctx.server)
     return status_pb2.BaseResponse()
 
 
@@ -239,6 +240,7 @@ def delete_model(ctx: CallContext, req: service_pb2.DeleteModelRequest):
         pk = app_pk(db, req)
         load_model(db, pk, req.model_id)
         _delete(db, pk, req.model_id)
+    predict.forget_heads(ctx.server)
     return status_pb2.BaseResponse()
 
 
@@ -337,6 +339,7 @@ def delete_model_version(ctx: CallContext, req: service_pb2.DeleteModelVersionRe
             raise version_missing(req.model_id, req.version_id)
         db.execute("DELETE FROM evaluations WHERE app_pk=? AND model_id=? AND version_id=?",
                    (pk, req.model_id, req.version_id))
+    predict.forget_heads(ctx.server)
     return status_pb2.BaseResponse()
 
 
