@@ -193,9 +193,9 @@ def _resolve(path: str, local: bool, shown: str) -> str:
         return os.path.realpath(path, strict=True)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ReferenceRefused(f"media reference {shown} runs into a symlink loop") from None
+            raise ReferenceRefused(f"media reference {shown} runs into a symlink loop") from exc
         if exc.errno == errno.ENAMETOOLONG:
-            raise ReferenceRefused(f"media reference {shown} is too long") from None
+            raise ReferenceRefused(f"media reference {shown} is too long") from exc
         # A missing file is reported when it is read; its folders' symlinks still count.
         return os.path.realpath(path)
 

@@ -166,3 +166,16 @@ def test_kinds_from_extensions():
     assert kind_from_extension("s.flac") == "audio"
     assert kind_from_extension("notes.txt") == "text"
     assert kind_from_extension("data.bin") is None
+
+
+def test_internal_errors_keep_their_cause():
+    """An error re-raised inside the project keeps what caused it (``from exc``), for the
+    logs and a debugger; only the one-line user-facing errors drop it."""
+    with pytest.raises(RecordError, match="box top_row 'x' is not a number") as caught:
+        Box(top_row="x", left_col=0, bottom_row=1, right_col=1)
+    assert isinstance(caught.value.__cause__, ValueError)
+    with pytest.raises(RecordError, match="record 'r': ") as wrapped:
+        Record(id="r", media=Media("text", text="t"), regions=[Region(box=Box(0, 0, 1, 1),
+                                                                      concepts=["c"])],
+               metadata={"k": object()})
+    assert isinstance(wrapped.value.__cause__, RecordError)
