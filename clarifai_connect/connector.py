@@ -216,7 +216,9 @@ class Reader(ABC):
 
     Subclasses set ``name`` (the format name users type: ``csv``, ``folder``…) and a one-line
     ``description``, take their own options as keyword-only ``__init__`` parameters (so an
-    unknown option fails fast) and implement :meth:`__iter__`. They never read the whole
+    unknown option fails fast), list them under ``Parameters:`` in the class docstring
+    (``name: what it does``, the options ``clarifai-connect plugins`` shows) and implement
+    :meth:`__iter__`. They never read the whole
     source into memory and never stop at a broken item: it becomes a :class:`Problem`.
     A source that cannot be opened at all raises :class:`~clarifai_connect.errors.SourceError`.
 
@@ -274,7 +276,8 @@ class Writer(ABC):
     """Writes records to a destination (an exporter): a context manager fed with :meth:`write`.
 
     Subclasses set ``name`` and ``description``, take their options as keyword-only
-    ``__init__`` parameters, implement :meth:`write` and, when they buffer, :meth:`close`
+    ``__init__`` parameters (listed under ``Parameters:`` in the class docstring, as for
+    :class:`Reader`), implement :meth:`write` and, when they buffer, :meth:`close`
     (which must leave a complete, valid output). Media is read through
     ``record.media.read_bytes()`` only when the format stores it.
     """

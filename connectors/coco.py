@@ -97,12 +97,15 @@ class _Image:
 class CocoReader(Reader):
     """Reads COCO annotation files (one file or a dataset folder) into records.
 
-    Options: ``image_root`` — where the images are (a folder or URL prefix; default: found
-    next to the annotations); ``prefer_urls`` — use each image's ``coco_url``/``flickr_url``
-    even when a local copy exists; ``include_boxes`` — also send the ``bbox`` of annotations
-    that have a segmentation (by default the polygon or mask stands for the object);
-    ``memory_annotations`` — how many annotations are grouped in memory before spilling to a
-    temporary file in ``spill_dir``.
+    Parameters:
+        image_root: where the images are: a folder or URL prefix (default: found next to the
+            annotations).
+        prefer_urls: use each image's ``coco_url``/``flickr_url`` even when a local copy exists.
+        include_boxes: also send the ``bbox`` of annotations that have a segmentation (by default
+            the polygon or mask stands for the object).
+        memory_annotations: how many annotations are grouped in memory before spilling to a
+            temporary file.
+        spill_dir: the folder of that temporary file (default: the system's temporary folder).
     """
 
     name = "coco"

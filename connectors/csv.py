@@ -32,7 +32,26 @@ csv.field_size_limit(64 * 1024 * 1024)
 
 
 class CsvReader(Reader):
-    """Reads CSV / TSV files: the reference layout or a column mapping."""
+    """Reads CSV / TSV files: the reference layout or a column mapping.
+
+    Parameters:
+        columns: ``{field: column}`` for a layout of its own, e.g. ``{"input": "image_name",
+            "concepts": "label"}`` (fields: inputid, input, concepts, metadata, geopoints, dataset).
+        input_type: ``auto`` (from each value) or the media kind of every input: image, video,
+            audio, text.
+        csv_type: what the input column holds: ``auto``, ``raw`` (text), ``url`` or ``file_path``.
+        labels: read the concepts column (default True).
+        label_separator: between the concepts of one cell (default ``,``).
+        delimiter: the field separator (default: a tab for ``.tsv``/``.tab``, else ``,``).
+        encoding: of the file (default utf-8; a byte-order mark is skipped).
+        media_root: where relative file paths resolve (default: the CSV's folder); they must stay
+            inside it.
+        media_suffix: appended to file paths that lack it, e.g. ``.jpg`` for a column of bare names.
+        check_files: stat each referenced file while reading: a missing one is a problem of its row,
+            and its size and time join the fingerprint (default True).
+        extra_columns: columns outside the layout: ``error`` (default), ``metadata`` (kept as
+            metadata) or ``ignore``.
+    """
 
     name = "csv"
     description = ("CSV/TSV: inputid, input (text, URL or path), concepts, metadata, geopoints; "

@@ -56,7 +56,15 @@ def _reads_as_text(text: str) -> bool:
 
 
 class CsvWriter(FileWriter):
-    """Writes the reference CSV layout with media files beside it."""
+    """Writes the reference CSV layout with media files beside it.
+
+    Parameters:
+        workers: concurrent file writes (default 8).
+        media_folder: the folder beside the CSV that gets the media files (default ``media``).
+        inline_text: write text inputs inline as raw text rather than as files (default True).
+        spill_dir: the folder of the temporary files that hold what is written at the end (default:
+            the system's temporary folder).
+    """
 
     name = "csv"
     description = ("CSV in the reference layout (inputid, input, concepts, metadata, "

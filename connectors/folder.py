@@ -40,13 +40,15 @@ ID_MODES = ("path", "stem")
 class FolderReader(Reader):
     """Reads a folder tree of media files, with labels from folder names.
 
-    Options: ``labels`` — ``path`` (one concept per file from its folder path relative to
-    the root, ``a/b``), ``leaf`` (the innermost folder's name), ``each`` (one concept per
-    folder level) or ``none``; ``sniff`` — read the first bytes of files whose extension is
-    ``unknown`` (default), of ``always`` every file (catches misnamed files), or ``never``;
-    ``ignore`` — glob patterns of relative paths that are not items (e.g. ``*.json``);
-    ``id_from`` — ``path`` (the relative path; unique) or ``stem`` (the file name without
-    extension; readable, but must be unique in the tree).
+    Parameters:
+        labels: ``path`` (one concept per file from its folder path relative to the root, ``a/b``),
+            ``leaf`` (the innermost folder's name), ``each`` (one concept per folder level) or
+            ``none``.
+        sniff: read the first bytes of files whose extension is ``unknown`` (default), of ``always``
+            every file (catches misnamed files), or ``never``.
+        ignore: glob patterns of relative paths that are not items (e.g. ``*.json``).
+        id_from: ``path`` (the relative path; unique) or ``stem`` (the file name without extension;
+            readable, but must be unique in the tree).
     """
 
     name = "folder"

@@ -59,7 +59,29 @@ def _literal(text: str) -> Any:
 
 
 class ParquetReader(Reader):
-    """Reads Parquet files and hive-partitioned Parquet folders in record batches."""
+    """Reads Parquet files and hive-partitioned Parquet folders in record batches.
+
+    Parameters:
+        columns: ``{field: column}`` for a layout of its own (fields as the csv connector's, plus
+            ``dataset``).
+        metadata_columns: columns copied into each record's metadata (a list, or names separated by
+            commas).
+        filter: a row filter pushed down to the files, e.g. ``split == 'val'`` (partitions are
+            pruned).
+        input_type: ``auto`` (from each value) or the media kind of every input: image, video,
+            audio, text.
+        value_type: what a string input column holds: ``auto``, ``raw`` (text), ``url`` or
+            ``file_path``.
+        labels: read the concepts column (default True).
+        label_separator: between the concepts of one cell (default ``,``).
+        media_root: where relative file paths resolve (default: the dataset's folder); they must
+            stay inside it.
+        media_suffix: appended to file paths that lack it, e.g. ``.jpg``.
+        check_files: stat each referenced file while reading (default True).
+        partitioning: how folder names partition the rows: ``hive`` (default, ``key=value``) or
+            None.
+        batch_size: rows per record batch read (memory is bounded by it; default 256).
+    """
 
     name = "parquet"
     description = ("Parquet files / hive-partitioned folders: media as bytes or URI columns, "

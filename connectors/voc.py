@@ -82,9 +82,10 @@ MAX_XML_BYTES = 16 << 20
 class VocReader(Reader):
     """Reads a Pascal VOC dataset folder into records.
 
-    Options: ``negatives`` — keep ``-1`` image labels of ``ImageSets/Main/<class>_<split>.txt``
-    as concepts with value 0 (explicitly absent; default True); ``masks`` — read
-    ``SegmentationObject``/``SegmentationClass`` PNGs (default True).
+    Parameters:
+        negatives: keep ``-1`` image labels of ``ImageSets/Main/<class>_<split>.txt`` as concepts
+            with value 0 (explicitly absent; default True).
+        masks: read ``SegmentationObject``/``SegmentationClass`` PNGs (default True).
     """
 
     name = "voc"

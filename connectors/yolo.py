@@ -95,9 +95,10 @@ class YoloReader(Reader):
     """Reads a YOLO dataset (Ultralytics or Darknet layout) into records with box and
     polygon regions.
 
-    Options: ``data`` — the YAML file, relative to the source folder (default: found);
-    ``names`` — class names in index order, when the dataset has none (default: the class
-    index is the concept's name).
+    Parameters:
+        data: the YAML file, relative to the source folder (default: found).
+        names: class names in index order, when the dataset has none (default: the class index is
+            the concept's name).
     """
 
     name = "yolo"
