@@ -66,11 +66,11 @@ class _Category:
 class CocoWriter(FileWriter):
     """Writes a COCO dataset folder: annotation files per task and split, images per split.
 
+    Its options besides :class:`~clarifai_connect.exports.files.FileWriter`'s (``workers``,
+    ``spill_dir``):
+
     Parameters:
-        workers: concurrent file writes (default 8).
         default_split: the split of records that carry none (default ``default``).
-        spill_dir: the folder of the temporary files that hold what is written at the end (default:
-            the system's temporary folder).
     """
 
     name = "coco"

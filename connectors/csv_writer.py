@@ -58,12 +58,12 @@ def _reads_as_text(text: str) -> bool:
 class CsvWriter(FileWriter):
     """Writes the reference CSV layout with media files beside it.
 
+    Its options besides :class:`~clarifai_connect.exports.files.FileWriter`'s (``workers``,
+    ``spill_dir``):
+
     Parameters:
-        workers: concurrent file writes (default 8).
         media_folder: the folder beside the CSV that gets the media files (default ``media``).
         inline_text: write text inputs inline as raw text rather than as files (default True).
-        spill_dir: the folder of the temporary files that hold what is written at the end (default:
-            the system's temporary folder).
     """
 
     name = "csv"

@@ -27,12 +27,12 @@ MULTI_LABEL = ("first", "copy")
 class FolderWriter(FileWriter):
     """Writes media files into one folder per label.
 
+    Its options besides :class:`~clarifai_connect.exports.files.FileWriter`'s (``workers``,
+    ``spill_dir``):
+
     Parameters:
-        workers: concurrent file writes (default 8).
         multi_label: an input with several labels goes into the ``first`` label's folder (default)
             or a ``copy`` into each.
-        spill_dir: the folder of the temporary files that hold what is written at the end (default:
-            the system's temporary folder).
     """
 
     name = "folder"

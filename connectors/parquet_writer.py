@@ -51,13 +51,13 @@ def region_json(region: Region) -> dict[str, Any]:
 class ParquetWriter(FileWriter):
     """Writes a Parquet file with media bytes inline and every label as columns.
 
+    Its options besides :class:`~clarifai_connect.exports.files.FileWriter`'s (``workers``,
+    ``spill_dir``):
+
     Parameters:
-        workers: concurrent file writes (default 8).
         batch_size: rows per row group (default 256).
         max_batch_bytes: media bytes after which a row group is written early (default 64 MiB).
         compression: the Parquet codec (default ``zstd``).
-        spill_dir: the folder of the temporary files that hold what is written at the end (default:
-            the system's temporary folder).
     """
 
     name = "parquet"

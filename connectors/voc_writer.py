@@ -59,11 +59,11 @@ def _bndbox(parent: ET.Element, box: Box, width: int, height: int) -> None:
 class VocWriter(FileWriter):
     """Writes a Pascal VOC folder: images, XML annotations, split lists, labels, masks.
 
+    Its options besides :class:`~clarifai_connect.exports.files.FileWriter`'s (``workers``,
+    ``spill_dir``):
+
     Parameters:
-        workers: concurrent file writes (default 8).
         default_split: the split of records that carry none (default ``default``).
-        spill_dir: the folder of the temporary files that hold what is written at the end (default:
-            the system's temporary folder).
     """
 
     name = "voc"

@@ -46,11 +46,11 @@ def _corners(box: Box) -> list[float]:
 class YoloWriter(FileWriter):
     """Writes an Ultralytics YOLO dataset folder: images, label files, data.yaml.
 
+    Its options besides :class:`~clarifai_connect.exports.files.FileWriter`'s (``workers``,
+    ``spill_dir``):
+
     Parameters:
-        workers: concurrent file writes (default 8).
         default_split: the split of records that carry none (default ``train``).
-        spill_dir: the folder of the temporary files that hold what is written at the end (default:
-            the system's temporary folder).
     """
 
     name = "yolo"

@@ -385,19 +385,19 @@ def test_cli_validate_counts_region_concepts(compat_dir):
     assert "regions:  1 box, 1 mask, 1 polygon (2 distinct concepts)" in result.output
 
 
-def _documented_parameters(cls: type) -> list[str]:
-    """The names a class docstring lists under ``Parameters:`` (one ``name: text`` a line,
-    continuation lines indented further)."""
-    doc = inspect.getdoc(cls) or ""
-    lines = doc.split("\n")
-    if "Parameters:" not in lines:
-        return []
-    names = []
-    for line in lines[lines.index("Parameters:") + 1:]:
-        if not line.strip():
-            break
-        if line.startswith("    ") and not line.startswith("        ") and ":" in line:
-            names.append(line.strip().split(":", 1)[0])
+def _documented_parameters(cls: type) -> set[str]:
+    """The names the docstrings of a class and its bases list under ``Parameters:`` (one
+    ``name: text`` a line, continuation lines indented further)."""
+    names = set()
+    for klass in cls.__mro__:
+        lines = inspect.cleandoc(klass.__dict__.get("__doc__") or "").split("\n")
+        if "Parameters:" not in lines:
+            continue
+        for line in lines[lines.index("Parameters:") + 1:]:
+            if not line.strip():
+                break
+            if not line.startswith("        "):
+                names.add(line.strip().split(":", 1)[0])
     return names
 
 
@@ -407,5 +407,5 @@ def test_every_built_in_documents_the_options_plugins_shows():
                 for reg in table.values() if reg.plugin.builtin]
     assert len(built_in) >= 10
     for reg in built_in:
-        assert _documented_parameters(reg.cls) == reg.options, \
+        assert _documented_parameters(reg.cls) == set(reg.options), \
             f"{reg.kind} {reg.name}: its docstring's Parameters: must list {reg.options}"

@@ -222,6 +222,11 @@ class FileWriter(Writer):
     :meth:`warn` for what is left out; :meth:`skip` when nothing of the record fits the
     format) and :meth:`finish` (indexes written at the end). :meth:`outcomes` returns the
     settled records; the export runner turns them into its report.
+
+    Parameters:
+        workers: concurrent file writes (default 8).
+        spill_dir: the folder of the temporary files that hold what is written at the end
+            (default: the system's temporary folder).
     """
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None,
