@@ -39,6 +39,7 @@ from clarifai_connect.connector import (
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import (
+    Box,
     Concept,
     Media,
     Notice,
@@ -160,6 +161,8 @@ class YoloReader(Reader):
         if not fs.exists(path):
             raise SourceError(f"{display_uri(self.uri)} does not exist")
         self._fs = fs
+        protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+        self._local = "file" in protocols
         yaml_path = ""
         if path.lower().endswith((".yaml", ".yml")):
             yaml_path, root = path, posixpath.dirname(path)
@@ -293,10 +296,17 @@ class YoloReader(Reader):
               seen: set[str]) -> Iterator[ReadItem]:
         beside = folder == self._root or "images" not in relative(self._root, folder
                                                                     ).split("/")
-        for directory, dirs, files in self._fs.walk(folder, detail=False):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            if beside and "labels" in dirs and directory == folder:
-                dirs.remove("labels")
+        root_uri = self._uri(self._root)
+        for directory, dirs, files in self._fs.walk(folder, detail=True):
+            kept = sorted((n, d) for n, d in dirs.items() if not n.startswith(".")
+                          and not (beside and n == "labels" and directory == folder))
+            dirs.clear()
+            dirs.update(kept)  # walk() descends into what is left, in this order
+            try:  # a symlinked folder may lead outside the dataset: checked once per folder
+                self.media_uri(relative(self._root, directory) or ".", root_uri)
+                inside = True
+            except ReferenceRefused:
+                inside = False
             stems = {posixpath.splitext(f)[0] for f in files if is_image(f)}
             for name in sorted(files):
                 path = posixpath.join(directory, name)
@@ -307,7 +317,10 @@ class YoloReader(Reader):
                         split = inner.split("/")[0] if inner else ""
                     elif not split and beside:
                         split = split_from_parts(relative(self._root, directory).split("/"))
-                    yield from self._image(path, split, relative(folder, path), names, seen)
+                    # A file that is no symlink in a folder inside the root stays inside.
+                    checked = inside and not files[name].get("islink")
+                    yield from self._image(path, split, relative(folder, path), names, seen,
+                                           checked)
                 elif beside and name.lower().endswith(".txt") and \
                         posixpath.splitext(name)[0] in stems:
                     continue  # the label file of the image beside it
@@ -354,10 +367,11 @@ class YoloReader(Reader):
         return path
 
     def _image(self, path: str, split: str, key: str, names: dict[int, str],
-               seen: set[str]) -> Iterator[ReadItem]:
+               seen: set[str], checked: bool = False) -> Iterator[ReadItem]:
         """One image's record. ``key`` is its path below its split's folder, so that
         ``images/train/a.jpg`` and Roboflow's ``train/images/a.jpg`` are both ``train-a.jpg``
-        (the id survives a trip through the yolo exporter)."""
+        (the id survives a trip through the yolo exporter). ``checked``: the path is known
+        to stay inside the root (else :meth:`media_uri` checks it)."""
         rel = relative(self._root, path)
         where = self._show(path)
         if path in seen:  # data.yaml may list a folder twice (val: images/train)
@@ -370,8 +384,7 @@ class YoloReader(Reader):
             key_parts.insert(0, split)
         try:
             record_id = stable_id("-".join(key_parts))
-            # Found by listing, yet a symlink may still point outside the dataset.
-            uri = self.media_uri(rel, self._uri(self._root))
+            uri = self._uri(path) if checked else self.media_uri(rel, self._uri(self._root))
         except (RecordError, ReferenceRefused) as exc:
             yield Problem(where, str(exc))
             return
@@ -387,7 +400,9 @@ class YoloReader(Reader):
         classes: dict[str, int] = {}
         labelled = True
         try:
-            with self._fs.open(label, "rb") as handle:
+            # The builtin open on the local disk: a label file is one small read, and
+            # fsspec's file object costs more than the read itself.
+            with (open(label, "rb") if self._local else self._fs.open(label, "rb")) as handle:
                 data = handle.read(MAX_LABEL_BYTES + 1)
         except FileNotFoundError:
             data, labelled = b"", False
@@ -443,6 +458,10 @@ def _region(fields: list[str], names: Mapping[int, str], region_id: str
         except ValueError as exc:
             raise RecordError(f"box {' '.join(values)!r} has a value that is not a number") \
                 from exc
+        left, top, right, bottom = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # the usual case
+            box = Box(top_row=top, left_col=left, bottom_row=bottom, right_col=right)
+            return Region(box=box, concepts=(concept,), id=region_id), name, index, []
         box, repairs = repair_box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, 1.0, 1.0,
                                   what=f"box {' '.join(values)}", tolerance=TOLERANCE,
                                   names=("left", "top", "right", "bottom"))

@@ -256,3 +256,20 @@ def test_sync_each_layout_exact_counts(builder, clarifai_server, clarifai_app, t
     assert sorted(content) == sorted(records)
     for record_id, record in records.items():
         assert len(content[record_id]["regions"]) == len(record.regions), record_id
+
+
+def test_symlinks_out_of_the_dataset_are_refused(tmp_path):
+    root = layouts.ultralytics_detect(tmp_path / "coco8")
+    outside = tmp_path / "outside"
+    (outside / "more").mkdir(parents=True)
+    (outside / "secret.jpg").write_bytes(layouts.jpeg(8, 8))
+    (outside / "more" / "x.jpg").write_bytes(layouts.jpeg(8, 8))
+    (root / "images/train/link.jpg").symlink_to(outside / "secret.jpg")
+    (root / "images/train/linked").symlink_to(outside / "more")
+    records, problems, notices = read(root)
+    assert "train-link.jpg" not in records and "train-linked-x.jpg" not in records
+    assert [p.source.rsplit("/", 1)[1] for p in problems] == ["link.jpg"]
+    assert "outside the source" in problems[0].reason
+    # a symlinked folder is never followed: counted as ignored
+    assert [n.source.rsplit("/", 1)[1] for n in notices] == ["linked"]
+    assert len(records) == 5
