@@ -23,8 +23,8 @@ from .store import now
 _APP_TABLES = ("datasets", "dataset_inputs", "dataset_versions", "inputs", "annotations",
                "concepts", "inputs_add_jobs", "dataset_version_inputs", "dataset_version_metrics",
                "modules", "module_versions", "installed_module_versions", "embeddings",
-               "models", "model_versions", "evaluations", "concept_relations",
-               *search_index.APP_TABLES)
+               "models", "model_versions", "evaluations", "concept_relations", "workflows",
+               "workflow_versions", *search_index.APP_TABLES)
 
 
 def _user_id(request) -> str:

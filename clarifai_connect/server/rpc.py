@@ -8,6 +8,7 @@ surfaces as a transport error the SDK would retry for a minute.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import uuid
 from collections.abc import Callable
@@ -125,16 +126,53 @@ class CallContext:
     grpc_context: Any = None
 
 
+_CURRENT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "clarifai_connect_call", default=None)
+
+
+def current_call() -> CallContext | None:
+    """The call being served on this thread (None outside an RPC): code deep below a
+    handler (a runner-served prediction) reads the caller's deadline from it."""
+    return _CURRENT.get()
+
+
 def build_handler(server: Any) -> grpc.GenericRpcHandler:
     """One generic handler serving every registered method of V2."""
     handlers = {}
     for name, fn in _HANDLERS.items():
-        handlers[name] = grpc.unary_unary_rpc_method_handler(
-            _wrap(server, name, fn),
-            request_deserializer=request_class(name).FromString,
-            response_serializer=lambda msg: msg.SerializeToString(),
-        )
+        method = _method_descriptor(name)
+        if method.client_streaming and method.server_streaming:
+            make, wrapped = grpc.stream_stream_rpc_method_handler, _wrap_stream(server, name, fn)
+        else:
+            make, wrapped = grpc.unary_unary_rpc_method_handler, _wrap(server, name, fn)
+        handlers[name] = make(wrapped, request_deserializer=request_class(name).FromString,
+                              response_serializer=lambda msg: msg.SerializeToString())
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+
+def _wrap_stream(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerContext], Any]:
+    """A bidirectional stream: ``fn(ctx, requests)`` yields the responses. A refused key or
+    a failure ends the stream with one response carrying the status."""
+    resp_cls = response_class(name)
+
+    def call(requests: Any, context: grpc.ServicerContext) -> Any:
+        ctx = CallContext(method=name, server=server, grpc_context=context)
+        refusal = server.auth.check(context.invocation_metadata())
+        if refusal is not None:
+            yield resp_cls(status=status(refusal[0], refusal[1], req_id=ctx.request_id))
+            return
+        try:
+            yield from fn(ctx, requests)
+        except RpcFailure as failure:
+            yield resp_cls(status=status(failure.code, failure.description, failure.details,
+                                         req_id=ctx.request_id))
+        except Exception as exc:  # a handler bug must not look like a transport fault
+            log.exception("%s failed", name)
+            yield resp_cls(status=status(status_code_pb2.FAILURE, "Internal error",
+                                         f"{type(exc).__name__}: {exc}", req_id=ctx.request_id))
+
+    call.__name__ = name
+    return call
 
 
 def _wrap(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerContext], Any]:
@@ -148,6 +186,7 @@ def _wrap(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerCo
         fault = server.faults.before_call(name, context)
         if fault is not None:
             return resp_cls(status=status(fault[0], fault[1], req_id=ctx.request_id))
+        token = _CURRENT.set(ctx)
         try:
             response = fn(ctx, request)
         except RpcFailure as failure:
@@ -157,6 +196,8 @@ def _wrap(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerCo
             log.exception("%s failed", name)
             return resp_cls(status=status(status_code_pb2.FAILURE, "Internal error",
                                           f"{type(exc).__name__}: {exc}", req_id=ctx.request_id))
+        finally:
+            _CURRENT.reset(token)
         if not response.HasField("status"):
             response.status.CopyFrom(status(req_id=ctx.request_id))
         elif not response.status.req_id:

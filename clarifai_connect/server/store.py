@@ -94,6 +94,25 @@ CREATE TABLE IF NOT EXISTS concept_relations (
   app_pk INTEGER NOT NULL, id TEXT NOT NULL, subject_id TEXT NOT NULL,
   object_id TEXT NOT NULL, predicate TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (app_pk, id));
+-- Workflows (ml/workflows.py): the workflow row holds its newest nodes; every version of
+-- the graph is a row of workflow_versions.
+CREATE TABLE IF NOT EXISTS workflows (
+  app_pk INTEGER NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, proto BLOB NOT NULL,
+  created_at REAL NOT NULL, PRIMARY KEY (app_pk, id));
+CREATE TABLE IF NOT EXISTS workflow_versions (
+  app_pk INTEGER NOT NULL, workflow_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+  proto BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (app_pk, workflow_id, id));
+-- Compute clusters, nodepools and runners (ml/compute.py, ml/runners.py) belong to a user.
+CREATE TABLE IF NOT EXISTS compute_clusters (
+  user_id TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, proto BLOB NOT NULL,
+  PRIMARY KEY (user_id, id));
+CREATE TABLE IF NOT EXISTS nodepools (
+  user_id TEXT NOT NULL, compute_cluster_id TEXT NOT NULL, id TEXT NOT NULL,
+  seq INTEGER NOT NULL, proto BLOB NOT NULL, PRIMARY KEY (user_id, compute_cluster_id, id));
+CREATE TABLE IF NOT EXISTS runners (
+  user_id TEXT NOT NULL, id TEXT NOT NULL, nodepool_id TEXT NOT NULL,
+  compute_cluster_id TEXT NOT NULL, seq INTEGER NOT NULL, proto BLOB NOT NULL,
+  PRIMARY KEY (user_id, id));
 """
 
 
