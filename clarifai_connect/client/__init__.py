@@ -24,16 +24,18 @@ from .input import Inputs
 from .lister import Lister
 from .model import Model
 from .module import Module
+from .runner import Runner
 from .search import Search
 from .upload import UploadSummary
 from .user import User
 from .utils import Chunker, ClarifaiUrl, parse_clarifai_url
+from .workflow import Workflow
 
 __all__ = [
     "ApiClientError", "ApiError", "App", "BaseClient", "Chunker", "ClarifaiDataLoader",
     "ClarifaiUrl", "ClientAuth", "Dataset", "ExportArchiveReader", "ExportSummary", "Inputs",
-    "Lister", "Model", "Module", "MultiModalFeatures", "RetryPolicy", "Search", "TextFeatures",
-    "UploadSummary", "User",
+    "Lister", "Model", "Module", "MultiModalFeatures", "RetryPolicy", "Runner", "Search",
+    "TextFeatures", "UploadSummary", "User", "Workflow",
     "UserError", "VisualClassificationFeatures", "VisualDetectionFeatures",
     "VisualSegmentationFeatures", "parse_clarifai_url",
 ]

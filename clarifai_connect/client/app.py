@@ -18,11 +18,12 @@ from .model import Model
 from .module import AppModules
 from .search import Search
 from .utils import expect_url, make_proto
+from .workflow import AppWorkflows
 
 log = logging.getLogger("clarifai_connect.client")
 
 
-class App(Lister, AppModules):
+class App(Lister, AppModules, AppWorkflows):
     """Access to the Clarifai API endpoints of one app."""
 
     def __init__(self, url: str = "", app_id: str = "", user_id: str = "",

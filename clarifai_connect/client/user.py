@@ -1,4 +1,4 @@
-"""User: the apps of one user."""
+"""User: the apps and runners of one user."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from .app import App
 from .auth import ClientAuth
 from .base import resolve_auth
 from .lister import Lister
+from .runner import UserRunners
 from .utils import make_proto
 
 log = logging.getLogger("clarifai_connect.client")
 
 
-class User(Lister):
+class User(Lister, UserRunners):
     """Access to the Clarifai API endpoints of one user: create, get, list and delete apps."""
 
     def __init__(self, user_id: str = "", base_url: str | None = None, pat: str = "",

@@ -10,4 +10,13 @@ from . import (  # noqa: F401
     modules,
     versions,
 )
-from .ml import evaluations, exports, models, predict, searches  # noqa: F401
+from .ml import (  # noqa: F401
+    compute,
+    evaluations,
+    exports,
+    models,
+    predict,
+    runners,
+    searches,
+    workflows,
+)

@@ -49,9 +49,9 @@ class QueuedItem:
     response: service_pb2.MultiOutputResponse | None = None
     submitted: float = field(default_factory=time.monotonic)
 
-    def proto(self) -> resources_pb2.RunnerItem:
+    def proto(self) -> service_pb2.RunnerItem:
         """The item as a runner receives it."""
-        item = resources_pb2.RunnerItem(id=self.id, description="PostModelOutputs",
+        item = service_pb2.RunnerItem(id=self.id, description="PostModelOutputs",
                                         post_model_outputs_request=self.request)
         item.processing_info.runner_method_type = resources_pb2.UNARY_UNARY
         item.processing_info.processing_id = self.id

@@ -14,6 +14,7 @@ import itertools
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ from .runner_queue import ANSWER_MARGIN, RUNNER_TIMEOUT, QueuedItem, queue_of
 
 log = logging.getLogger("clarifai_connect.server")
 POLL_WAIT = 1.0  # how long ListRunnerItems waits for work before RUNNER_NEEDS_RETRY
+STREAM_IDLE = 15.0  # the official runner gives up on a stream silent for ~20 s
+CONTROL_PREFIX = "control-"
 
 
 def runner_missing(runner_id: str) -> RpcFailure:
@@ -173,11 +176,17 @@ def post_runner_item_outputs(ctx: CallContext, req: service_pb2.PostRunnerItemOu
 @rpc("ProcessRunnerItems")
 def process_runner_items(ctx: CallContext,
                          requests: Iterator[service_pb2.PostRunnerItemOutputsRequest]):
-    """The streaming form: the runner sends a first request naming itself, then one request
-    per answered item; the server sends each item it claims for the runner."""
+    """The streaming form: the runner sends a first request naming itself (status
+    RUNNER_STREAM_START), then one request per answered item; the server sends each item it
+    claims for the runner, and ends a stream idle for STREAM_IDLE s (the runner reconnects).
+    The official runner's control stream (runner id ``control-<id>``, for cancellations) is
+    held open and sent nothing: the local server cancels nothing."""
     first = next(requests, None)
     if first is None:
         return
+    control = first.runner_id.startswith(CONTROL_PREFIX)
+    if control:
+        first = _renamed(first, first.runner_id[len(CONTROL_PREFIX):])
     user_id, runner_id = _runner_of(ctx, first)
     queue = queue_of(ctx.server)
     closed = threading.Event()
@@ -185,8 +194,8 @@ def process_runner_items(ctx: CallContext,
     def read_answers() -> None:
         try:
             for req in itertools.chain([first], requests):
-                if not req.runner_item_id:
-                    queue.seen(user_id, runner_id)  # a keep-alive or a status message
+                if control or not req.runner_item_id:
+                    queue.seen(user_id, runner_id)  # a start, keep-alive or status message
                     continue
                 try:
                     _answer(ctx, user_id, runner_id, req)
@@ -197,18 +206,33 @@ def process_runner_items(ctx: CallContext,
         finally:
             closed.set()
 
-    queue.stream(user_id, runner_id, opened=True)
     reader = threading.Thread(target=read_answers, name=f"runner-{runner_id}", daemon=True)
     reader.start()
+    if control:
+        closed.wait(STREAM_IDLE)
+        return
+    queue.stream(user_id, runner_id, opened=True)
     try:
         grpc_context = ctx.grpc_context
+        idle_since = time.monotonic()
         while not closed.is_set() and (grpc_context is None or grpc_context.is_active()):
             item = queue.claim(user_id, runner_id, POLL_WAIT)
             if item is not None:
+                idle_since = time.monotonic()
                 yield service_pb2.MultiRunnerItemResponse(status=status(),
                                                           runner_items=[item.proto()])
+            elif time.monotonic() - idle_since > STREAM_IDLE:
+                return
     finally:
         queue.stream(user_id, runner_id, opened=False)
+
+
+def _renamed(req: service_pb2.PostRunnerItemOutputsRequest,
+             runner_id: str) -> service_pb2.PostRunnerItemOutputsRequest:
+    out = service_pb2.PostRunnerItemOutputsRequest()
+    out.CopyFrom(req)
+    out.runner_id = runner_id
+    return out
 
 
 # -- predictions on runner-served models --------------------------------------------------

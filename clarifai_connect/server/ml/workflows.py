@@ -402,8 +402,9 @@ def run_workflow(ctx: CallContext, workflow: resources_pb2.Workflow,
                  ) -> dict[str, list[resources_pb2.Output]]:
     """Every node's outputs (one per input), by node id, the nodes run in dependency order.
 
-    A node whose model fails as a whole (or whose input node failed) gets a failed output
-    per input; the other nodes still run."""
+    An input whose output from an input node failed does not reach the node (its output
+    there fails too); a node whose model fails as a whole fails every input it got. The
+    other nodes still run."""
     from .predict import predict
 
     db = ctx.server.store.read()
@@ -411,24 +412,32 @@ def run_workflow(ctx: CallContext, workflow: resources_pb2.Workflow,
     produced: dict[str, list[resources_pb2.Output]] = {}
     for n in dependency_order(nodes):
         node = nodes[n]
-        upstream_failed = [i.node_id for i in node.node_inputs
-                           if all(o.status.code != codes.SUCCESS for o in produced[i.node_id])]
-        if upstream_failed:
-            produced[node.id] = _failed_outputs(
-                node, inputs, codes.MODEL_PREDICTION_FAILED,
-                f"node '{node.id}' did not run: its input node '{upstream_failed[0]}' failed")
-            continue
-        output_info = resources_pb2.OutputInfo()
-        if output_config is not None:
-            output_info.output_config.CopyFrom(output_config)
-        if node.HasField("output_info_override"):
-            output_info.MergeFrom(node.output_info_override)
-        try:
-            produced[node.id] = predict(ctx.server, _model_app_pk(db, node.model), node.model,
-                                        _node_inputs(inputs, node, produced), output_info)
-        except RpcFailure as failure:
-            produced[node.id] = _failed_outputs(node, inputs, failure.code,
-                                                failure.details or failure.description)
+        outputs: list[resources_pb2.Output | None] = [None] * len(inputs)
+        for row in range(len(inputs)):
+            failed = next((i.node_id for i in node.node_inputs
+                           if produced[i.node_id][row].status.code != codes.SUCCESS), None)
+            if failed is not None:
+                outputs[row] = _failed_outputs(
+                    node, [inputs[row]], codes.MODEL_PREDICTION_FAILED,
+                    f"node '{node.id}' did not run: its input node '{failed}' failed")[0]
+        rows = [row for row in range(len(inputs)) if outputs[row] is None]
+        if rows:
+            output_info = resources_pb2.OutputInfo()
+            if output_config is not None:
+                output_info.output_config.CopyFrom(output_config)
+            if node.HasField("output_info_override"):
+                output_info.MergeFrom(node.output_info_override)
+            reads = _node_inputs([inputs[row] for row in rows], node,
+                                 {k: [v[row] for row in rows] for k, v in produced.items()})
+            try:
+                computed = predict(ctx.server, _model_app_pk(db, node.model), node.model,
+                                   reads, output_info)
+            except RpcFailure as failure:
+                computed = _failed_outputs(node, reads, failure.code,
+                                           failure.details or failure.description)
+            for row, output in zip(rows, computed, strict=True):
+                outputs[row] = output
+        produced[node.id] = outputs
     return produced
 
 
