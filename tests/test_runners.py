@@ -63,17 +63,11 @@ def _text(input_id: str, text: str) -> resources_pb2.Input:
         text=resources_pb2.Text(raw=text)))
 
 
-def _start(runner: Runner) -> threading.Thread:
-    thread = threading.Thread(target=runner.start, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_runner_serves_concurrent_callers_each_input_once(served, clarifai_server, clarifai_pat):
     app, model, runner_id = served
     runner = Upper(runner_id, user_id=app.user_id, base_url=clarifai_server.base_url,
                    pat=clarifai_pat, num_parallel_polls=3)
-    thread = _start(runner)
+    thread = runner.start_in_background()
     answers: dict[str, str] = {}
     errors: list[BaseException] = []
 
@@ -109,7 +103,7 @@ def test_failing_inputs_give_mixed_status(served, clarifai_server, clarifai_pat)
     app, model, runner_id = served
     runner = Upper(runner_id, user_id=app.user_id, base_url=clarifai_server.base_url,
                    pat=clarifai_pat, num_parallel_polls=1)
-    thread = _start(runner)
+    thread = runner.start_in_background()
     try:
         with pytest.raises(ApiError) as err:
             model.predict([_text("ok", "fine"), _text("bad", "boom")],
@@ -142,7 +136,7 @@ def test_stop_and_ctrl_c_end_the_run_loop(served, clarifai_server, clarifai_pat)
     app, model, runner_id = served
     runner = Upper(runner_id, user_id=app.user_id, base_url=clarifai_server.base_url,
                    pat=clarifai_pat, num_parallel_polls=2)
-    thread = _start(runner)
+    thread = runner.start_in_background()
     assert model.predict([_text("a", "one")]).outputs[0].data.text.raw == "ONE"
     runner.stop()
     thread.join(10)
@@ -225,6 +219,9 @@ def test_user_runner_methods(clarifai_server, clarifai_pat):
     assert (created.id, list(created.labels), created.description) == \
         ("laptop", ["my-model"], "laptop runner")
     user.create_runner("desktop", labels=[])
+    user.create_runner("spare-1", labels=[])
+    user.create_runner("spare-2", labels=[])
+    user.delete_runner(["spare-1", "spare-2"])
     assert user.runner("laptop").description == "laptop runner"
     assert [r.id for r in user.list_runners()] == ["laptop", "desktop"]
     assert [r.id for r in user.list_runners(page_no=2, per_page=1)] == ["desktop"]

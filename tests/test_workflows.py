@@ -5,7 +5,6 @@ export that creates the same graph again, versions, and the server's own checks.
 The node models here are served by Runner subclasses, so each node's output is known
 exactly; the embedder → trained-classifier chain lives in test_workflow_models.py."""
 
-import threading
 import uuid
 from pathlib import Path
 
@@ -57,9 +56,11 @@ def env(clarifai_server, clarifai_pat, clarifai_app, clarifai_raw):
         runner = Transform(fn, runner_id, user_id=app.user_id,
                            base_url=clarifai_server.base_url, pat=clarifai_pat,
                            num_parallel_polls=2)
-        threading.Thread(target=runner.start, daemon=True).start()
+        runner.start_in_background()
         runners.append(runner)
     yield app
+    for runner in runners:
+        runner.stop(timeout=0)  # all stop at once; then wait for each
     for runner in runners:
         runner.stop()
         user.delete_runner(runner.id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
@@ -64,6 +65,7 @@ class Runner(BaseClient):
             raise UserError("Runner needs a user_id: pass user_id= or set CLARIFAI_USER_ID.")
         self.num_parallel_polls = num_parallel_polls
         self._info = make_proto(resources_pb2.Runner, "Runner()", **{**kwargs, "id": runner_id})
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         if check_runner_exists:
@@ -84,44 +86,55 @@ class Runner(BaseClient):
 
     def start(self) -> None:
         """Ask for work and answer it until :meth:`stop` (or Ctrl-C); blocks."""
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._poll_loop, name=f"runner-poll-{n}",
-                                          daemon=True) for n in range(self.num_parallel_polls)]
-        for thread in self._threads:
-            thread.start()
+        with self._lock:
+            self._stop = stop = threading.Event()
+            self._threads = [threading.Thread(target=self._poll_loop, args=(stop,), daemon=True,
+                                              name=f"runner-poll-{n}")
+                             for n in range(self.num_parallel_polls)]
+            for thread in self._threads:
+                thread.start()
         log.info("runner '%s' started with %d polling threads", self.id, len(self._threads))
         try:
-            while not self._stop.wait(0.2):
+            while not stop.wait(0.2):
                 pass
         except KeyboardInterrupt:
             log.info("runner '%s': interrupted, stopping", self.id)
         finally:
             self.stop()
 
+    def start_in_background(self) -> threading.Thread:
+        """:meth:`start` in a daemon thread; returns once the polling threads run."""
+        thread = threading.Thread(target=self.start, name=f"runner-{self.id}", daemon=True)
+        thread.start()
+        while not self.running and thread.is_alive():
+            time.sleep(0.01)
+        return thread
+
     def stop(self, timeout: float | None = 30.0) -> None:
         """Stop asking for work; waits (up to ``timeout`` s) for the items in hand."""
-        self._stop.set()
-        for thread in self._threads:
+        with self._lock:
+            self._stop.set()
+            threads = list(self._threads)
+        for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
-        self._threads = [t for t in self._threads if t.is_alive()]
 
     @property
     def running(self) -> bool:
         """Whether polling threads are at work."""
         return any(t.is_alive() for t in self._threads)
 
-    def _poll_loop(self) -> None:
+    def _poll_loop(self, stop: threading.Event) -> None:
         request = service_pb2.ListRunnerItemsRequest(user_app_id=self.user_app_id,
                                                      runner_id=self.id)
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 response = self._call("ListRunnerItems", request, ok=_WORK)
                 for item in response.runner_items:
                     self._answer(item)
             except (ApiError, ApiClientError) as err:
                 log.warning("runner '%s': %s", self.id, err)
-                self._stop.wait(self.error_backoff)
+                stop.wait(self.error_backoff)
 
     def _answer(self, item: service_pb2.RunnerItem) -> None:
         if not item.HasField("post_model_outputs_request"):
@@ -210,13 +223,14 @@ class UserRunners:
             page_no, per_page)
         return (self._wrap_runner(proto) for proto in pages)
 
-    def delete_runner(self, runner_id: str) -> None:
-        """Deletes the runner ``runner_id``."""
-        if not runner_id:
+    def delete_runner(self, runner_id: str | Sequence[str]) -> None:
+        """Deletes the runner ``runner_id`` (or every runner of a list of ids)."""
+        ids = [runner_id] if isinstance(runner_id, str) else list(runner_id)
+        if not ids or not all(ids):
             raise UserError("delete_runner needs a runner_id.")
         self._call("DeleteRunners", service_pb2.DeleteRunnersRequest(
-            user_app_id=resources_pb2.UserAppIDSet(user_id=self.user_id), ids=[runner_id]))
-        log.info("runner '%s' deleted", runner_id)
+            user_app_id=resources_pb2.UserAppIDSet(user_id=self.user_id), ids=ids))
+        log.info("runner(s) %s deleted", ", ".join(ids))
 
     def _wrap_runner(self, proto: resources_pb2.Runner) -> Runner:
         runner = Runner(proto.id, check_runner_exists=False,

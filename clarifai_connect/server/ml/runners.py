@@ -31,7 +31,7 @@ from .compute import load_nodepool, owner
 from .runner_queue import ANSWER_MARGIN, RUNNER_TIMEOUT, QueuedItem, queue_of
 
 log = logging.getLogger("clarifai_connect.server")
-POLL_WAIT = 1.0  # how long ListRunnerItems waits for work before RUNNER_NEEDS_RETRY
+POLL_WAIT = 0.5  # how long ListRunnerItems waits for work before RUNNER_NEEDS_RETRY
 STREAM_IDLE = 15.0  # the official runner gives up on a stream silent for ~20 s
 CONTROL_PREFIX = "control-"
 
