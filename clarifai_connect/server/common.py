@@ -83,6 +83,23 @@ def visibility_private() -> resources_pb2.Visibility:
     return resources_pb2.Visibility(gettable=resources_pb2.Visibility.PRIVATE)
 
 
+def fresh_copy(db: sqlite3.Connection, table: str, scope: dict[str, Any], given: Any,
+               what: str, server_fields: Iterable[str] = ()) -> Any:
+    """A copy of ``given`` to create in ``table`` within ``scope`` (column → value, e.g.
+    ``{"app_pk": pk}``): its id checked (valid and not taken there), the fields the server
+    owns cleared. Fails the call otherwise."""
+    require_id(given.id, f"{what} id")
+    where = " AND ".join(f"{column}=?" for column in scope)
+    if db.execute(f"SELECT 1 FROM {table} WHERE {where} AND id=?",
+                  (*scope.values(), given.id)).fetchone():
+        raise invalid(f"{what} '{given.id}' already exists")
+    stored = type(given)()
+    stored.CopyFrom(given)
+    for name in server_fields:
+        stored.ClearField(name)
+    return stored
+
+
 def stamp_created(message: Any, user_id: str, app_id: str, stamp: float) -> None:
     """Set what the server owns on a resource it creates: owner ids, created/modified time
     (``stamp``), and private visibility unless the request chose one."""

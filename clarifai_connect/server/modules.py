@@ -17,6 +17,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 
 from .common import (
     app_pk,
+    fresh_copy,
     invalid,
     not_found,
     page_window,
@@ -76,14 +77,7 @@ def post_modules(ctx: CallContext, req: pb.PostModulesRequest):
     with ctx.server.store.write() as db:
         pk = app_pk(db, req)
         for module in req.modules:
-            require_id(module.id, "module id")
-            if db.execute("SELECT 1 FROM modules WHERE app_pk=? AND id=?",
-                          (pk, module.id)).fetchone():
-                raise invalid(f"module '{module.id}' already exists")
-            stored = pb.Module()
-            stored.CopyFrom(module)
-            for name in _SERVER_FIELDS:
-                stored.ClearField(name)
+            stored = fresh_copy(db, "modules", {"app_pk": pk}, module, "module", _SERVER_FIELDS)
             stamp = _stamp(stored, req.user_app_id.user_id, req.user_app_id.app_id)
             db.execute("INSERT INTO modules(app_pk, id, seq, public, proto, created_at) "
                        "VALUES (?,?,?,?,?,?)",

@@ -15,7 +15,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from clarifai_grpc.grpc.api.status import status_pb2
 
-from ..common import invalid, page_window, require_id, timestamp, visibility_private
+from ..common import fresh_copy, invalid, page_window, timestamp, visibility_private
 from ..rpc import CallContext, RpcFailure, rpc
 from ..store import now
 
@@ -59,12 +59,8 @@ def post_compute_clusters(ctx: CallContext, req: service_pb2.PostComputeClusters
     created = []
     with ctx.server.store.write() as db:
         for given in req.compute_clusters:
-            require_id(given.id, "compute cluster id")
-            if db.execute("SELECT 1 FROM compute_clusters WHERE user_id=? AND id=?",
-                          (user_id, given.id)).fetchone():
-                raise invalid(f"compute cluster '{given.id}' already exists")
-            cluster = resources_pb2.ComputeCluster()
-            cluster.CopyFrom(given)
+            cluster = fresh_copy(db, "compute_clusters", {"user_id": user_id}, given,
+                                 "compute cluster")
             stamp = now()
             cluster.user_id = user_id
             cluster.created_at.CopyFrom(timestamp(stamp))
@@ -121,12 +117,9 @@ def post_nodepools(ctx: CallContext, req: service_pb2.PostNodepoolsRequest):
     with ctx.server.store.write() as db:
         cluster = load_cluster(db, user_id, req.compute_cluster_id)
         for given in req.nodepools:
-            require_id(given.id, "nodepool id")
-            if db.execute("SELECT 1 FROM nodepools WHERE user_id=? AND compute_cluster_id=? "
-                          "AND id=?", (user_id, cluster.id, given.id)).fetchone():
-                raise invalid(f"nodepool '{given.id}' already exists")
-            nodepool = resources_pb2.Nodepool()
-            nodepool.CopyFrom(given)
+            nodepool = fresh_copy(db, "nodepools", {"user_id": user_id,
+                                                    "compute_cluster_id": cluster.id},
+                                  given, "nodepool")
             stamp = now()
             nodepool.compute_cluster.CopyFrom(cluster)
             nodepool.created_at.CopyFrom(timestamp(stamp))

@@ -23,7 +23,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from clarifai_grpc.grpc.api.status import status_pb2
 
 from ..annotations import new_id
-from ..common import invalid, page_window, require_id, timestamp
+from ..common import fresh_copy, invalid, page_window, timestamp
 from ..rpc import CallContext, RpcFailure, current_call, rpc, status
 from ..store import now
 from . import predict
@@ -73,12 +73,7 @@ def post_runners(ctx: CallContext, req: service_pb2.PostRunnersRequest):
         if req.nodepool_id:
             nodepool = load_nodepool(db, user_id, req.compute_cluster_id, req.nodepool_id)
         for given in req.runners:
-            require_id(given.id, "runner id")
-            if db.execute("SELECT 1 FROM runners WHERE user_id=? AND id=?",
-                          (user_id, given.id)).fetchone():
-                raise invalid(f"runner '{given.id}' already exists")
-            runner = resources_pb2.Runner()
-            runner.CopyFrom(given)
+            runner = fresh_copy(db, "runners", {"user_id": user_id}, given, "runner")
             stamp = now()
             runner.created_at.CopyFrom(timestamp(stamp))
             runner.modified_at.CopyFrom(timestamp(stamp))

@@ -26,6 +26,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from ..annotations import new_id
 from ..common import (
     app_pk,
+    fresh_copy,
     invalid,
     page_window,
     patch_action,
@@ -208,15 +209,8 @@ def post_workflows(ctx: CallContext, req: service_pb2.PostWorkflowsRequest):
     with ctx.server.store.write() as db:
         pk = app_pk(db, req)
         for given in req.workflows:
-            require_id(given.id, "workflow id")
-            if db.execute("SELECT 1 FROM workflows WHERE app_pk=? AND id=?",
-                          (pk, given.id)).fetchone():
-                raise invalid(f"workflow '{given.id}' already exists")
-            workflow = resources_pb2.Workflow()
-            workflow.CopyFrom(given)
-            for name in _SERVER_FIELDS:
-                workflow.ClearField(name)
-            del workflow.nodes[:]
+            workflow = fresh_copy(db, "workflows", {"app_pk": pk}, given, "workflow",
+                                  (*_SERVER_FIELDS, "nodes"))
             workflow.nodes.extend(_checked_nodes(ctx, db, req, given.nodes))
             stamp = now()
             stamp_created(workflow, req.user_app_id.user_id, req.user_app_id.app_id, stamp)
