@@ -51,8 +51,8 @@ def workflow_missing(workflow_id: str) -> RpcFailure:
                       f"workflow '{workflow_id}' does not exist")
 
 
-def _builtin(workflow_id: str) -> resources_pb2.Workflow | None:
-    return next((w for w in builtin.base_workflows() if w.id == workflow_id), None)
+def _builtin(server: Any, workflow_id: str) -> resources_pb2.Workflow | None:
+    return next((w for w in builtin.base_workflows(server) if w.id == workflow_id), None)
 
 
 def _load(db: sqlite3.Connection, pk: int, workflow_id: str) -> resources_pb2.Workflow:
@@ -74,7 +74,7 @@ def _load_version(db: sqlite3.Connection, pk: int, workflow_id: str,
     return resources_pb2.WorkflowVersion.FromString(row[0]) if row else None
 
 
-def find_workflow(db: sqlite3.Connection, req: Any, workflow_id: str,
+def find_workflow(server: Any, req: Any, workflow_id: str,
                   version_id: str = "") -> tuple[int | None, resources_pb2.Workflow]:
     """(app pk, workflow at ``version_id`` or its newest version) for a request's app; the
     base workflows answer in ``clarifai/main`` (pk None) and in any app that has no
@@ -83,15 +83,16 @@ def find_workflow(db: sqlite3.Connection, req: Any, workflow_id: str,
         raise invalid("workflow_id is required")
     user_id, app_id = user_app(req)
     if builtin.is_builtin_app(user_id, app_id):
-        base = _builtin(workflow_id)
+        base = _builtin(server, workflow_id)
         if base is None:
             raise workflow_missing(workflow_id)
         return None, base
+    db = server.store.read()
     pk = app_pk(db, req)
     try:
         workflow = _load(db, pk, workflow_id)
     except RpcFailure:
-        base = _builtin(workflow_id)
+        base = _builtin(server, workflow_id)
         if base is None or version_id:
             raise
         return None, base
@@ -225,7 +226,7 @@ def post_workflows(ctx: CallContext, req: service_pb2.PostWorkflowsRequest):
 
 @rpc("GetWorkflow")
 def get_workflow(ctx: CallContext, req: service_pb2.GetWorkflowRequest):
-    _, workflow = find_workflow(ctx.server.store.read(), req, req.workflow_id)
+    _, workflow = find_workflow(ctx.server, req, req.workflow_id)
     return service_pb2.SingleWorkflowResponse(workflow=workflow)
 
 
@@ -243,7 +244,7 @@ def list_workflows(ctx: CallContext, req: service_pb2.ListWorkflowsRequest):
     if req.starred_only or req.bookmark or req.featured_only:
         return service_pb2.MultiWorkflowResponse()  # no stars, bookmarks or features here
     if builtin.is_builtin_app(user_id, app_id):
-        found = [w for w in builtin.base_workflows() if _matches(w, req)]
+        found = [w for w in builtin.base_workflows(ctx.server) if _matches(w, req)]
     else:
         db = ctx.server.store.read()
         pk = app_pk(db, req)
@@ -326,7 +327,7 @@ def list_workflow_versions(ctx: CallContext, req: service_pb2.ListWorkflowVersio
     """A workflow's versions, newest first."""
     limit, offset = page_window(req)
     db = ctx.server.store.read()
-    pk, workflow = find_workflow(db, req, req.workflow_id)
+    pk, workflow = find_workflow(ctx.server, req, req.workflow_id)
     if pk is None:  # a base workflow has the one version it is
         versions = [_base_version(workflow)][offset:offset + limit]
     else:
@@ -338,7 +339,7 @@ def list_workflow_versions(ctx: CallContext, req: service_pb2.ListWorkflowVersio
 
 @rpc("GetWorkflowVersion")
 def get_workflow_version(ctx: CallContext, req: service_pb2.GetWorkflowVersionRequest):
-    pk, workflow = find_workflow(ctx.server.store.read(), req, req.workflow_id,
+    pk, workflow = find_workflow(ctx.server, req, req.workflow_id,
                                  req.workflow_version_id)
     version = _base_version(workflow) if pk is None else workflow.version
     return service_pb2.SingleWorkflowVersionResponse(workflow_version=version)
@@ -449,7 +450,7 @@ def post_workflow_results(ctx: CallContext, req: service_pb2.PostWorkflowResults
         raise invalid("no inputs given")
     if len(req.inputs) > MAX_INPUTS:
         raise invalid(f"{len(req.inputs)} inputs given: at most {MAX_INPUTS} per call")
-    _, workflow = find_workflow(ctx.server.store.read(), req, req.workflow_id, req.version_id)
+    _, workflow = find_workflow(ctx.server, req, req.workflow_id, req.version_id)
     if not workflow.nodes:
         raise invalid(f"workflow '{workflow.id}' has no nodes to run")
     inputs = []
