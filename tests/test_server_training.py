@@ -310,3 +310,16 @@ def test_bench_training_ratio_small():
     report = run(total=1000, n_concepts=3, repeats=1)
     print(report)
     assert report["trained_on"] == 1000 and report["dimensions"] == 256
+
+
+def test_base_workflows_name_the_builtin_models(clarifai_server, app):
+    from clarifai_connect.server.ml.builtin import base_workflows
+
+    flows = {w.id: [n.model for n in w.nodes] for w in base_workflows(clarifai_server)}
+    assert set(flows) == {"Universal", "General", "Language-Understanding", "Empty"}
+    assert [m.id for m in flows["Language-Understanding"]] == ["wordllama"]
+    assert [m.id for m in flows["General"]] == ["image-features"]
+    assert flows["Empty"] == []
+    for model in flows["Universal"]:
+        got = app.model(model.id, user_id=model.user_id, app_id=model.app_id)
+        assert got.model_version.id == model.model_version.id

@@ -17,7 +17,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from ..rpc import RpcFailure, status
-from .features import EmbedderInfo, embedders
+from .features import EmbedderInfo, default_embedders, embedders
 
 BUILTIN_USER = "clarifai"
 BUILTIN_APP = "main"
@@ -73,10 +73,10 @@ def model(server: Any, model_id: str, version: str = "") -> resources_pb2.Model:
                      f"model '{model_id}' does not exist")
 
 
-def base_workflows(server: Any) -> list[resources_pb2.Workflow]:
+def base_workflows(server: Any = None) -> list[resources_pb2.Workflow]:
     """The base workflows an app may name as its default, each naming built-in models (the
     server's default embedder of each media kind)."""
-    defaults = getattr(getattr(server, "embeddings", None), "defaults", {})
+    defaults = default_embedders(server)
     known = {info.name: info for info in embedders(server)}
     by_kind = {kind: known[name] for kind, name in defaults.items() if name in known}
     plan = {"Universal": ("image", "text"), "General": ("image",),

@@ -33,14 +33,31 @@ class FeatureError(ValueError):
     """Data that cannot be embedded (no embedder for its kind, unreadable media …)."""
 
 
-def embedders(server: Any) -> list[EmbedderInfo]:
-    """Every embedder registered with the server's embedding service, by name."""
+def _registry(server: Any) -> Any:
     service = getattr(server, "embeddings", None)
-    if service is None:
-        return []
+    if service is not None:
+        return service.registry
+    from ...plugins import get_registry  # no server at hand: the process's plugins
+
+    return get_registry()
+
+
+def embedders(server: Any = None) -> list[EmbedderInfo]:
+    """Every embedder registered with the server's embedding service (with no server, with
+    the process's plugin registry), by name."""
     return [EmbedderInfo(name, frozenset(reg.cls.kinds), int(reg.cls.dim),
                          reg.cls.description or "")
-            for name, reg in sorted(service.registry.embedders.items())]
+            for name, reg in sorted(_registry(server).embedders.items())]
+
+
+def default_embedders(server: Any = None) -> dict[str, str]:
+    """The embedder name the server uses for each media kind by default."""
+    service = getattr(server, "embeddings", None)
+    if service is not None:
+        return dict(service.defaults)
+    from .embeddings import DEFAULT_EMBEDDERS
+
+    return dict(DEFAULT_EMBEDDERS)
 
 
 def embedder(server: Any, name: str) -> EmbedderInfo:
