@@ -162,3 +162,35 @@ def test_patch_app_singular(clarifai_raw, clarifai_app):
         user_app_id=clarifai_app.user_app_id, app=resources_pb2.App(id="other")))
     assert wrong.status.code == codes.CONN_INVALID_REQUEST
 
+
+
+def test_polling_has_a_deadline():
+    import time
+
+    from clarifai_connect.client.model_params import backoff, poll
+    from clarifai_connect.errors import ApiClientError
+
+    delays = backoff(initial=0.05, cap=0.4)
+    assert [round(next(delays), 2) for _ in range(6)] == [0.05, 0.1, 0.2, 0.4, 0.4, 0.4]
+    calls = []
+    started = time.monotonic()
+    with pytest.raises(ApiClientError, match="still not done after 0.3s"):
+        poll(lambda: calls.append(1), lambda _: False, 0.3, "the thing")
+    assert time.monotonic() - started < 5 and len(calls) >= 2
+    assert poll(lambda: 7, lambda value: value == 7, 0.1, "done at once") == 7
+
+
+def test_predict_refuses_more_than_128_inputs_on_the_server(clarifai_raw, clarifai_app, app):
+    app.create_model("emb", model_type_id="text-embedder").create_version()
+    resp = clarifai_raw.call("PostModelOutputs", service_pb2.PostModelOutputsRequest(
+        user_app_id=clarifai_app.user_app_id, model_id="emb",
+        inputs=[resources_pb2.Input(data=resources_pb2.Data(text=resources_pb2.Text(raw="x")))]
+        * 129))
+    assert resp.status.code == codes.CONN_INVALID_REQUEST
+    assert "at most 128" in resp.status.details
+    ok = clarifai_raw.call("PostModelOutputs", service_pb2.PostModelOutputsRequest(
+        user_app_id=clarifai_app.user_app_id, model_id="emb",
+        inputs=[resources_pb2.Input(data=resources_pb2.Data(text=resources_pb2.Text(raw="x")))]
+        * 128))
+    assert ok.status.code == codes.SUCCESS, ok.status
+    assert len(ok.outputs) == 128 and ok.outputs[0].data.embeddings[0].num_dimensions == 256

@@ -323,3 +323,25 @@ def test_base_workflows_name_the_builtin_models(clarifai_server, app):
     for model in flows["Universal"]:
         got = app.model(model.id, user_id=model.user_id, app_id=model.app_id)
         assert got.model_version.id == model.model_version.id
+
+
+def test_training_on_a_dataset_version_uses_its_frozen_inputs(app, tmp_path):
+    _texts(app, "topics", [(f"s{i}", t, ["sport"]) for i, t in enumerate(SPORT[:4])] +
+           [(f"f{i}", t, ["food"]) for i, t in enumerate(FOOD[:4])])
+    version = app.dataset("topics").create_version(description="eight")
+    deadline_version = version.version.id
+    _texts(app, "topics", [(f"late{i}", t, ["food"]) for i, t in enumerate(FOOD[4:])])
+    model = app.create_model("frozen", model_type_id="text-classifier")
+    model.get_params(template="linear-svm", save_to=str(tmp_path / "p.yaml"))
+    model.update_params(dataset_id="topics", dataset_version_id=deadline_version,
+                        concepts=["sport", "food"], concepts_mutually_exclusive=True)
+    frozen = model.train()
+    model.update_params(dataset_version_id="")
+    live = model.train()
+    assert model.wait_for_training(frozen, timeout=120).code == codes.MODEL_TRAINED
+    assert model.wait_for_training(live, timeout=120).code == codes.MODEL_TRAINED
+    counts = {v.model_version.id: v.model_version.total_input_count
+              for v in model.list_versions()}
+    assert counts == {frozen: 8, live: 8 + len(FOOD[4:])}
+    assert model.predict_by_bytes(b"the team won the match", "text").outputs[0] \
+        .data.concepts[0].id == "sport"
