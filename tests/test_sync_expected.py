@@ -159,3 +159,29 @@ def test_voc_objects_parts_masks_and_labels(compat_dir, clarifai_server, clarifa
         ((20, 10), every)
     assert app_masks(clarifai_raw, clarifai_app, clarifai_server.keys[0]) == {
         "2007_000001": [(("bicycle",), (20, 10), every), (("cat",), (20, 10), every)]}
+
+
+def test_yolo_boxes_polygons_and_negatives(clarifai_server, clarifai_app, clarifai_raw,
+                                           tmp_path):
+    root = tmp_path / "yolo"
+    for split, name in (("train", "a.png"), ("val", "b.png")):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        (root / "images" / split / name).write_bytes(png(7 if split == "train" else 8, 10))
+    (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\n"
+                                    "names: [cat, dog]\n")
+    # A box of class 0 centred at (0.5, 0.5), 0.2 wide and 0.4 high; a triangle of class 1.
+    (root / "labels/train/a.txt").write_text("0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.3 0.1 0.3 0.3\n")
+    (root / "labels/val/b.txt").write_text("")  # a negative: no regions
+    report = _sync(clarifai_server, clarifai_app, root, tmp_path)
+    assert report.annotations == 2
+    # Ids are <split>-<file name> (images/train/a.png → train-a.png); polygon points are
+    # (row, col) = (y, x).
+    assert app_content(clarifai_raw, clarifai_app) == {
+        "train-a.png": {"concepts": [], "datasets": [], "regions": sorted([
+            _box(0.4, 0.3, 0.6, 0.7, 1, 1, "cat"),
+            ("polygon", ((0.1, 0.1), (0.1, 0.3), (0.3, 0.3)), ("dog",))])},
+        "val-b.png": {"concepts": [], "datasets": [], "regions": []},
+    }
+    media = app_media(clarifai_raw, clarifai_app, clarifai_server.keys[0])
+    assert media == {"train-a.png": png(7, 10), "val-b.png": png(8, 10)}
