@@ -174,7 +174,11 @@ def read_app(app: str, *, dataset: str | None = None, version: str | None = None
         app: ``USER/APP`` or an app URL.
         dataset: Only this dataset's current inputs.
         version: This version of ``dataset``: its frozen inputs, from the export archive.
-        query: Only the inputs a search finds (not yet available: needs the client's search).
+        query: Only the inputs a search finds, best first: a mapping of the reference's
+            ``Search.query`` arguments, ``{"filters": [...], "ranks": [...]}`` (each a
+            list of dicts: ``concepts``, ``metadata``, ``text_raw``, ``image_url``,
+            ``input_types``…), with ``"top_k": N`` to keep the first N hits (default:
+            every hit). With ``dataset``, only that dataset's inputs are searched.
         base_url: The API (``https://…``, ``http://host:port``, ``local[:PATH]``).
         pat: A personal access token (default env ``CLARIFAI_PAT``).
 
@@ -183,6 +187,7 @@ def read_app(app: str, *, dataset: str | None = None, version: str | None = None
     """
     from .client.auth import ClientAuth
     from .engine.run import parse_app
+    from .exports.sources import SearchSource, check_target
     from .exports.sources import open_source as open_app_source
     from .records import id_problem
 
@@ -190,8 +195,31 @@ def read_app(app: str, *, dataset: str | None = None, version: str | None = None
     for value, what in ((dataset, "dataset"), (version, "version")):
         if value and id_problem(value):
             raise ConfigError(f"{what}: {id_problem(value)}")
-    if query is not None:
-        raise ConfigError("read_app(query=…) needs search, which this client does not have "
-                          "yet: read a dataset or a version")
+    search = _search_terms(query) if query is not None else None
+    if search is not None and version:
+        raise ConfigError("read_app(query=…) searches the app's current inputs: it cannot "
+                          "be combined with version=")
     auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
-    return AppRecords(open_app_source(auth, dataset or "", version or ""))
+    if search is None:
+        return AppRecords(open_app_source(auth, dataset or "", version or ""))
+    check_target(auth, dataset or "")
+    return AppRecords(SearchSource(auth, dataset_id=dataset or "", **search))
+
+
+def _search_terms(query: Any) -> dict[str, Any]:
+    """``query`` checked: a mapping with ``ranks``/``filters`` lists and ``top_k``."""
+    if not isinstance(query, Mapping):
+        raise ConfigError(f"query must be a mapping such as {{'filters': [{{'concepts': "
+                          f"[{{'name': 'cat'}}]}}]}}, got {type(query).__name__}")
+    unknown = sorted(set(query) - {"ranks", "filters", "top_k"})
+    if unknown:
+        raise ConfigError(f"query has unknown key(s) {', '.join(map(str, unknown))} "
+                          "(known: ranks, filters, top_k)")
+    terms: dict[str, Any] = {"top_k": query.get("top_k")}
+    for key in ("ranks", "filters"):
+        value = query.get(key) or []
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, Mapping)
+                                                          for v in value):
+            raise ConfigError(f"query['{key}'] must be a list of dicts")
+        terms[key] = list(value)
+    return terms

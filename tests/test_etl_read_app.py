@@ -11,7 +11,7 @@ import pytest
 import clarifai_connect
 from clarifai_connect import Box, Concept, Media, Record, Region
 from clarifai_connect.client import Dataset
-from clarifai_connect.errors import ConfigError
+from clarifai_connect.errors import ConfigError, UserError
 
 from .sync_support import png
 
@@ -110,3 +110,46 @@ def test_read_app_fails_fast_on_what_does_not_exist(synced):
         clarifai_connect.read_app(app.target, dataset="nope", **api)
     with pytest.raises(ConfigError, match="version 'v9'"):
         clarifai_connect.read_app(app.target, dataset="ds", version="v9", **api)
+
+
+def test_read_app_of_a_search(synced, clarifai_server, tmp_path):
+    app, api = synced
+    dogs = clarifai_connect.read_app(app.target, query={
+        "filters": [{"concepts": [{"name": "dog"}]}]}, **api)
+    # A concept matches the input's labels and its regions' (img1 has a dog box).
+    assert sorted(r.id for r in dogs.records()) == ["img1", "img3", "img4"]
+    assert dogs.name.endswith(" search")
+    # Filters AND across dicts; the hits keep their region annotations, as a listing has.
+    img3 = clarifai_connect.read_app(app.target, dataset="ds", query={
+        "filters": [{"concepts": [{"name": "dog"}]}, {"metadata": {"n": 3}}]}, **api)
+    records = list(img3.records())
+    assert _labels(records) == {"img3": _labels(_records())["img3"]}
+    table = clarifai_connect.read_app(app.target, query={
+        "filters": [{"input_types": ["text"]}]}, **api).to_arrow()
+    assert table.column("inputid").to_pylist() == ["note"]
+    # Another dataset holds none of them.
+    clarifai_connect.sync(iter([Record(id="other", media=Media(kind="text", text="x"),
+                                       concepts=(Concept.named("dog"),))]),
+                          app=app.target, dataset="other", source_id="o",
+                          state=tmp_path / "o.sqlite", **api)
+    everywhere = clarifai_connect.read_app(app.target, query={
+        "filters": [{"concepts": [{"name": "dog"}]}]}, **api)
+    assert "other" in {r.id for r in everywhere.records()}
+    in_ds = clarifai_connect.read_app(app.target, dataset="ds", query={
+        "filters": [{"concepts": [{"name": "dog"}]}]}, **api)
+    assert sorted(r.id for r in in_ds.records()) == ["img1", "img3", "img4"]
+    top = clarifai_connect.read_app(app.target, query={
+        "filters": [{"concepts": [{"name": "dog"}]}], "top_k": 1}, **api)
+    assert len(list(top.records())) == 1
+
+
+def test_a_bad_query_fails_fast(synced):
+    app, api = synced
+    with pytest.raises(ConfigError, match="unknown key.*rank"):
+        clarifai_connect.read_app(app.target, query={"rank": []}, **api)
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        clarifai_connect.read_app(app.target, query="dogs", **api)
+    with pytest.raises(ConfigError, match="cannot be combined with version"):
+        clarifai_connect.read_app(app.target, dataset="ds", version="v1", query={}, **api)
+    with pytest.raises(UserError, match="colour"):
+        clarifai_connect.read_app(app.target, query={"filters": [{"colour": "red"}]}, **api)

@@ -12,14 +12,15 @@ from .report import ExportReport
 
 __all__ = [
     "Destination", "ExportError", "ExportReport", "ExportRunner", "FileWriter", "ListingSource",
-    "NameClaims", "Outcome", "VersionArchiveSource", "check_target", "export", "open_source",
-    "resolve_media", "safe_part", "safe_relpath",
+    "NameClaims", "Outcome", "SearchSource", "VersionArchiveSource", "check_target", "export",
+    "open_source", "resolve_media", "safe_part", "safe_relpath",
 ]
 
 # The runner and the sources pull in the client (grpc): imported on first use, so that
 # loading the writer plugins stays light.
 _LAZY = {"ExportRunner": "runner", "export": "runner", "resolve_media": "runner",
-         "ListingSource": "sources", "VersionArchiveSource": "sources",
+         "ListingSource": "sources", "SearchSource": "sources",
+         "VersionArchiveSource": "sources",
          "check_target": "sources", "open_source": "sources"}
 
 

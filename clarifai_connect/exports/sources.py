@@ -10,14 +10,17 @@ Each source is a lazy iterable of :class:`~clarifai_connect.records.Record` (and
   downloads the archive to a temporary file and reads it one ``InputBatch`` entry at a
   time: the frozen state of the version, every label already merged into each input.
 
-:func:`open_source` picks: a version given → its archive; else a listing. Search results
-are not a source yet: the client has no search API (see the report of issue 5).
+- :class:`SearchSource` pages through the hits of a search (``PostInputsSearches``: the
+  reference's rank and filter dicts), best first, with each page's annotations as a
+  listing has them.
+
+:func:`open_source` picks: a version given → its archive; else a listing.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from clarifai_grpc.grpc.api import service_pb2
@@ -29,11 +32,13 @@ from ..client.export_archive import ExportArchiveReader
 from ..client.http import HttpError, download_to
 from ..client.input import Inputs
 from ..client.records import record_from_input
+from ..client.search import Search
 from ..client.utils import batched
 from ..errors import ApiError, AuthError, ConfigError
 from ..records import Problem, Record, RecordError
 
-__all__ = ["ListingSource", "VersionArchiveSource", "check_target", "open_source"]
+__all__ = ["ListingSource", "SearchSource", "VersionArchiveSource", "check_target",
+           "open_source"]
 
 PAGE = 128  # inputs per listing page, and per ListAnnotations request
 _NOT_STORED = {codes.INPUT_DOWNLOAD_FAILED: "the API could not download its media",
@@ -84,10 +89,13 @@ class ListingSource(_Source):
         """Unknown before listing (the API has no cheap count of a listing)."""
         return None
 
+    def _inputs(self) -> Iterator[Any]:
+        """The input protos to read, lazily."""
+        return self.inputs.list_inputs(dataset_id=self.dataset_id or None)
+
     def __iter__(self) -> Iterator[Record | Problem]:
         headers = self.auth.http_headers
-        listed = self.inputs.list_inputs(dataset_id=self.dataset_id or None)
-        for page in batched(listed, PAGE):
+        for page in batched(self._inputs(), PAGE):
             by_input: dict[str, list] = {item.id: [] for item in page}
             stored = [item for item in page if item.status.code not in _NOT_STORED]
             if stored:
@@ -99,6 +107,32 @@ class ListingSource(_Source):
                     yield Problem(f"input '{item.id}'", reason, id=item.id)
                 else:
                     yield self._convert(item, by_input.get(item.id, []), headers)
+
+
+class SearchSource(ListingSource):
+    """The inputs a search finds (with their annotations), best first, page by page.
+
+    ``ranks`` and ``filters`` are the reference's dicts (``Search.query``); ``dataset_id``
+    adds a filter on that dataset; ``top_k`` caps the hits (None: every hit).
+    """
+
+    def __init__(self, auth: ClientAuth, ranks: Sequence[Mapping[str, Any]] = (),
+                 filters: Sequence[Mapping[str, Any]] = (), dataset_id: str = "",
+                 top_k: int | None = None) -> None:
+        super().__init__(auth, dataset_id)
+        self.ranks = list(ranks) or None
+        self.filters = list(filters) + ([{"input_dataset_ids": [dataset_id]}]
+                                        if dataset_id else [])
+        self.search = Search(auth=auth, top_k=top_k, pagination=top_k is None)
+        self.search.request(self.ranks, self.filters or None)  # the dicts, checked now
+
+    @property
+    def name(self) -> str:
+        """What is exported, for reports."""
+        return f"{super().name} search"
+
+    def _inputs(self) -> Iterator[Any]:
+        return (hit.input for hit in self.search.hits(self.ranks, self.filters or None))
 
 
 class VersionArchiveSource(_Source):
