@@ -136,7 +136,11 @@ KINDS = ("image", "video", "audio", "text")
 
 
 class ${title}Reader(Reader):
-    """Reads ``*.$format`` files: one input per line."""
+    """Reads ``*.$format`` files: one input per line.
+
+    Parameters:
+        label_separator: What separates the labels of a line (default ``,``).
+    """
 
     name = "$format"
     description = "$format files: kind, media path and labels per line"
