@@ -42,7 +42,8 @@ _allow_path_option = click.option(
 
 _progress_option = click.option(
     "--progress/--no-progress", default=None,
-    help="Show a live progress bar [default: when stderr is a terminal].")
+    help="Show progress on stderr: done/total, created/skipped/failed so far, items/s and "
+         "the ETA [default: on; a live bar on a terminal, a line every 5 s elsewhere].")
 
 
 class CommandFailed(click.ClickException):
@@ -87,7 +88,8 @@ class CommandGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort,
+                BrokenPipeError):  # click ends a piped command (| head) quietly itself
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -184,22 +186,27 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
     from .plugins import get_registry
 
     registry = get_registry()
-    rows = [(reg.kind, reg.name, reg.plugin.distribution, reg.plugin.version,
-             reg.description, reg.options)
-            for table in (registry.connectors, registry.exporters, registry.embedders)
+    regs = [reg for table in (registry.connectors, registry.exporters, registry.embedders)
             for reg in sorted(table.values(), key=lambda r: r.name)]
     if as_json:
         import json
 
         click.echo(json.dumps({
-            "plugins": [{"kind": k, "name": n, "distribution": d, "version": v,
-                         "description": desc, "options": o} for k, n, d, v, desc, o in rows],
+            "plugins": [{"kind": r.kind, "name": r.name, "distribution": r.plugin.distribution,
+                         "version": r.plugin.version, "description": r.description,
+                         "options": r.options, "option_help": r.option_help} for r in regs],
             "errors": registry.errors}, indent=2))
         return
-    width = max([len(n) for _, n, *_ in rows] + [4])
-    for kind, name, dist, version, description, _ in rows:
-        click.echo(f"{kind:<9} {name:<{width}}  {dist} {version}".rstrip()
-                   + (f"  — {description}" if description else ""))
+    width = max([len(r.name) for r in regs] + [4])
+    for reg in regs:
+        click.echo(f"{reg.kind:<9} {reg.name:<{width}}  {reg.plugin.distribution} "
+                   f"{reg.plugin.version}".rstrip()
+                   + (f"  — {reg.description}" if reg.description else ""))
+        options = reg.option_help
+        option_width = max([len(o) for o in options] + [0])
+        for option, text in options.items():  # one line each: -o OPTION=… in sync/export
+            click.echo(f"    -o {option:<{option_width}}  {_one_line(text)}")
+    rows = regs
     if not rows:
         click.echo("no connectors, exporters or embedders are loaded")
     for error in registry.errors:
@@ -227,6 +234,12 @@ def plugins_new(name: str, directory: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {root}")
     click.echo(f"next: cd {root} && pip install -e '.[test]' && python -m pytest")
+
+
+def _one_line(text: str, limit: int = 100) -> str:
+    """Docstring prose for a terminal line: ``markup`` dropped, cut at ``limit`` characters."""
+    text = text.replace("``", "")
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 @cli.command()
@@ -362,7 +375,9 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Concurrent media downloads (and concurrent file writes).")
 @click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the JSON-lines report (one line per input).")
+              help="Where to write the JSON-lines report, one line per input [default: a "
+                   "fresh file in ~/.local/state/clarifai-connect, or "
+                   "$CLARIFAI_CONNECT_STATE_DIR].")
 @_pair_options("An exporter option (repeatable; JSON values), e.g. -o default_split=train.",
                "An fsspec storage option for the destination (repeatable), e.g. "
                "-s endpoint_url=http://…")
@@ -391,8 +406,8 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
     try:
         result = export(app, to, format_, dataset=dataset, version=version, base_url=base_url,
                         pat=pat, storage_options=parse_option_pairs(storage, "storage option"),
-                        options=parse_option_pairs(options), workers=workers, report=report,
-                        progress=progress)
+                        options=parse_option_pairs(options), workers=workers,
+                        report=report or "auto", progress=progress)
     except KeyboardInterrupt:
         click.echo("interrupted: the export is incomplete", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -100,6 +100,29 @@ class Registration:
         return [p.name for p in params
                 if p.kind is p.KEYWORD_ONLY and p.name != "storage_options"]
 
+    @property
+    def option_help(self) -> dict[str, str]:
+        """One line per option: its text under ``Parameters:`` in the docstring of the class
+        (or of a base class: ``name: text``, continuation lines indented further), else the
+        option's default."""
+        documented: dict[str, str] = {}
+        for klass in self.cls.__mro__:
+            lines = inspect.cleandoc(klass.__dict__.get("__doc__") or "").split("\n")
+            if "Parameters:" not in lines:
+                continue
+            name = ""
+            for line in lines[lines.index("Parameters:") + 1:]:
+                if not line.strip():
+                    break
+                if line.startswith("        ") and name:  # a continuation line
+                    documented[name] += " " + line.strip()
+                elif ":" in line:
+                    name, text = (part.strip() for part in line.split(":", 1))
+                    documented.setdefault(name, text)
+        params = inspect.signature(self.cls.__init__).parameters
+        return {name: documented.get(name) or f"default {params[name].default!r}"
+                for name in self.options}
+
 
 class PluginRegistry:
     """Plugins, and the connectors, exporters and embedders they registered.

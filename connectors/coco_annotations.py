@@ -23,7 +23,8 @@ __all__ = ["Category", "Converted", "convert_annotation", "normalize"]
 
 # Keys read into regions/concepts; every other key of an annotation is kept in metadata.
 _CONSUMED = frozenset({"id", "image_id", "category_id", "segmentation", "bbox", "area",
-                       "iscrowd", "keypoints", "num_keypoints", "caption", "attributes"})
+                       "iscrowd", "keypoints", "num_keypoints", "caption", "attributes",
+                       "image_label"})
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
     if extra:
         entry["extra"] = extra
     if not needs_size(ann):
-        # No geometry at all: an image-level label.
+        # No geometry at all, or the whole image marked so (as the coco exporter writes
+        # labels, so that COCO tools find every key they require): an image-level label.
         out.concepts.setdefault(category.concept.id, category.concept)
         entry["image_label"] = True
         out.annotations.append(entry)
@@ -212,8 +214,9 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
 
 
 def needs_size(ann: Mapping[str, Any]) -> bool:
-    """Whether ``ann`` has pixel coordinates (so the image size must be known)."""
-    if "caption" in ann:
+    """Whether ``ann`` has pixel coordinates (so the image size must be known); the whole
+    image of a label marked ``image_label`` (as the coco exporter writes them) has none."""
+    if "caption" in ann or ann.get("image_label") is True:
         return False
     segmentation = ann.get("segmentation")
     return bool(ann.get("bbox") is not None or ann.get("keypoints")

@@ -2,8 +2,9 @@
 
 Regions become COCO annotations in pixels (each image's size is read from its header):
 boxes as ``bbox``, polygons as ``segmentation`` polygons, masks as compressed RLE, points
-as ``keypoints``; input-level concepts become image-level annotations (a category and no
-geometry), captions kept in the record's ``coco`` metadata go to ``captions_<split>.json``.
+as ``keypoints``; input-level concepts become image-level annotations (a category, the
+whole image as geometry, and ``"image_label": true`` so that they are read back as labels),
+captions kept in the record's ``coco`` metadata go to ``captions_<split>.json``.
 When a record came from the coco connector its metadata says how regions were grouped into
 annotations (several polygons of one object, a person's box and keypoints), which split and
 file name it had, and its category ids: these are kept, so COCO → Clarifai → COCO gives the
@@ -221,7 +222,8 @@ class CocoWriter(FileWriter):
             if concept.value > 0:
                 category = self._category(concept)
                 out.append(("instances", {"id": self._id(split, label_ids.get(category.id)),
-                                          "image_id": image_id, "category_id": category.id}))
+                                          "image_id": image_id, "category_id": category.id,
+                                          **_whole_image(width, height)}))
         return out
 
     def _annotation(self, record: Record, entry: Mapping[str, Any], shapes: list[Region],
@@ -368,6 +370,15 @@ def _rle(png: bytes) -> tuple[list[int], int, int, int, tuple[int, int, int, int
     except (MaskError, OSError) as exc:
         raise RecordError(f"mask not readable: {exc}") from exc
     return counts, height, width, pixels, extent
+
+
+def _whole_image(width: float, height: float) -> dict[str, Any]:
+    """The geometry of an image-level label: the whole image, so that every COCO tool
+    (pycocotools' annToMask, COCOeval) finds the keys it requires; ``image_label`` tells
+    the coco connector to read it back as a label of the input, not as a box."""
+    w, h = _num(width), _num(height)
+    return {"segmentation": [[0, 0, w, 0, w, h, 0, h]], "area": _num(width * height),
+            "bbox": [0, 0, w, h], "iscrowd": 0, "image_label": True}
 
 
 def _shoelace(xs: list[float], ys: list[float]) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from clarifai_connect.connector import (
@@ -125,8 +126,21 @@ class FolderReader(Reader):
                    for pattern in self.ignore)
 
     def _item(self, fs: Any, root: str, path: str, info: Mapping[str, Any]) -> ReadItem:
-        source = self._display(fs, path)
         rel = _relative(root, path)
+        item = self._read_item(fs, root, path, rel, info)
+        if isinstance(item, Problem) and not item.id:  # the id it would have had
+            try:
+                item = replace(item, id=make_id(self._id_key(rel)))
+            except RecordError:
+                pass
+        return item
+
+    def _id_key(self, rel: str) -> str:
+        return rel if self.id_from == "path" else posixpath.splitext(posixpath.basename(rel))[0]
+
+    def _read_item(self, fs: Any, root: str, path: str, rel: str,
+                   info: Mapping[str, Any]) -> ReadItem:
+        source = self._display(fs, path)
         if info.get("islink"):
             # A symlink may point anywhere: it is an item only when its target is inside.
             try:
@@ -156,9 +170,8 @@ class FolderReader(Reader):
         folders = [p for p in posixpath.dirname(rel).split("/") if p]
         try:
             concepts = self._concepts(folders)
-            key = rel if self.id_from == "path" else posixpath.splitext(posixpath.basename(rel))[0]
             facts = file_facts(info)
-            return Record(id=make_id(key), media=Media(kind=kind, uri=self._uri(fs, path),
+            return Record(id=make_id(self._id_key(rel)), media=Media(kind=kind, uri=self._uri(fs, path),
                                                         storage_options=self.storage_options or None),
                           concepts=concepts, source=source,
                           fingerprint=fingerprint_of(rel, kind, facts, [c.id for c in concepts]))

@@ -102,13 +102,28 @@ class RowMapper:
     def record(self, row: Mapping[str, Any], source: str) -> Record | Problem:
         """The record for ``row`` (found at ``source``), or a Problem saying what is wrong."""
         try:
-            return self._record(row, source)
+            result = self._record(row, source)
         except RecordError as exc:
             message = str(exc)
             prefix = f"{source}: "
-            return Problem(source, message[len(prefix):] if message.startswith(prefix) else message)
+            result = Problem(source, message[len(prefix):] if message.startswith(prefix)
+                             else message)
         except (OSError, ValueError, TypeError) as exc:
-            return Problem(source, f"{type(exc).__name__}: {exc}")
+            result = Problem(source, f"{type(exc).__name__}: {exc}")
+        if isinstance(result, Problem) and not result.id:  # the id it would have had
+            result = replace(result, id=self._id_of(row))
+        return result
+
+    def _id_of(self, row: Mapping[str, Any]) -> str:
+        """The id ``row`` gives its record (its inputid, else derived from its input), or ''."""
+        given = _text(row.get(self.columns["inputid"]))
+        value = row.get(self.columns["input"])
+        if given or value is None or (isinstance(value, str) and not value.strip()):
+            return given
+        try:
+            return stable_id(self._identity(value)[0])
+        except Exception:  # an id is a courtesy to the report: never fail for it
+            return ""
 
     def _record(self, row: Mapping[str, Any], source: str) -> Record | Problem:
         cols = self.columns
@@ -138,23 +153,20 @@ class RowMapper:
 
     def _media(self, value: Any, source: str) -> tuple[Media | Problem, str, Any]:
         """The media for an input cell, the identity its derived id comes from, and file facts."""
-        if isinstance(value, (bytes, bytearray, memoryview)):
+        identity, how = self._identity(value)
+        if how == "bytes":
             data = bytes(value)
             kind = self.input_type if self.input_type != "auto" else sniff_kind(data[:SNIFF_BYTES])
             if kind is None:
                 return Problem(source, "cannot tell the media kind of the bytes; set input_type"), "", None
-            return Media(kind=kind, data=data), "bytes-" + hashlib.sha256(data).hexdigest()[:32], None
+            return Media(kind=kind, data=data), identity, None
         text = str(value)
-        how = self.csv_type if self.csv_type != "auto" else self._guess_type(text)
         if how == "raw":
             if self.input_type not in ("auto", "text"):
                 return Problem(source, f"raw text given where input_type is {self.input_type}; "
                                        "set csv_type to url or file_path"), "", None
-            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-            return Media(kind="text", text=text), "text-" + digest, None
-        ref = text.strip()
-        if how == "file_path" and self.media_suffix and not ref.endswith(self.media_suffix):
-            ref += self.media_suffix
+            return Media(kind="text", text=text), identity, None
+        ref = identity
         kind = self.input_type if self.input_type != "auto" else kind_from_extension(ref)
         if kind is None:
             return Problem(source, f"cannot tell the media kind of '{display_uri(ref)}' from its "
@@ -173,6 +185,20 @@ class RowMapper:
             if isinstance(facts, str):
                 return Problem(source, facts), "", None
         return Media(kind=kind, uri=uri, storage_options=self.storage_options or None), ref, facts
+
+    def _identity(self, value: Any) -> tuple[str, str]:
+        """What a cell's derived id comes from, and how the cell is read (bytes, raw, url,
+        file_path): the same for a record and for the problem in its place."""
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return "bytes-" + hashlib.sha256(bytes(value)).hexdigest()[:32], "bytes"
+        text = str(value)
+        how = self.csv_type if self.csv_type != "auto" else self._guess_type(text)
+        if how == "raw":
+            return "text-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32], how
+        ref = text.strip()
+        if how == "file_path" and self.media_suffix and not ref.endswith(self.media_suffix):
+            ref += self.media_suffix
+        return ref, how
 
     def _guess_type(self, text: str) -> str:
         stripped = text.strip()

@@ -153,6 +153,12 @@ class RunReport(JsonLinesReport):
         lines.extend(self.hints())
         return "\n".join(lines + self._tail_lines())
 
+    def progress_counts(self) -> list[tuple[str, int]]:
+        """The buckets so far, as progress shows them."""
+        return [("created", self.created), ("updated", self.updated),
+                ("skipped", self.skipped), ("failed", self.failed),
+                ("not attempted", self.not_attempted)]
+
     def hints(self) -> list[str]:
         """What the user may want to do next, from what the state already knows."""
         hints = []

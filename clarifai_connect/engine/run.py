@@ -23,11 +23,11 @@ from ..connector import display_uri
 from ..errors import ConfigError, UserError
 from ..memory import open_source
 from ..plugins import PluginRegistry, get_registry
-from ..records import id_problem
+from ..records import Notice, id_problem
 from ..transform import BatchTransform, TransformedSource, load_transform
 from ..unread import nothing_read
 from .pipeline import MAX_BATCH, SyncOptions, UploadEngine
-from .progress import SyncProgress
+from .progress import RunProgress
 from .report import RunReport
 from .state import SyncState, default_state_path, state_dir
 
@@ -205,13 +205,21 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
     with SyncState(state_path, source_name, target) as sync_state:
         run_report.open(report)
         try:
-            with SyncProgress(f"sync {format}", enabled=progress) as bar:
+            with RunProgress(f"sync {format}", run_report.progress_counts,
+                             enabled=progress) as bar:
                 try:
                     total = reader.count()
                 except Exception:  # a count is a nicety: never fail a run for it
                     total = None
                 run_report.total = total
                 bar.set_total(total)
+                if total is None and bar.enabled and transform is None and \
+                        isinstance(source, (str, os.PathLike)):  # a second pass counts it
+                    again = open_source(source, source_id=source_id, format=format,
+                                        storage_options=storage_options, options=options,
+                                        registry=registry, allowed_paths=allow_paths)
+                    bar.count_in_background(again.reader,
+                                            lambda item: not isinstance(item, Notice))
 
                 def advance(count: int) -> None:
                     bar.advance(count)
@@ -219,6 +227,7 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                         on_progress(count)
 
                 UploadEngine(uploader, sync_state, run_report, opts, advance).run(items)
+                run_report.total = run_report.total if bar.total is None else bar.total
                 if not run_report.read and isinstance(source, (str, os.PathLike)):
                     # No silent zero: a folder with files that gave nothing is an error.
                     message = nothing_read(os.fspath(source), format, storage_options,
@@ -265,10 +274,11 @@ def _opened(reader: Any) -> tuple[Iterator[Any], bool]:
     return itertools.chain([first], stream), False
 
 
-def default_report_path(state_path: Path | None) -> Path:
-    """A fresh report file beside the state file (``<state>.<UTC time>.report.jsonl``)."""
+def default_report_path(state_path: Path | None, kind: str = "sync") -> Path:
+    """A fresh report file beside the state file (``<state>.<UTC time>.report.jsonl``), or
+    in the state folder (``<kind>.<UTC time>.report.jsonl``) when there is none."""
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     if state_path is None or str(state_path) == ":memory:":
-        return state_dir() / f"sync.{stamp}.report.jsonl"
+        return state_dir() / f"{kind}.{stamp}.report.jsonl"
     return state_path.with_name(f"{state_path.stem}.{stamp}.report.jsonl")

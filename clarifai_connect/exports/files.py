@@ -28,7 +28,7 @@ from ..connector import Writer, display_uri, filesystem
 from ..errors import ClarifaiConnectError, ConfigError
 from ..mediatypes import kind_from_extension
 from ..records import Record
-from .names import NameClaims, safe_relpath
+from .names import NameClaims, file_name_of, safe_relpath
 
 __all__ = ["Destination", "ExportError", "FileWriter", "Outcome", "image_size", "media_ext"]
 
@@ -271,8 +271,8 @@ class FileWriter(Writer):
             self._warnings.setdefault(record.id, []).append(message)
             self.warning_counts[message] += 1
             first = self.warning_counts[message] == 1
-        if first:  # once per kind of loss: the report counts them all
-            log.warning("%s export: %s (first: input '%s')", self.name, message, record.id)
+        if first:  # the summary shows each kind of loss once, with its count: log it quietly
+            log.info("%s export: %s (first: input '%s')", self.name, message, record.id)
 
     def skip(self, record: Record, reason: str) -> None:
         """Note that the format holds nothing of ``record``."""
@@ -294,6 +294,8 @@ class FileWriter(Writer):
         background; returns the relative path used. ``name`` may itself end with the
         extension (a COCO ``file_name``): it is then kept."""
         data, ext = self.media_bytes_ext(record)
+        if name == record.id:  # no file name from the source: the one its id came from
+            name = file_name_of(name)
         if kind_from_extension(name):  # a file name of the source: keep it as it was
             ext = ""
         rel = safe_relpath(name + ext)

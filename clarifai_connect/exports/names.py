@@ -23,7 +23,7 @@ import re
 import sqlite3
 import tempfile
 
-__all__ = ["NameClaims", "safe_part", "safe_relpath"]
+__all__ = ["NameClaims", "file_name_of", "safe_part", "safe_relpath"]
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_(@][A-Za-z0-9_.,+=@() \-]*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.,+=@()\-]+")
@@ -32,6 +32,18 @@ _RESERVED = frozenset({"con", "prn", "aux", "nul", "clock$", "conin$", "conout$"
                        *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
 MAX_PART = 180  # bytes per path part: well under the 255 most filesystems allow
 _HASH = 12
+
+
+# An id that stable_id derived from a key it had to clean: ``cat_cat0.png-35ed649838``.
+_DERIVED_ID = re.compile(r"^(?P<key>.+\.[A-Za-z0-9]{1,10})-[0-9a-f]{10}$")
+
+
+def file_name_of(input_id: str) -> str:
+    """The file name to export an input under when the source's own is not known: the
+    file name its id was derived from (``cat_cat0.png-35ed649838`` → ``cat_cat0.png``), else
+    the id. A clash with another input's name is settled by :class:`NameClaims`."""
+    match = _DERIVED_ID.match(input_id)
+    return match.group("key") if match else input_id
 
 
 def _digest(text: str) -> str:

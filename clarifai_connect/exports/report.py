@@ -64,6 +64,10 @@ class ExportReport(JsonLinesReport):
             "warnings": dict(self.warnings), **super().as_dict(),
         }
 
+    def progress_counts(self) -> list[tuple[str, int]]:
+        """The buckets so far, as progress shows them."""
+        return [("exported", self.exported), ("skipped", self.skipped), ("failed", self.failed)]
+
     def summary(self) -> str:
         """A few lines for the terminal."""
         seconds = self.seconds

@@ -25,7 +25,7 @@ from ..plugins import PluginRegistry, get_registry
 from ..records import Media, Problem, Record, id_problem
 from .files import FileWriter
 from .report import ExportReport
-from .sources import open_source
+from .sources import ListingSource, open_source
 
 __all__ = ["ExportRunner", "export", "resolve_media"]
 
@@ -168,7 +168,8 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
             reports and logs).
         options: Options of the exporter (``default_split``, ``multi_label`` …).
         workers: Concurrent media downloads, and concurrent file writes.
-        report: A file for the JSON-lines report (None: none).
+        report: A file for the JSON-lines report (None: none; ``"auto"``: a fresh file in
+            the state folder, as the command line does).
         progress: Show a progress bar on stderr (None: when stderr is a terminal).
         registry: The plugin registry (default: the process-wide one).
         on_progress: Called with a count of inputs done.
@@ -199,17 +200,23 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
     source = open_source(auth, dataset or "", version or "")
     writer = registry.open_writer(to, format, storage_options, **writer_options)
     run_report = ExportReport(source=source.name, destination=display_uri(to), format=format)
+    if report == "auto":
+        from ..engine.run import default_report_path
+
+        report = default_report_path(None, "export")
     run_report.open(report)
-    from ..engine.progress import SyncProgress
+    from ..engine.progress import RunProgress
 
     try:
-        with SyncProgress(f"export {format}", enabled=progress) as bar:
-            totals: list[int] = []
+        with RunProgress(f"export {format}", run_report.progress_counts,
+                         enabled=progress) as bar:
+            if isinstance(source, ListingSource):  # a second, light listing counts it
+                bar.count_in_background(source.inputs.list_inputs(
+                    dataset_id=source.dataset_id or None), lambda _: True)
 
             def advance(count: int) -> None:
-                if not totals and source.count() is not None:  # an archive knows, once open
-                    totals.append(source.count())
-                    bar.set_total(totals[0])
+                if bar.total is None and source.count() is not None:  # an archive, once open
+                    bar.set_total(source.count())
                 bar.advance(count)
                 if on_progress is not None:
                     on_progress(count)
