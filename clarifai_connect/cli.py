@@ -257,8 +257,8 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
     """Read SOURCE and check it, sending nothing: each problem (and each file ignored, each
     value repaired) as found, then the counts and which connector was chosen and why.
 
-    Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id,
-    nothing read from a folder that holds files).
+    Exits with 1 when anything is wrong (a broken item, a missing file, a duplicate id),
+    with 2 when nothing could be read from a folder that holds files (a wrong --format).
     """
     from .plugins import parse_option_pairs
     from .validation import validate_source

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import SourceError
 from .mediatypes import SNIFF_BYTES, sniff_kind
 from .plugins import PluginRegistry, get_registry
 from .records import Media, Notice, Problem, Record
@@ -37,12 +38,11 @@ class ValidationReport:
     chosen: str = ""  # why this connector: detected (and why), or given
     ignored: int = 0  # files of the source that are no item of its format
     repaired: int = 0  # values the connector made valid (reported, not problems)
-    error: str = ""  # a source-level error: nothing read from a folder that holds files
 
     @property
     def ok(self) -> bool:
         """True when no problem was found."""
-        return self.problems == 0 and not self.error
+        return self.problems == 0
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -62,7 +62,6 @@ class ValidationReport:
             *([f"ignored:  {self.ignored} files that are not items of this format"]
               if self.ignored else []),
             *([f"repaired: {self.repaired} values"] if self.repaired else []),
-            *([f"error:    {self.error}"] if self.error else []),
         ])
 
 
@@ -100,7 +99,7 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
                     on_notice: Callable[[Notice], None] | None = None) -> ValidationReport:
     """Read ``uri`` with its connector and check it; ``on_problem`` sees each problem as found,
     ``on_notice`` each file ignored and value repaired. Nothing read from a folder that holds
-    files is an error (``report.error``, see :mod:`clarifai_connect.unread`).
+    files is a SourceError naming what it holds (see :mod:`clarifai_connect.unread`).
 
     Media references may point outside the source only into ``allowed_paths``.
     With ``media=True`` every media item (and mask) is opened and sniffed. Duplicate ids are
@@ -154,5 +153,7 @@ def validate_source(uri: str, format: str = "auto", *, options: Mapping[str, Any
         report.region_concepts.update(c.id for r in item.regions for c in r.concepts)
         report.with_metadata += bool(item.metadata)
     if not report.records and not report.problems:
-        report.error = nothing_read(uri, format, storage_options, registry) or ""
+        message = nothing_read(uri, format, storage_options, registry)
+        if message:
+            raise SourceError(message)
     return report

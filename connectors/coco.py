@@ -50,7 +50,7 @@ from .coco_annotations import Category, Converted, convert_annotation, needs_siz
 from .coco_files import is_coco_json, scan_tree
 from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
 from .json_guard import NestingGuard, ReadLimit
-from .layout import relative, split_from_parts
+from .layout import DETECT_FOLDERS, relative, split_from_parts
 from .options import option_bool, option_int
 
 __all__ = ["CocoReader", "split_of"]
@@ -139,7 +139,7 @@ class CocoReader(Reader):
                     return "a COCO annotation file (images, annotations, categories)"
                 return None
             looked = 0
-            for found, kind in scan_tree(fs, path, 2):
+            for found, kind in scan_tree(fs, path, 2, DETECT_FOLDERS):
                 if kind == "coco":
                     return f"COCO annotations in {relative(path, found)}"
                 looked += kind == "json"

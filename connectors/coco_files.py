@@ -51,12 +51,13 @@ def is_coco_json(fs: Any, path: str) -> bool:
     return False
 
 
-def scan_tree(fs: Any, root: str, depth: int = MAX_DEPTH) -> Iterator[tuple[str, str]]:
+def scan_tree(fs: Any, root: str, depth: int = MAX_DEPTH, max_folders: int | None = None
+              ) -> Iterator[tuple[str, str]]:
     """``(path, kind)`` of the files within ``depth`` levels of ``root`` (image folders not
     entered): kind ``coco`` for a COCO annotation file, ``json`` for another JSON file,
     ``other`` for what is neither JSON nor an image (a README, a script, ``.DS_Store``).
-    Images are not listed."""
-    for folder, _, files in walk_bounded(fs, root, depth, IMAGE_FOLDERS):
+    Images are not listed; ``max_folders`` caps the folders listed (for detection)."""
+    for folder, _, files in walk_bounded(fs, root, depth, IMAGE_FOLDERS, max_folders):
         for name in files:
             path = posixpath.join(folder, name)
             if name.lower().endswith(".json"):

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["IMAGE_EXTENSIONS", "IMAGE_FOLDERS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
+__all__ = ["DETECT_FOLDERS", "IMAGE_EXTENSIONS", "IMAGE_FOLDERS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
            "split_from_parts", "walk_bounded"]
 
 # What Ultralytics reads as images (and so what YOLO, COCO and VOC exports hold).
@@ -24,6 +24,8 @@ SPLITS = ("train", "training", "val", "valid", "validation", "test", "testing", 
 # Folders that hold images (or masks), not annotation files: not entered when looking.
 IMAGE_FOLDERS = frozenset({"images", "JPEGImages", "data", "SegmentationObject",
                            "SegmentationClass", "masks"})
+# How many folders detection lists at most.
+DETECT_FOLDERS = 24
 # How deep connectors look for their files below the root: deep enough for
 # ``<root>/<split>/annotations/x.json``, shallow enough never to crawl a whole disk.
 MAX_DEPTH = 3
@@ -52,15 +54,19 @@ def split_from_parts(parts: list[str] | tuple[str, ...]) -> str:
     return ""
 
 
-def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH, skip: frozenset[str] = frozenset()
+def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH, skip: frozenset[str] = frozenset(),
+                 max_folders: int | None = None
                  ) -> Iterator[tuple[str, list[str], list[str]]]:
     """``(folder, subfolder names, file names)`` for ``root`` and the folders up to ``depth``
     levels below it, each sorted, breadth first; hidden folders and those named in ``skip``
     (image folders: listing a million images finds no annotation file) are not entered,
-    folders that cannot be listed are passed over."""
+    folders that cannot be listed are passed over. ``max_folders`` caps how many are listed
+    (detection: a thousand class folders on S3 must not be listed to say "not mine")."""
     root = root.rstrip("/") or "/"
     pending = [(root, 0)]
-    while pending:
+    listed = 0
+    while pending and (max_folders is None or listed < max_folders):
+        listed += 1
         folder, level = pending.pop(0)
         try:
             entries = fs.ls(folder, detail=True)

@@ -55,7 +55,7 @@ from clarifai_connect.records import (
 )
 
 from .boxes import repair_box
-from .layout import is_image, relative, split_from_parts, walk_bounded
+from .layout import DETECT_FOLDERS, is_image, relative, split_from_parts, walk_bounded
 from .listing import iter_files
 from .masks import MaskError, colour_index, segmentation_layers
 from .options import option_bool
@@ -113,7 +113,7 @@ class VocReader(Reader):
                         return f"Annotations/ beside {other}/"
             if not fs.isdir(path):
                 return None
-            for folder in xml_folders(fs, path, limit=1):
+            for folder in xml_folders(fs, path, limit=1, max_folders=DETECT_FOLDERS):
                 where = relative(path, folder)
                 return ("Pascal VOC XML (<annotation>) "
                         + (f"in {where}/" if where else "beside the images"))
@@ -521,11 +521,13 @@ def is_voc_xml(fs: Any, path: str) -> bool:
     return bool(_VOC_ROOT.match(head.removeprefix(b"\xef\xbb\xbf")))
 
 
-def xml_folders(fs: Any, root: str, limit: int | None = None) -> Iterator[str]:
+def xml_folders(fs: Any, root: str, limit: int | None = None,
+                max_folders: int | None = None) -> Iterator[str]:
     """The folders within two levels of ``root`` whose XML files are VOC annotations (the
-    first few of each folder are looked at), ``ImageSets`` and mask folders left out."""
+    first few of each folder are looked at), ``ImageSets`` and mask folders left out; at
+    most ``limit`` of them, looking into at most ``max_folders`` folders."""
     found = 0
-    for folder, _, files in walk_bounded(fs, root, 2):
+    for folder, _, files in walk_bounded(fs, root, 2, max_folders=max_folders):
         if relative(root, folder).split("/")[0] in ("ImageSets", "SegmentationObject",
                                                    "SegmentationClass"):
             continue

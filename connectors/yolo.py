@@ -52,7 +52,7 @@ from clarifai_connect.records import (
 )
 
 from .boxes import repair_box
-from .layout import is_image, relative, split_from_parts, walk_bounded
+from .layout import DETECT_FOLDERS, is_image, relative, split_from_parts, walk_bounded
 
 __all__ = ["YoloReader", "label_path"]
 
@@ -134,16 +134,14 @@ class YoloReader(Reader):
             top = _subfolders(fs, path)
             if "images" in top and "labels" in top:
                 return "images/ and labels/ folders"
-            for sub in top:
+            for sub in top[:DETECT_FOLDERS]:
                 inner = _subfolders(fs, posixpath.join(path, sub))
                 if "images" in inner and "labels" in inner:
                     return f"{sub}/images/ and {sub}/labels/ folders"
-            for index, (folder, _, files) in enumerate(walk_bounded(fs, path, 2)):
+            for folder, _, files in walk_bounded(fs, path, 2, max_folders=DETECT_FOLDERS):
                 found = _beside_label(fs, folder, files)
                 if found:
                     return f"YOLO label files beside images ({relative(path, found)})"
-                if index >= 24:  # a few folders tell; detection must stay cheap
-                    break
         except (OSError, SourceError, ValueError):
             return None
         return None

@@ -144,6 +144,21 @@ def darknet_yolo(root: Path) -> Path:
     return root
 
 
+def cvat_yolo_1_1(root: Path) -> Path:
+    """A CVAT (and Datumaro) "YOLO 1.1" export: obj.data, obj.names, train.txt naming
+    ``data/obj_train_data/…``, and ``obj_train_data/`` with each label beside its image."""
+    _write(root / "obj.names", "car\nperson\n")
+    _write(root / "obj.data", "classes = 2\ntrain = data/train.txt\nnames = data/obj.names\n"
+           "backup = backup/\n")
+    _write(root / "train.txt", "data/obj_train_data/frame_000000.jpg\n"
+           "data/obj_train_data/frame_000001.jpg\n")
+    _write(root / "obj_train_data/frame_000000.jpg", jpeg(48, 32, 11))
+    _write(root / "obj_train_data/frame_000000.txt", "1 0.5 0.5 0.25 0.5\n0 0.1 0.1 0.1 0.1\n")
+    _write(root / "obj_train_data/frame_000001.jpg", jpeg(48, 32, 12))
+    _write(root / "obj_train_data/frame_000001.txt", "")
+    return root
+
+
 # -- COCO -------------------------------------------------------------------------------------
 
 def _coco_doc(images: list[tuple[str, int, int]], boxes: list[tuple[int, int, list[float]]],

@@ -135,6 +135,16 @@ def test_darknet_layout_with_obj_names_and_crlf(tmp_path):
     assert [n.source.rsplit("/", 1)[1] for n in notices] == [".DS_Store"]
 
 
+def test_cvat_yolo_1_1_export(tmp_path):
+    root = layouts.cvat_yolo_1_1(tmp_path / "yolo11")
+    assert detected(root) == "yolo"
+    records, problems, notices = read(root)
+    assert problems == [] and notices == []
+    assert boxes(records["obj_train_data-frame_000000.jpg"]) == [
+        ("car", 0.05, 0.05, 0.15, 0.15), ("person", 0.375, 0.25, 0.625, 0.75)]
+    assert records["obj_train_data-frame_000001.jpg"].regions == ()  # an empty label file
+
+
 def test_broken_lines_fail_repairable_boxes_are_repaired(tmp_path):
     root = tmp_path / "bad"
     (root / "images/train").mkdir(parents=True)
@@ -245,7 +255,7 @@ def _raw(server):
 
 @pytest.mark.parametrize("builder", [layouts.roboflow_yolov8, layouts.label_studio_yolo,
                                      layouts.clarifai_multifolder, layouts.darknet_yolo,
-                                     layouts.cvat_yolov8])
+                                     layouts.cvat_yolov8, layouts.cvat_yolo_1_1])
 def test_sync_each_layout_exact_counts(builder, clarifai_server, clarifai_app, tmp_path):
     source = builder(tmp_path / "src")
     records, problems, notices = read(source)

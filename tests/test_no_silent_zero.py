@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 import clarifai_connect
 from clarifai_connect.cli import cli
+from clarifai_connect.errors import SourceError
 from clarifai_connect.validation import validate_source
 
 from . import layouts
@@ -22,7 +24,7 @@ def test_sync_reading_nothing_is_an_error_with_the_closest_match(clarifai_server
         "sync", str(root), "--format", "coco", "--app",
         f"{clarifai_app.user_id}/{clarifai_app.app_id}", "--base-url", clarifai_server.base_url,
         "--pat", clarifai_server.keys[0], "--state", str(tmp_path / "s.db")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # usage: a wrong --format, nothing sent
     assert "read 0 items" in result.output
     assert "with the coco connector (it looks for JSON files" in result.output
     assert "4 .jpg files, 4 .xml files beside images" in result.output
@@ -31,18 +33,19 @@ def test_sync_reading_nothing_is_an_error_with_the_closest_match(clarifai_server
 
 def test_validate_reading_nothing_names_yolo(tmp_path):
     root = layouts.ultralytics_detect(tmp_path / "coco8")
-    report = validate_source(str(root), "voc")
-    assert not report.ok and report.records == 0
-    assert "with the voc connector" in report.error
-    assert "5 .jpg files" in report.error and "did you mean --format yolo?" in report.error
+    with pytest.raises(SourceError) as caught:
+        validate_source(str(root), "voc")
+    assert "with the voc connector" in str(caught.value)
+    assert "5 .jpg files" in str(caught.value)
+    assert "did you mean --format yolo?" in str(caught.value)
     result = CliRunner().invoke(cli, ["validate", str(root), "--format", "voc"])
-    assert result.exit_code == 1 and "error:    read 0 items" in result.output
+    assert result.exit_code == 2 and "read 0 items" in result.output
 
 
 def test_an_empty_folder_is_not_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     report = validate_source(str(tmp_path / "empty"), "voc")
-    assert report.ok and report.records == 0 and report.error == ""
+    assert report.ok and report.records == 0
 
 
 def test_validate_says_what_it_chose_and_why(tmp_path):
@@ -99,3 +102,25 @@ def test_repairs_are_reported_in_the_report_file(clarifai_server, clarifai_app, 
     assert repair["id"] == "default-frame_000001.jpg"
     assert "negative width normalized" in repair["reason"]
     assert "repaired 1 values" in report.summary()
+
+
+def test_detection_stays_cheap_on_many_class_folders(tmp_path, monkeypatch):
+    """Looking for COCO, VOC and YOLO files by content must not list a whole class-folder
+    tree (on S3, a thousand folders of images) only to say "not mine"."""
+    import fsspec.implementations.local as local
+
+    from clarifai_connect.plugins import PluginRegistry
+
+    from .sync_support import class_folders
+
+    root = class_folders(tmp_path / "pets", {f"class{n:03d}": 1 for n in range(300)})
+    calls = []
+    listing = local.LocalFileSystem.ls
+
+    def counted(self, path, *args, **kwargs):
+        calls.append(path)
+        return listing(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(local.LocalFileSystem, "ls", counted)
+    assert PluginRegistry().load().detect_format(str(root)) == "folder"
+    assert len(calls) < 150, len(calls)  # three detectors, each a bounded look

@@ -20,7 +20,7 @@ from ..client.auth import DEFAULT_BASE, ENV_BASE, ClientAuth, env, parse_base_ur
 from ..client.record_upload import RecordUploader
 from ..client.utils import parse_clarifai_url
 from ..connector import display_uri
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, SourceError, UserError
 from ..memory import open_source
 from ..plugins import PluginRegistry, get_registry
 from ..records import Notice, id_problem
@@ -232,8 +232,9 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                     # No silent zero: a folder with files that gave nothing is an error.
                     message = nothing_read(os.fspath(source), format, storage_options,
                                            registry or get_registry())
-                    if message:
+                    if message:  # a wrong --format or layout: usage, nothing was sent
                         run_report.error(message)
+                        raise SourceError(message)
                 if isinstance(reader, TransformedSource):
                     run_report.filtered = reader.dropped
         except KeyboardInterrupt:
