@@ -141,8 +141,9 @@ def check_reader(reader_cls: type[Reader], uri: str, *,
 
     Args:
         reader_cls: The Reader subclass.
-        uri: A source of at least two items (to tell lazy from eager); include bad items
-            to check that they become Problems.
+        uri: A source of at least two items, and more than the reader builds ahead in
+            one go (to tell lazy from eager); include bad items to check that they
+            become Problems.
         storage_options: fsspec options for the source.
         expect_problems: How many Problems the source should give (None: any number).
         media_root: The folder media references must stay inside (default: ``uri`` when
