@@ -345,3 +345,48 @@ def test_training_on_a_dataset_version_uses_its_frozen_inputs(app, tmp_path):
     assert counts == {frozen: 8, live: 8 + len(FOOD[4:])}
     assert model.predict_by_bytes(b"the team won the match", "text").outputs[0] \
         .data.concepts[0].id == "sport"
+
+
+def test_training_waits_for_inputs_still_downloading(app, tmp_path, clarifai_raw, clarifai_app):
+    import time
+
+    # Fewer downloads than the server's background workers: training runs beside them.
+    texts = {f"/s{i}.txt": t for i, t in enumerate(SPORT[:2])}
+    texts.update({f"/f{i}.txt": t for i, t in enumerate(FOOD[:2])})
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            time.sleep(2.0)  # the inputs are still downloading when training starts
+            body = texts[self.path].encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        app.create_dataset("remote")
+        inputs = app.inputs()
+        posted = [inputs.get_input_from_url(
+            path[1:-4], text_url=base + path, dataset_id="remote",
+            labels=["sport" if path.startswith("/s") else "food"]) for path in texts]
+        from clarifai_grpc.grpc.api import service_pb2  # a raw post: nothing waits for them
+
+        clarifai_raw.call("PostInputs", service_pb2.PostInputsRequest(
+            user_app_id=clarifai_app.user_app_id, inputs=posted))
+        model = app.create_model("remote", model_type_id="text-classifier")
+        model.get_params(template="logistic-regression", save_to=str(tmp_path / "p.yaml"))
+        model.update_params(dataset_id="remote", concepts_mutually_exclusive=True)
+        version_id = model.train()
+        assert model.wait_for_training(version_id, timeout=120).code == codes.MODEL_TRAINED
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    version = next(v.model_version for v in model.list_versions())
+    assert version.total_input_count == 4
+    assert sorted(c.id for c in version.output_info.data.concepts) == ["food", "sport"]

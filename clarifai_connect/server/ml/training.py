@@ -10,6 +10,7 @@ app when neither is given), labelled by their input-level concepts (value > 0 po
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -227,6 +228,7 @@ def train(server: Any, pk: int, model: resources_pb2.Model, version: resources_p
     ids, concepts, positives, media = gather(db, pk, params, concept_ids, media, logbook)
     info = features.embedder_for(server, pk, media)
     logbook(f"embeddings: {info.name} ({info.dim} dimensions)")
+    _wait_for_downloads(server, pk, ids, logbook)
     found, matrix = features.input_features(server, pk, ids, info.name)
     by_id = dict(zip(ids, positives, strict=True))
     missing = len(ids) - len(found)
@@ -258,6 +260,26 @@ def train(server: Any, pk: int, model: resources_pb2.Model, version: resources_p
                                              for c in concepts)
     version.train_info.params.update({"embedder": info.name, "template": params["template"]})
     return head
+
+
+def _wait_for_downloads(server: Any, pk: int, ids: list[str], logbook: TrainingLog,
+                        timeout: float = 600.0) -> None:
+    """Wait (bounded) until none of ``ids`` is still being downloaded from its URL: their
+    vectors come only once their bytes are there."""
+    busy = (codes.INPUT_DOWNLOAD_PENDING, codes.INPUT_DOWNLOAD_IN_PROGRESS)
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        pending = server.store.read().execute(
+            "SELECT COUNT(*) FROM inputs WHERE app_pk=? AND status IN (?, ?) AND id IN "
+            "(SELECT value FROM json_each(?))", (pk, *busy, json.dumps(ids))).fetchone()[0]
+        if not pending:
+            return
+        if time.monotonic() + delay > deadline:
+            logbook(f"{pending} inputs still downloading after {timeout:g}s: left out")
+            return
+        time.sleep(delay)
+        delay = min(1.0, delay * 2)
 
 
 def _holdout(found, matrix, labels, params, logbook):
