@@ -80,3 +80,25 @@ def test_sdk_model_lifecycle_train_and_predict(sdk_app, clarifai_server, tmp_pat
 
     sdk_app.delete_model("topics")
     assert list(sdk_app.list_models()) == []
+
+
+def test_sdk_concept_relations_and_patch_app(clarifai_server):
+    user = clarifai_user.User(user_id="sdk-relations", base_url=clarifai_server.base_url,
+                              pat=clarifai_server.keys[0])
+    app = user.create_app(app_id="sdk_relations")
+    try:
+        app.create_concepts(["animal", "cat", "dog"])
+        app.create_concept_relations("animal", ["cat", "dog"], ["hyponym", "hyponym"])
+        relations = list(app.search_concept_relations(concept_id="animal"))
+        assert sorted(r.object_concept.id for r in relations) == ["cat", "dog"]
+        assert {r.predicate for r in relations} == {"hyponym"}
+        from_cat = list(app.search_concept_relations(concept_id="cat"))
+        assert [(r.object_concept.id, r.predicate) for r in from_cat] == \
+            [("animal", "hypernym")]
+        app.delete_concept_relations("animal")
+        assert list(app.search_concept_relations()) == []
+
+        user.patch_app("sdk_relations", action="overwrite", description="patched")
+        assert user.app("sdk_relations").app_info.description == "patched"
+    finally:
+        user.delete_app("sdk_relations")
