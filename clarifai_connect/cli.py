@@ -131,37 +131,65 @@ def cli(verbose: int) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where resources and media are kept [default: a per-user data folder].")
 @click.option("--pat", "pats", multiple=True, envvar="CLARIFAI_CONNECT_SERVER_PATS",
-              help="A key the server accepts (repeatable; env CLARIFAI_CONNECT_SERVER_PATS, "
-                   "comma-separated). When none is given, one is generated and printed.")
+              metavar="USER:KEY",
+              help="A key the server accepts and whose it is: USER:KEY (every app of USER), "
+                   "USER/APP:KEY (that app only); a bare KEY belongs to --user (repeatable; "
+                   "env CLARIFAI_CONNECT_SERVER_PATS, comma-separated).")
+@click.option("--keys-file", type=click.Path(dir_okay=False), default=None,
+              help="A file of such keys, one per line; it must be mode 0600.")
+@click.option("--user", default="me", show_default=True,
+              help="The user a generated key (and a bare --pat KEY) belongs to.")
+@click.option("--any-user", is_flag=True,
+              help="Development only: the generated key reaches every user's apps.")
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0,
               help="Testing: fraction of calls that fail with a transient fault.")
 @click.option("--fault-kind", type=click.Choice(["unavailable", "throttle"]),
               default="unavailable", show_default=True, help="Testing: which transient fault.")
 @click.option("--latency", type=float, default=0.0, help="Testing: seconds added to every call.")
-def serve(host: str, port: int, data_dir: str | None, pats: tuple[str, ...], fault_rate: float,
+def serve(host: str, port: int, data_dir: str | None, pats: tuple[str, ...],
+          keys_file: str | None, user: str, any_user: bool, fault_rate: float,
           fault_kind: str, latency: float) -> None:
     """Run a local Clarifai-compatible API server.
 
     It speaks Clarifai's gRPC API (the official SDK works against it unchanged), keeps
     apps, datasets, inputs and annotations in SQLite with media on disk, and serves hosted
-    media over HTTP. Point a client at the printed base URL with the printed key:
+    media over HTTP. Keys belong to users: a key reaches its user's apps (or its one app)
+    only. Point a client at the printed base URL with the printed key:
 
     \b
-      clarifai-connect serve --port 50051 --data-dir ./clarifai-data
+      clarifai-connect serve --port 50051 --data-dir ./clarifai-data --user me
       export CLARIFAI_API_BASE=http://127.0.0.1:50051 CLARIFAI_PAT=<printed key>
     """
     from .server import FaultInjector, LocalServer
+    from .server.auth import read_keys_file
 
     keys = [k for p in pats for k in p.split(",") if k.strip()]
-    generated = not keys
-    server = LocalServer(data_dir=data_dir, host=host, port=port, keys=keys or None,
-                         faults=FaultInjector(latency=latency, rate=fault_rate, kind=fault_kind))
+    try:
+        if keys_file:
+            keys += read_keys_file(keys_file)
+        server = LocalServer(data_dir=data_dir, host=host, port=port, keys=keys or None,
+                             user=user, any_user=any_user,
+                             faults=FaultInjector(latency=latency, rate=fault_rate,
+                                                  kind=fault_kind))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     server.start()
     click.echo(f"Serving the Clarifai API on {server.base_url}")
     click.echo(f"Hosted media on {server.media_url}; data in {server.data_dir}")
-    if generated:
+    if not keys:
         # Printed once, to the terminal that asked for it; it never reaches a log.
-        click.echo(f"Generated key (use as CLARIFAI_PAT): {server.keys[0]}")
+        owner = server.auth.identities[0]
+        click.echo(f"Generated key for {owner} (use as CLARIFAI_PAT): {server.keys[0]}")
+    else:
+        click.echo("Accepting keys of: " + ", ".join(sorted({str(i) for i in
+                                                              server.auth.identities})))
+    if any(i.user_id is None for i in server.auth.identities):
+        click.echo("warning: an any-user key is accepted: it reaches every user's apps "
+                   "(local development only)", err=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: bound to {host}, not loopback: this is a development server "
+                   "(no TLS); anyone who reaches it with a key reaches that key's data",
+                   err=True)
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:

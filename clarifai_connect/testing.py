@@ -2,10 +2,11 @@
 and the conformance kit.
 
 Connector authors get these by installing clarifai-connect: a running local server on
-loopback, a raw gRPC stub to it, a fresh app per test, and a real S3 API (``s3_endpoint``,
-``s3_bucket``: moto in server mode on loopback); and :func:`check_reader` /
-:func:`check_writer` (see :mod:`clarifai_connect.conformance`) to check that their reader
-and writer honour the connector contract.
+loopback whose key belongs to the user ``TEST_USER``, a raw gRPC stub to it, a fresh app of
+that user per test, and a real S3 API (``s3_endpoint``, ``s3_bucket``: moto in server mode
+on loopback); and :func:`check_reader` / :func:`check_writer` (see
+:mod:`clarifai_connect.conformance`) to check that their reader and writer honour the
+connector contract.
 """
 
 from __future__ import annotations
@@ -97,15 +98,17 @@ class DatasetRef:
 
 @pytest.fixture(scope="session")
 def clarifai_server(tmp_path_factory) -> LocalServer:
-    """A local Clarifai API server on a free loopback port, for the whole session."""
-    server = LocalServer(data_dir=tmp_path_factory.mktemp("clarifai-server")).start()
+    """A local Clarifai API server on a free loopback port, for the whole session; its key
+    (``clarifai_pat``) belongs to the user ``TEST_USER`` and reaches that user's apps only."""
+    server = LocalServer(data_dir=tmp_path_factory.mktemp("clarifai-server"),
+                         user=TEST_USER).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def clarifai_pat(clarifai_server) -> str:
-    """A key the session's server accepts."""
+    """The session server's key: a personal key of ``TEST_USER``."""
     return clarifai_server.keys[0]
 
 

@@ -145,7 +145,8 @@ def test_https_base_url_uses_tls_with_custom_roots(tmp_path, clarifai_server):
     tls_server.start()
     try:
         user = User("tls-user", base_url=f"https://localhost:{port}",
-                    pat=clarifai_server.keys[0], root_certificates_path=roots)
+                    pat=clarifai_server.add_key(f"tls-user:{'t' * 32}"),
+                    root_certificates_path=roots)
         assert user.auth.endpoint.tls
         user.create_app("over-tls")
         assert [a.id for a in user.list_apps()] == ["over-tls"]

@@ -17,7 +17,7 @@ FAST = RetryPolicy(initial=0.005, cap=0.02, deadline=30.0)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with LocalServer(data_dir=tmp_path_factory.mktemp("faulty")) as srv:
+    with LocalServer(data_dir=tmp_path_factory.mktemp("faulty"), user="retry-user") as srv:
         yield srv
 
 
@@ -93,7 +93,7 @@ def test_bulk_upload_under_faults_lands_every_input_once(server, app):
 
 def test_credentials_never_show(server, caplog):
     caplog.set_level(logging.DEBUG)
-    pat = server.keys[0]
+    pat = server.add_key(f"secret-user:{secrets.token_hex(16)}")
     user = User("secret-user", base_url=server.base_url, pat=pat)
     user.retry_policy = RetryPolicy(initial=0.01, cap=0.02, deadline=0.2)
     texts = [repr(user), str(user), repr(user.auth), str(user.auth)]

@@ -12,8 +12,10 @@ from clarifai_connect.errors import ApiError, UserError
 
 @pytest.fixture
 def user(clarifai_server, clarifai_pat):
-    return User(f"user-{uuid.uuid4().hex[:8]}", base_url=clarifai_server.base_url,
-                pat=clarifai_pat)
+    # A user of its own (no apps yet): a key of that user.
+    name = f"user-{uuid.uuid4().hex[:8]}"
+    return User(name, base_url=clarifai_server.base_url,
+                pat=clarifai_server.add_key(f"{name}:{uuid.uuid4().hex}"))
 
 
 @pytest.fixture

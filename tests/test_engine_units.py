@@ -205,7 +205,7 @@ def test_annotations_that_never_get_through_are_failed_then_resumed(tmp_path):
     from clarifai_connect.server import LocalServer
     from clarifai_connect.testing import AppRef, raw_api
 
-    with LocalServer(data_dir=tmp_path / "server") as server:
+    with LocalServer(data_dir=tmp_path / "server", user="u") as server:
         auth = ClientAuth.resolve(user_id="u", app_id="a", base_url=server.base_url,
                                   pat=server.keys[0])
         records = [_record(i, regions=[Region(box=Box(0.1, 0.1, 0.4, 0.4), concepts=["p"])])

@@ -27,7 +27,7 @@ def _png(color: tuple[int, int, int], size=(8, 6)) -> bytes:
 @pytest.fixture
 def sdk_user(clarifai_server):
     return clarifai_user.User(user_id="sdk-user", base_url=clarifai_server.base_url,
-                              pat=clarifai_server.keys[0])
+                              pat=clarifai_server.add_key(f"sdk-user:{'s' * 32}"))
 
 
 def test_sdk_upload_list_version_export_delete(sdk_user, tmp_path):

@@ -17,7 +17,7 @@ def _post_app(api, app_id, **fields):
 
 
 def test_app_lifecycle(clarifai_server, tmp_path):
-    with LocalServer(data_dir=tmp_path) as server:
+    with LocalServer(data_dir=tmp_path, user="u1") as server:
         api = raw_api(server)
         resp = _post_app(api, "first", description="d1")
         assert resp.status.code == codes.SUCCESS
@@ -42,7 +42,7 @@ def test_app_lifecycle(clarifai_server, tmp_path):
 
 
 def test_list_apps_pages_until_empty(tmp_path):
-    with LocalServer(data_dir=tmp_path) as server:
+    with LocalServer(data_dir=tmp_path, user="u1") as server:
         api = raw_api(server)
         for i in range(7):
             assert _post_app(api, f"a{i}").status.code == codes.SUCCESS
@@ -60,9 +60,9 @@ def test_list_apps_pages_until_empty(tmp_path):
 
 
 def test_persistence_across_restart(tmp_path):
-    with LocalServer(data_dir=tmp_path, keys=["k" * 32]) as server:
+    with LocalServer(data_dir=tmp_path, keys=["k" * 32], user="u1") as server:
         assert _post_app(raw_api(server), "kept").status.code == codes.SUCCESS
-    with LocalServer(data_dir=tmp_path, keys=["k" * 32]) as server:
+    with LocalServer(data_dir=tmp_path, keys=["k" * 32], user="u1") as server:
         resp = raw_api(server).call("GetApp", service_pb2.GetAppRequest(
             user_app_id=resources_pb2.UserAppIDSet(user_id="u1", app_id="kept")))
         assert resp.status.code == codes.SUCCESS and resp.app.id == "kept"
@@ -91,7 +91,7 @@ def test_unlisted_rpc_is_unimplemented(clarifai_raw):
 
 
 def test_stop_without_start_returns(tmp_path):
-    server = LocalServer(data_dir=tmp_path)
+    server = LocalServer(data_dir=tmp_path, user="u1")
     server.stop()  # must not hang waiting for a serve loop that never ran
     assert server.store.path.exists()
 

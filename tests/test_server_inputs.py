@@ -446,7 +446,7 @@ def test_add_jobs_list_and_cancel(clarifai_raw, clarifai_app, file_server):
 def test_inputs_persist_across_restart(tmp_path):
     key = "k" * 32
     user = r.UserAppIDSet(user_id="u1", app_id="keep")
-    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+    with LocalServer(data_dir=tmp_path, keys=[key], user="u1") as server:
         api = raw_api(server)
         api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u1"),
                                                apps=[r.App(id="keep")]))
@@ -456,7 +456,7 @@ def test_inputs_persist_across_restart(tmp_path):
             _text("txt")]))
         assert resp.status.code == codes.SUCCESS
         digest = resp.inputs[0].data.image.hosted.suffix
-    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+    with LocalServer(data_dir=tmp_path, keys=[key], user="u1") as server:
         api = raw_api(server)
         listed = api.call("ListInputs", s.ListInputsRequest(user_app_id=user))
         assert [i.id for i in listed.inputs] == ["img", "txt"]
@@ -473,7 +473,7 @@ def test_downloads_left_pending_resume_after_restart(tmp_path, file_server):
     key = "k" * 32
     user = r.UserAppIDSet(user_id="u1", app_id="resume")
     url_input = r.Input(id="later", data=r.Data(image=r.Image(url=f"{file_server.base}/cat.png")))
-    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+    with LocalServer(data_dir=tmp_path, keys=[key], user="u1") as server:
         api = raw_api(server)
         api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u1"),
                                                apps=[r.App(id="resume")]))
@@ -481,7 +481,7 @@ def test_downloads_left_pending_resume_after_restart(tmp_path, file_server):
         resp = api.call("PostInputs", s.PostInputsRequest(
             user_app_id=user, inputs=[url_input], inputs_add_job_id="j"))
         assert resp.inputs[0].status.code == codes.INPUT_DOWNLOAD_PENDING
-    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+    with LocalServer(data_dir=tmp_path, keys=[key], user="u1") as server:
         api = raw_api(server)
         job = _wait_job(api, AppRef("u1", "resume"), "j")
         assert job.progress.success_count == 1
@@ -492,7 +492,7 @@ def test_downloads_left_pending_resume_after_restart(tmp_path, file_server):
 def test_slow_url_fails_with_a_timeout(tmp_path, file_server):
     file_server.gate.clear()
     try:
-        with LocalServer(data_dir=tmp_path, download_timeout=0.3) as server:
+        with LocalServer(data_dir=tmp_path, download_timeout=0.3, user="u1") as server:
             api = raw_api(server)
             app = AppRef("u1", "slow")
             api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u1"),
@@ -509,7 +509,9 @@ def test_slow_url_fails_with_a_timeout(tmp_path, file_server):
 
 
 def test_unknown_app_fails_the_call(clarifai_raw):
+    from clarifai_connect.testing import TEST_USER
+
     resp = clarifai_raw.call("PostInputs", s.PostInputsRequest(
-        user_app_id=r.UserAppIDSet(user_id="nobody", app_id="none"), inputs=[_text("a")]))
+        user_app_id=r.UserAppIDSet(user_id=TEST_USER, app_id="none"), inputs=[_text("a")]))
     assert resp.status.code == codes.CONN_DOES_NOT_EXIST
     assert "app 'none'" in resp.status.details and not resp.inputs

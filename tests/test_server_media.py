@@ -92,7 +92,7 @@ def test_data_dir_with_odd_characters(tmp_path):
     from clarifai_connect.server import LocalServer
     from clarifai_connect.testing import raw_api
 
-    with LocalServer(data_dir=tmp_path / "my data #1?%", keys=["k" * 32]) as server:
+    with LocalServer(data_dir=tmp_path / "my data #1?%", keys=["k" * 32], user="u") as server:
         api = raw_api(server)
         api.call("PostApps", s.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id="u"),
                                                apps=[r.App(id="a")]))

@@ -15,7 +15,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from google.protobuf import struct_pb2
 
 from clarifai_connect.server import LocalServer, archive
-from clarifai_connect.testing import AppRef, raw_api
+from clarifai_connect.testing import TEST_USER, AppRef, raw_api
 
 from .test_server_datasets import list_all, post_datasets, post_inputs, text_input
 
@@ -334,12 +334,12 @@ def test_export_archive_holds_every_input_and_annotation(clarifai_raw, clarifai_
                                  headers={"Authorization": f"Key {clarifai_pat}"})
     assert urllib.request.urlopen(req).read() == b"text number 7"
 
-    # Asking again hands out the same archive; the version records it.
+    # Asking again hands out the same archive (signed anew); the version records it.
     again = export(api, app, "e", "v1").exports[0]
-    assert again.url == result.url
+    assert again.url.split("?")[0] == result.url.split("?")[0]
     stored = api.call("GetDatasetVersion", service_pb2.GetDatasetVersionRequest(
         user_app_id=app.user_app_id, dataset_id="e", dataset_version_id="v1")).dataset_version
-    assert stored.export_info.clarifai_data_protobuf.url == result.url
+    assert stored.export_info.clarifai_data_protobuf.url == result.url.split("?")[0]
     assert stored.export_info.clarifai_data_protobuf.status.code == \
         codes.DATASET_VERSION_EXPORT_SUCCESS
 
@@ -363,7 +363,7 @@ def test_export_archive_holds_every_input_and_annotation(clarifai_raw, clarifai_
 def test_versions_and_exports_survive_a_restart(tmp_path):
     key = "k" * 32
     app = AppRef("u1", "kept")
-    with LocalServer(data_dir=tmp_path, keys=[key]) as server:
+    with LocalServer(data_dir=tmp_path, keys=[key], user="u1") as server:
         api = raw_api(server)
         assert api.call("PostApps", service_pb2.PostAppsRequest(
             user_app_id=resources_pb2.UserAppIDSet(user_id="u1"),
@@ -381,7 +381,7 @@ def test_versions_and_exports_survive_a_restart(tmp_path):
     blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
     blocker.bind(("127.0.0.1", int(old_media_url.rsplit(":", 1)[1])))
     blocker.listen()
-    with blocker, LocalServer(data_dir=tmp_path, keys=[key]) as server:
+    with blocker, LocalServer(data_dir=tmp_path, keys=[key], user="u1") as server:
         assert server.media_url != old_media_url
         api = raw_api(server)
         dataset = api.call("GetDataset", service_pb2.GetDatasetRequest(
@@ -402,10 +402,12 @@ def test_versions_and_exports_survive_a_restart(tmp_path):
         assert urllib.request.urlopen(req).read() == b"persisted 1"
         # The archive written for the old address was replaced by a new one, and is gone.
         assert first_export.url.startswith(old_media_url)
-        old_token = first_export.url.split("/exports/")[1]
-        assert result.url.split("/exports/")[1] != old_token
-        with pytest.raises(urllib.error.HTTPError) as gone:
-            urllib.request.urlopen(f"{server.media_url}/exports/{old_token}")
+        old_token = first_export.url.split("/exports/")[1].split("?")[0]
+        assert result.url.split("/exports/")[1].split("?")[0] != old_token
+        with pytest.raises(urllib.error.HTTPError) as gone:  # with its owner's key: gone
+            urllib.request.urlopen(urllib.request.Request(
+                f"{server.media_url}/exports/{old_token}",
+                headers={"Authorization": f"Key {key}"}))
         assert gone.value.code == 404
         api.channel.close()
 
@@ -461,7 +463,7 @@ def test_version_leaves_out_inputs_that_failed_to_download(clarifai_raw, clarifa
 
 
 def test_delete_app_removes_its_export_archives(clarifai_server, clarifai_raw):
-    app = AppRef("u-archive", "doomed")
+    app = AppRef(TEST_USER, "doomed")
     assert clarifai_raw.call("PostApps", service_pb2.PostAppsRequest(
         user_app_id=resources_pb2.UserAppIDSet(user_id=app.user_id),
         apps=[resources_pb2.App(id=app.app_id)])).status.code == codes.SUCCESS

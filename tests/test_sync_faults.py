@@ -14,7 +14,7 @@ from .sync_support import app_content, class_folders, coco_file, source_content
 
 @pytest.fixture
 def faulty_server(tmp_path):
-    server = LocalServer(data_dir=tmp_path / "server").start()
+    server = LocalServer(data_dir=tmp_path / "server", user="u").start()
     yield server
     server.stop()
 

@@ -230,15 +230,16 @@ def test_cli_failures_exit_non_zero_and_help_teaches(target, tmp_path, monkeypat
 
 
 def test_app_and_dataset_are_created_when_missing(clarifai_server, clarifai_raw, tmp_path):
-    from clarifai_connect.testing import AppRef
+    from clarifai_connect.testing import AppRef, raw_api
 
     root = class_folders(tmp_path / "imgs", {"z": 2})
     app_id = f"new-app-{os.getpid()}"
+    key = clarifai_server.add_key(f"someone:{'o' * 32}")
     report = clarifai_connect.sync(str(root), f"someone/{app_id}", dataset="fresh",
                                    base_url=clarifai_server.base_url,
-                                   pat=clarifai_server.keys[0], state=tmp_path / "s.sqlite")
+                                   pat=key, state=tmp_path / "s.sqlite")
     assert report.created == 2
-    content = app_content(clarifai_raw, AppRef("someone", app_id))
+    content = app_content(raw_api(clarifai_server, key), AppRef("someone", app_id))
     assert all(v["datasets"] == ["fresh"] for v in content.values()) and len(content) == 2
 
 

@@ -23,7 +23,7 @@ from .sync_support import app_content, class_folders, coco_file, source_content
 def slow_server(tmp_path):
     # Latency on the write RPCs stretches the run so that a kill lands in its middle.
     faults = FaultInjector(latency=0.03, methods=frozenset({"PostInputs", "PostAnnotations"}))
-    server = LocalServer(data_dir=tmp_path / "server", faults=faults).start()
+    server = LocalServer(data_dir=tmp_path / "server", faults=faults, user="u").start()
     yield server
     server.stop()
 

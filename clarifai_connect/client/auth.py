@@ -115,7 +115,9 @@ def local_server(data_dir: str) -> Any:
         if server is None:
             from ..server import LocalServer
 
-            server = LocalServer(data_dir=data_dir).start()
+            # In-process and on loopback, its generated key never leaves this process:
+            # one key for whatever USER/APP the caller names.
+            server = LocalServer(data_dir=data_dir, any_user=True).start()
             for key in server.keys:
                 register_secret(key)
             _servers[data_dir] = server

@@ -5,7 +5,8 @@ then entries that are serialized ``InputBatch`` messages of up to 128 inputs, na
 ``…_n<count>`` (the official SDK's reader sums those counts). It is written in the
 background from the version's frozen copy, one batch in memory at a time, under
 ``exports_dir/<32-hex token>.zip`` and served by the media server at
-``{media_url}/exports/<token>.zip``. A call waits a few seconds for the job, so small
+``{media_url}/exports/<token>.zip`` (beside it ``<token>.owner`` names its app, whose
+keys may fetch it; callers get the URL signed, see :func:`signed_export`). A call waits a few seconds for the job, so small
 exports answer SUCCESS at once and large ones answer PENDING while the SDK polls.
 """
 
@@ -44,7 +45,7 @@ _jobs_lock = threading.RLock()
 
 def archive_path(server: Any, url: str) -> Path | None:
     """The file behind an export URL of this server, or None for a URL of another form."""
-    match = _TOKEN.search(url)
+    match = _TOKEN.search(url.split("?", 1)[0])
     return Path(server.exports_dir) / f"{match.group(1)}.zip" if match else None
 
 
@@ -53,7 +54,34 @@ def remove_archives(server: Any, version: resources_pb2.DatasetVersion) -> None:
     for _, export in version.export_info.ListFields():
         path = archive_path(server, export.url)
         if path is not None:
-            path.unlink(missing_ok=True)
+            _remove(path)
+
+
+def archive_owner(path: Path) -> str:
+    """``USER/APP`` whose archive ``path`` is ("" when unknown: nobody's key opens it)."""
+    try:
+        return path.with_suffix(".owner").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_suffix(".owner").unlink(missing_ok=True)
+
+
+def signed_export(server: Any, export: resources_pb2.DatasetVersionExport
+                  ) -> resources_pb2.DatasetVersionExport:
+    """``export`` as handed to a caller: its URL signed and expiring (an hour), so that a
+    download without a key (as the official SDK's reader does) still works."""
+    if not export.url or archive_path(server, export.url) is None:
+        return export
+    signed = resources_pb2.DatasetVersionExport()
+    signed.CopyFrom(export)
+    path = export.url[len(server.media_url):] if export.url.startswith(server.media_url) \
+        else export.url
+    signed.url = f"{export.url}?{server.auth.sign(path.split('?')[0])}"
+    return signed
 
 
 def _usable(server: Any, export: resources_pb2.DatasetVersionExport) -> bool:
@@ -90,7 +118,7 @@ def _set_state(server: Any, pk: int, dataset_id: str, version_id: str, created_n
     if old and old != export.url:
         stale = archive_path(server, old)
         if stale is not None:
-            stale.unlink(missing_ok=True)
+            _remove(stale)
     return True
 
 
@@ -103,7 +131,7 @@ def request_export(server: Any, pk: int, version: resources_pb2.DatasetVersion
         job = _jobs.get(key)
         if job is None:
             if _usable(server, version.export_info.clarifai_data_protobuf):
-                return version.export_info.clarifai_data_protobuf
+                return signed_export(server, version.export_info.clarifai_data_protobuf)
             created_ns = version.created_at.ToNanoseconds()
             pending = resources_pb2.DatasetVersionExport(
                 format=_PROTOBUF, status=status(status_code_pb2.DATASET_VERSION_EXPORT_PENDING))
@@ -121,7 +149,7 @@ def request_export(server: Any, pk: int, version: resources_pb2.DatasetVersion
         return resources_pb2.DatasetVersionExport(
             format=_PROTOBUF, status=status(status_code_pb2.DATASET_VERSION_EXPORT_FAILED,
                                             details="the dataset version was deleted"))
-    return current.export_info.clarifai_data_protobuf
+    return signed_export(server, current.export_info.clarifai_data_protobuf)
 
 
 def _forget(key: tuple) -> None:
@@ -139,6 +167,10 @@ def _build(server: Any, pk: int, dataset_id: str, version_id: str, created_ns: i
     partial = target.with_name(f".{token}.zip.partial")
     try:
         count = write_archive(server, pk, dataset_id, version_id, partial)
+        owner = server.store.read().execute("SELECT user_id, id FROM apps WHERE pk=?",
+                                            (pk,)).fetchone()
+        target.with_suffix(".owner").write_text("/".join(owner) if owner else "",
+                                                encoding="utf-8")
         os.replace(partial, target)
         done = resources_pb2.DatasetVersionExport(
             format=_PROTOBUF, url=f"{server.media_url}/exports/{token}.zip",
@@ -146,11 +178,11 @@ def _build(server: Any, pk: int, dataset_id: str, version_id: str, created_ns: i
             status=status(status_code_pb2.DATASET_VERSION_EXPORT_SUCCESS,
                           details=f"{count} inputs"))
         if not _set_state(server, pk, dataset_id, version_id, created_ns, done):
-            target.unlink(missing_ok=True)  # the version went away while we wrote
+            _remove(target)  # the version went away while we wrote
     except Exception as exc:
         log.exception("export of dataset version %s/%s failed", dataset_id, version_id)
         partial.unlink(missing_ok=True)
-        target.unlink(missing_ok=True)
+        _remove(target)
         failed = resources_pb2.DatasetVersionExport(
             format=_PROTOBUF, status=status(status_code_pb2.DATASET_VERSION_EXPORT_FAILED,
                                             details=f"{type(exc).__name__}: {exc}"))

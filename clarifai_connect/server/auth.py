@@ -1,14 +1,36 @@
-"""API-key checks for the local server. Keys are compared, never logged."""
+"""Who may call the local server: keys that belong to users (or to one app), as on the real API.
+
+A key is given as a spec: ``USER:KEY`` (a personal key of USER: every app of that user),
+``USER/APP:KEY`` (an app-scoped key: that one app only), or ``*:KEY`` (an unbound key that
+reaches every user's apps, for local development only). Keys are compared in constant
+time and never logged; refusals carry the real API's status codes:
+
+- no key: ``CONN_KEY_NOT_FOUND``; an unknown key, or an app-scoped key used on another
+  app: ``CONN_KEY_INVALID`` ("Invalid API key or Invalid API key/application pair");
+- a personal key used on another user's resources: ``CONN_INSUFFICIENT_SCOPES``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
-ENV_KEYS = "CLARIFAI_CONNECT_SERVER_PATS"  # comma-separated keys the server accepts
+ENV_KEYS = "CLARIFAI_CONNECT_SERVER_PATS"  # comma-separated key specs the server accepts
+ANY_USER = "*"
+DEFAULT_USER = "me"
+_PAIR = "Invalid API key or Invalid API key/application pair"
+# Methods on the apps collection: an app-scoped key reaches one app, never the list.
+_APP_COLLECTION = frozenset({"PostApps", "ListApps", "PatchApps", "DeleteApps",
+                             "PostAppsSearches"})
 
 
 def generate_key() -> str:
@@ -17,28 +39,118 @@ def generate_key() -> str:
 
 
 def keys_from_env() -> list[str]:
-    """The keys listed in ``CLARIFAI_CONNECT_SERVER_PATS``."""
+    """The key specs listed in ``CLARIFAI_CONNECT_SERVER_PATS``."""
     return [k.strip() for k in os.environ.get(ENV_KEYS, "").split(",") if k.strip()]
 
 
-class KeyAuth:
-    """Accepts ``authorization: Key <PAT>`` or ``x-clarifai-session-token: <token>``."""
+@dataclass(frozen=True)
+class Identity:
+    """Whom a key belongs to: a user (``user_id``; None for the unbound development key)
+    and, for an app-scoped key, one app."""
 
-    def __init__(self, keys: list[str]) -> None:
-        if not keys:
+    user_id: str | None
+    app_id: str | None = None
+
+    def __str__(self) -> str:
+        if self.user_id is None:
+            return "any user"
+        return f"user '{self.user_id}'" + (f", app '{self.app_id}'" if self.app_id else "")
+
+    def may_use(self, user_id: str, app_id: str = "") -> bool:
+        """Whether this identity reaches the app ``app_id`` of ``user_id`` (any app when
+        ``app_id`` is empty and the key is personal)."""
+        if self.user_id is None:
+            return True
+        if user_id != self.user_id:
+            return False
+        return self.app_id is None or app_id == self.app_id
+
+    def refusal(self, method: str, user_id: str, app_id: str) -> tuple[int, str, str] | None:
+        """None when a call of ``method`` on ``user_id``/``app_id`` is allowed, else the
+        (status code, description, details) the real API answers."""
+        if self.user_id is None:
+            return None
+        if self.app_id is not None and (method in _APP_COLLECTION or user_id != self.user_id
+                                        or app_id != self.app_id):
+            return (status_code_pb2.CONN_KEY_INVALID, _PAIR,
+                    f"this key belongs to app '{self.app_id}' only")
+        if user_id != self.user_id:
+            return (status_code_pb2.CONN_INSUFFICIENT_SCOPES, "API key has insufficient scopes",
+                    f"the key of user '{self.user_id}' has no access to user '{user_id}'")
+        return None
+
+
+def parse_key_spec(spec: str, default_user: str | None = DEFAULT_USER) -> tuple[str, Identity]:
+    """``(key, identity)`` of ``USER:KEY``, ``USER/APP:KEY``, ``*:KEY`` or a bare ``KEY``
+    (which belongs to ``default_user``; None: any user). ValueError when malformed."""
+    owner, sep, key = spec.strip().partition(":")
+    if not sep:
+        owner, key = default_user if default_user is not None else ANY_USER, owner
+    key = key.strip()
+    if not key or not owner.strip():
+        raise ValueError("a key is given as USER:KEY, USER/APP:KEY or *:KEY")
+    user, _, app = owner.strip().partition("/")
+    if user == ANY_USER:
+        if app:
+            raise ValueError("an any-user key (*:KEY) cannot be bound to an app")
+        return key, Identity(None)
+    return key, Identity(user, app or None)
+
+
+def read_keys_file(path: str | os.PathLike) -> list[str]:
+    """The key specs of a keys file (one per line; ``#`` comments). Like ssh, refuses a file
+    that others can read or write (it must be mode 0600 or stricter)."""
+    file = Path(path)
+    try:
+        mode = file.stat().st_mode
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the keys file {file}: {exc.strerror or exc}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(f"the keys file {file} is readable by others "
+                         f"(mode {stat.S_IMODE(mode):04o}): chmod 600 it")
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+class KeyAuth:
+    """Accepts ``authorization: Key <PAT>`` or ``x-clarifai-session-token: <token>`` and
+    tells whose key it is."""
+
+    def __init__(self, keys: Iterable[tuple[str, Identity]]) -> None:
+        self._keys = [(k.encode(), identity) for k, identity in keys]
+        if not self._keys:
             raise ValueError("the server needs at least one accepted key")
-        self._keys = [k.encode() for k in keys]
+        # Signs expiring media/export URLs; new per server start (old links stop working).
+        self._secret = secrets.token_bytes(32)
 
     def __repr__(self) -> str:
         return f"KeyAuth(<{len(self._keys)} keys>)"
 
-    def accepts(self, key: str) -> bool:
-        """Whether ``key`` is one of the accepted keys (constant-time comparison)."""
-        given = key.encode()
-        return any(hmac.compare_digest(given, k) for k in self._keys)
+    def add(self, key: str, identity: Identity) -> None:
+        """Accept one more key (e.g. a test's second user)."""
+        self._keys = [*self._keys, (key.encode(), identity)]
 
-    def check(self, metadata) -> tuple[int, str] | None:
-        """None when the call may proceed, else the (status code, description) to answer."""
+    @property
+    def identities(self) -> list[Identity]:
+        """Whom the accepted keys belong to, in order (no secrets)."""
+        return [identity for _, identity in self._keys]
+
+    def identify(self, key: str) -> Identity | None:
+        """The identity of ``key``, or None when no accepted key matches (constant time)."""
+        given = key.encode()
+        found = None
+        for known, identity in self._keys:
+            if hmac.compare_digest(given, known) and found is None:
+                found = identity
+        return found
+
+    def accepts(self, key: str) -> bool:
+        """Whether ``key`` is one of the accepted keys."""
+        return self.identify(key) is not None
+
+    def check(self, metadata) -> Identity | tuple[int, str]:
+        """The caller's identity, or the (status code, description) to answer."""
         key = None
         for name, value in metadata or ():
             if name == "authorization":
@@ -50,13 +162,33 @@ class KeyAuth:
         if key is None:
             return (status_code_pb2.CONN_KEY_NOT_FOUND,
                     "API key not found: send 'authorization: Key <PAT>'")
-        if not self.accepts(key):
-            return status_code_pb2.CONN_KEY_INVALID, "Invalid API key or Invalid API key/application pair"
-        return None
+        identity = self.identify(key)
+        if identity is None:
+            return status_code_pb2.CONN_KEY_INVALID, _PAIR
+        return identity
 
-    def check_http(self, header: str | None) -> bool:
-        """Whether an HTTP ``Authorization`` header carries an accepted key."""
+    def check_http(self, header: str | None) -> Identity | None:
+        """The identity of an HTTP ``Authorization: Key|Bearer <key>`` header, or None."""
         if not header:
-            return False
+            return None
         scheme, _, rest = header.strip().partition(" ")
-        return scheme.lower() in ("key", "bearer") and self.accepts(rest.strip())
+        if scheme.lower() not in ("key", "bearer") or not rest.strip():
+            return None
+        return self.identify(rest.strip())
+
+    # -- signed URLs ----------------------------------------------------------------------
+
+    def sign(self, path: str, seconds: float = 3600) -> str:
+        """A query string (``expires=…&signature=…``) that lets ``path`` be fetched without
+        a key until it expires."""
+        expires = int(time.time() + seconds)
+        return f"expires={expires}&signature={self._signature(path, expires)}"
+
+    def signed(self, path: str, expires: str | None, signature: str | None) -> bool:
+        """Whether ``signature`` signs ``path`` and ``expires`` has not passed."""
+        if not expires or not signature or not expires.isdigit() or int(expires) < time.time():
+            return False
+        return hmac.compare_digest(signature, self._signature(path, int(expires)))
+
+    def _signature(self, path: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()

@@ -1,11 +1,14 @@
 """The hosted-media HTTP server: stored media over HTTP on loopback, as the API's hosted
 URLs serve them (:func:`~.media_blobs.render_hosted` writes those URLs into responses).
 
-``GET /media/orig/<sha256>`` returns stored bytes and needs the same key as the gRPC API
-(``Authorization: Key <PAT>``). ``GET /exports/<token>.zip`` returns a dataset-version
-export archive; like the real service's pre-signed URLs, its unguessable token is the
-credential, as for ``GET /training-logs/<token>.log`` (a model version's training log).
-``GET /model-exports/<token>/model.tar`` (a model version export) needs the key.
+``GET /media/orig/<key>`` returns stored bytes to a key (``Authorization: Key <PAT>``) whose
+user (or app) holds them. ``GET /exports/<token>.zip`` returns a dataset-version export
+archive to a key of its app's owner, or to anyone holding the signed, expiring URL that
+PutDatasetVersionExports hands out (the real service's pre-signed URL; the official SDK
+downloads it without a key).
+``GET /training-logs/<token>.log`` (a model version's training log) still takes its
+unguessable token as the credential; ``GET /model-exports/<token>/model.tar`` (a model
+version export) needs a key.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from . import media_blobs
+from .archive import archive_owner
 
 log = logging.getLogger("clarifai_connect.server.media")
 _MEDIA = re.compile(r"^/media/orig/([0-9a-f]{64})$")
@@ -74,10 +79,14 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("media %s", self.path.split("?")[0])
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
+        identity = self.local.auth.check_http(self.headers.get("Authorization"))
         if match := _MEDIA.match(path):
-            if not self.local.auth.check_http(self.headers.get("Authorization")):
+            if identity is None:
                 return self._send(401, b"missing or invalid key", "text/plain")
+            if not self.local.media_access.allows(identity, match.group(1)):
+                # The real API does not tell another user's media from missing media.
+                return self._send(404, b"not found", "text/plain")
             try:
                 data = media_blobs.read(self.local, match.group(1))
             except KeyError:
@@ -85,6 +94,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, data, sniff_mime(data))
         if match := _EXPORT.match(path):
             archive = Path(self.local.exports_dir) / f"{match.group(1)}.zip"
+            params = urllib.parse.parse_qs(query)
+            signed = self.local.auth.signed(path, params.get("expires", [None])[0],
+                                            params.get("signature", [None])[0])
+            if not signed:
+                if identity is None:
+                    return self._send(401, b"missing or invalid key, or an expired link",
+                                      "text/plain")
+                user, _, app = archive_owner(archive).partition("/")
+                if not identity.may_use(user, app):
+                    return self._send(404, b"not found", "text/plain")
             if not archive.exists():
                 return self._send(404, b"not found", "text/plain")
             return self._send(200, archive.read_bytes(), "application/zip")

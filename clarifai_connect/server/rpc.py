@@ -1,7 +1,8 @@
 """The RPC registry: resource modules register handlers by method name; the registry turns
 them into one gRPC generic handler for ``clarifai.api.V2``.
 
-Every call goes through the same wrapper: authentication, fault injection (tests only),
+Every call goes through the same wrapper: authentication and authorization (the key's user
+or app must own the request's ``user_app_id``), fault injection (tests only),
 and conversion of unexpected exceptions into a FAILURE status, so that a handler bug never
 surfaces as a transport error the SDK would retry for a minute.
 """
@@ -22,6 +23,7 @@ from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 from google.protobuf import message_factory
 
+from .auth import Identity
 from .blobs import BlobStore
 from .protos import MODULE_SERVICE
 from .store import Store
@@ -124,6 +126,22 @@ class CallContext:
     server: ServerState
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     grpc_context: Any = None
+    identity: Identity = field(default_factory=lambda: Identity(None))  # whose key called
+
+
+def authorize(identity: Identity, method: str, request: Any) -> tuple[int, str, str] | None:
+    """None when ``identity`` may make this call, else the refusal (code, description,
+    details). The resources of a request are those of its ``user_app_id``; ids left empty
+    are the key's own (an app-scoped key names its app, as on the real API)."""
+    if "user_app_id" not in request.DESCRIPTOR.fields_by_name:
+        return None
+    ids = request.user_app_id
+    if identity.user_id is not None and not ids.user_id:
+        ids.user_id = identity.user_id
+    if identity.app_id is not None and not ids.app_id and method not in ("PostApps",
+                                                                        "ListApps"):
+        ids.app_id = identity.app_id
+    return identity.refusal(method, ids.user_id, ids.app_id)
 
 
 _CURRENT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
@@ -180,9 +198,13 @@ def _wrap(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerCo
 
     def call(request: Any, context: grpc.ServicerContext) -> Any:
         ctx = CallContext(method=name, server=server, grpc_context=context)
-        refusal = server.auth.check(context.invocation_metadata())
+        identity = server.auth.check(context.invocation_metadata())
+        if isinstance(identity, tuple):
+            return resp_cls(status=status(identity[0], identity[1], req_id=ctx.request_id))
+        ctx.identity = identity
+        refusal = authorize(identity, name, request)
         if refusal is not None:
-            return resp_cls(status=status(refusal[0], refusal[1], req_id=ctx.request_id))
+            return resp_cls(status=status(*refusal, req_id=ctx.request_id))
         fault = server.faults.before_call(name, context)
         if fault is not None:
             return resp_cls(status=status(fault[0], fault[1], req_id=ctx.request_id))

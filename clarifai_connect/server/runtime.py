@@ -17,6 +17,7 @@ from . import auth as auth_mod
 from . import downloads
 from .blobs import BlobStore
 from .faults import FaultInjector
+from .media_access import MediaAccess
 from .media_http import MediaServer
 from .ml.embeddings import EmbeddingService
 from .ml.search_index import SearchIndex
@@ -26,6 +27,7 @@ from .store import Store
 log = logging.getLogger("clarifai_connect.server")
 # 128 base64 images of several MB each fit in one request.
 MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def default_data_dir() -> Path:
@@ -37,8 +39,12 @@ def default_data_dir() -> Path:
 class LocalServer:
     """A Clarifai-compatible API server over SQLite and a blob folder under ``data_dir``.
 
-    ``keys`` are the accepted PATs (one is generated when none is given: see ``keys``).
-    ``port`` 0 picks a free port. Use as a context manager or call start()/stop().
+    ``keys`` are the accepted key specs (see :mod:`.auth`: ``USER:KEY``, ``USER/APP:KEY``,
+    ``*:KEY``; a bare ``KEY`` belongs to ``user``). When none is given (nor in
+    ``CLARIFAI_CONNECT_SERVER_PATS``) one is generated for ``user`` — or, with ``any_user``,
+    an unbound key that reaches every user's apps, for local development only. ``keys``
+    then lists the secrets in order, ``auth.identities`` whom they belong to. ``port`` 0
+    picks a free port. Use as a context manager or call start()/stop().
     ``embedders`` maps media kinds to registered embedder names (default
     :data:`~.ml.embeddings.DEFAULT_EMBEDDERS`; ``{}``: no embedding); ``plugins`` is the
     plugin registry embedders come from (default: the process-wide one).
@@ -47,7 +53,8 @@ class LocalServer:
     def __init__(self, data_dir: str | os.PathLike | None = None, host: str = "127.0.0.1",
                  port: int = 0, keys: list[str] | None = None, workers: int = 16,
                  faults: FaultInjector | None = None, download_timeout: float = 10.0,
-                 embedders: Mapping[str, str] | None = None, plugins: Any = None) -> None:
+                 embedders: Mapping[str, str] | None = None, plugins: Any = None,
+                 user: str = auth_mod.DEFAULT_USER, any_user: bool = False) -> None:
         from . import handlers  # noqa: F401  (registers every RPC)
 
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -55,8 +62,12 @@ class LocalServer:
         self.exports_dir = self.data_dir / "exports"
         self.exports_dir.mkdir(exist_ok=True)
         self.host = host
-        self.keys = list(keys or auth_mod.keys_from_env() or [auth_mod.generate_key()])
-        self.auth = auth_mod.KeyAuth(self.keys)
+        owner = None if any_user else user
+        self.user = owner
+        pairs = [auth_mod.parse_key_spec(spec, owner)
+                 for spec in (keys or auth_mod.keys_from_env() or [auth_mod.generate_key()])]
+        self.keys = [key for key, _ in pairs]
+        self.auth = auth_mod.KeyAuth(pairs)
         self.faults = faults or FaultInjector()
         self.download_timeout = download_timeout
         self.store = Store(self.data_dir)
@@ -79,11 +90,20 @@ class LocalServer:
             self.store.close()
             raise PortTaken(f"cannot serve on {host}:{port}: the port is taken (or not "
                             "allowed); choose another with --port, or --port 0 for a free one")
+        self.media_access = MediaAccess(self)
         self.media = MediaServer(self, host=host)
         self._stopped = threading.Event()
 
     def __repr__(self) -> str:
         return f"LocalServer(base_url={self.base_url!r}, data_dir={str(self.data_dir)!r})"
+
+    def add_key(self, spec: str) -> str:
+        """Accept one more key, given as a spec (``USER:KEY``, ``USER/APP:KEY``…; a bare
+        ``KEY`` belongs to this server's user); returns the key."""
+        key, identity = auth_mod.parse_key_spec(spec, self.user)
+        self.auth.add(key, identity)
+        self.keys.append(key)
+        return key
 
     @property
     def base_url(self) -> str:
@@ -103,6 +123,12 @@ class LocalServer:
         self.embeddings.start()
         self.search_index.start()
         log.info("serving on %s (media on %s)", self.base_url, self.media_url)
+        if any(i.user_id is None for i in self.auth.identities):
+            log.info("an any-user key is accepted: it reaches every user's apps")
+        if self.host not in _LOOPBACK:
+            log.warning("bound to %s, not loopback: anyone who can reach it and holds a key "
+                        "reaches its data; this is a development server (plain gRPC and "
+                        "HTTP, no TLS)", self.host)
         return self
 
     def stop(self, grace: float | None = 1.0) -> None:
