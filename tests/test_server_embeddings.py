@@ -190,7 +190,7 @@ def test_inputs_are_embedded_in_the_background_and_forgotten_on_delete(clarifai_
 
 
 def test_vectors_persist_and_a_restart_embeds_what_was_left(tmp_path):
-    with LocalServer(tmp_path, embedders={}) as server:  # embedding off
+    with LocalServer(tmp_path, embedders={}, user="u") as server:  # embedding off
         api = raw_api(server)
         app = make_app(api, "u", "a")
         post(api, app, [text(f"t{i}", f"note number {i} about cats") for i in range(300)])
@@ -199,12 +199,12 @@ def test_vectors_persist_and_a_restart_embeds_what_was_left(tmp_path):
         count = server.store.read().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
         assert count == 0
         api.channel.close()
-    with LocalServer(tmp_path) as server:  # the restart queues the 300 unembedded inputs
+    with LocalServer(tmp_path, user="u") as server:  # the restart queues the 300 unembedded inputs
         assert server.embeddings.wait(pk, 120)
         ids, before = server.embeddings.vectors(pk, ["t3", "t299"])
         assert ids == ["t3", "t299"] and before.shape == (2, 256)
         assert len(server.embeddings.index(pk, "wordllama")) == 300
-    with LocalServer(tmp_path) as server:  # the index comes back from storage, unchanged
+    with LocalServer(tmp_path, user="u") as server:  # the index comes back from storage, unchanged
         assert len(server.embeddings.index(pk, "wordllama")) == 300
         _, after = server.embeddings.vectors(pk, ["t3", "t299"])
         assert np.array_equal(before, after)
@@ -246,7 +246,7 @@ def test_a_plugin_embedder_is_used_for_apps_whose_base_workflow_names_it(tmp_pat
     registry.add_plugin(plugin, name="letter-plugin", distribution="cc-letter-plugin")
     registry.load()
     assert registry.embedders["letter-counts"].plugin.distribution == "cc-letter-plugin"
-    with LocalServer(tmp_path, plugins=registry) as server:
+    with LocalServer(tmp_path, plugins=registry, user="u") as server:
         api = raw_api(server)
         custom = make_app(api, "u", "custom", workflow="letter-counts")
         plain = make_app(api, "u", "plain", workflow="Universal")
