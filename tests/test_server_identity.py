@@ -200,3 +200,14 @@ def test_serve_names_whose_keys_it_takes(tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     assert "Accepting keys of: user 'erin', user 'fay', app 'f1'" in out.output
     assert "e" * 32 not in out.output and "f" * 32 not in out.output
+
+
+def test_public_models_are_read_only_to_personal_keys():
+    from clarifai_connect.server.auth import Identity
+
+    alice, app_key = Identity("alice"), Identity("alice", "a1")
+    assert alice.refusal("GetModel", "clarifai", "main") is None
+    assert alice.refusal("PostModelOutputs", "clarifai", "main") is None
+    assert alice.refusal("PostInputs", "clarifai", "main")[0] == codes.CONN_INSUFFICIENT_SCOPES
+    assert alice.refusal("DeleteModel", "clarifai", "main")[0] == codes.CONN_INSUFFICIENT_SCOPES
+    assert app_key.refusal("GetModel", "clarifai", "main")[0] == codes.CONN_KEY_INVALID

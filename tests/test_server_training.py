@@ -277,7 +277,7 @@ def test_every_training_failure_has_its_status(app, tmp_path):
 def test_training_without_an_embedder_fails_with_the_reason(tmp_path):
     from clarifai_connect.server import LocalServer
 
-    with LocalServer(tmp_path / "server", embedders={}) as server:
+    with LocalServer(tmp_path / "server", embedders={}, user="u") as server:
         app = App(user_id="u", app_id="a", base_url=server.base_url, pat=server.keys[0])
         from clarifai_grpc.grpc.api import service_pb2
 

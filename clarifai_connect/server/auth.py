@@ -7,7 +7,8 @@ time and never logged; refusals carry the real API's status codes:
 
 - no key: ``CONN_KEY_NOT_FOUND``; an unknown key, or an app-scoped key used on another
   app: ``CONN_KEY_INVALID`` ("Invalid API key or Invalid API key/application pair");
-- a personal key used on another user's resources: ``CONN_INSUFFICIENT_SCOPES``.
+- a personal key used on another user's resources: ``CONN_INSUFFICIENT_SCOPES`` — except
+  reading and predicting with the public models of the user ``clarifai``, as a PAT may.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 ENV_KEYS = "CLARIFAI_CONNECT_SERVER_PATS"  # comma-separated key specs the server accepts
 ANY_USER = "*"
 DEFAULT_USER = "me"
+# The public models' owner: any personal key may read and predict with them (never change).
+PUBLIC_USER = "clarifai"
 _PAIR = "Invalid API key or Invalid API key/application pair"
 # Methods on the apps collection: an app-scoped key reaches one app, never the list.
 _APP_COLLECTION = frozenset({"PostApps", "ListApps", "PatchApps", "DeleteApps",
                              "PostAppsSearches"})
+
+
+def _reads(method: str) -> bool:
+    """Whether ``method`` only reads or predicts (what a PAT may do with public models)."""
+    return method.startswith(("Get", "List")) or method in (
+        "PostModelOutputs", "PostWorkflowResults")
 
 
 def generate_key() -> str:
@@ -74,7 +83,8 @@ class Identity:
                                         or app_id != self.app_id):
             return (status_code_pb2.CONN_KEY_INVALID, _PAIR,
                     f"this key belongs to app '{self.app_id}' only")
-        if user_id != self.user_id:
+        if user_id != self.user_id and not (user_id == PUBLIC_USER and self.app_id is None
+                                            and _reads(method)):
             return (status_code_pb2.CONN_INSUFFICIENT_SCOPES, "API key has insufficient scopes",
                     f"the key of user '{self.user_id}' has no access to user '{user_id}'")
         return None
