@@ -49,7 +49,7 @@ def _input_count(server: LocalServer, user: str, app: str) -> int:
 def test_a_dead_api_stops_the_sync_and_a_rerun_resumes(tmp_path):
     source = _texts(tmp_path / "texts.csv", 300)
     state = tmp_path / "state.sqlite"
-    server = LocalServer(data_dir=tmp_path / "server").start()
+    server = LocalServer(data_dir=tmp_path / "server", user="u").start()
     port, key = server.port, server.keys[0]
     landed: list[int] = []
 
@@ -70,7 +70,7 @@ def test_a_dead_api_stops_the_sync_and_a_rerun_resumes(tmp_path):
     assert any("run the same command again" in e for e in report.errors)
     assert "not attempted" in report.summary()
 
-    again = LocalServer(data_dir=tmp_path / "server", port=port, keys=[key]).start()
+    again = LocalServer(data_dir=tmp_path / "server", port=port, keys=[key], user="u").start()
     try:
         rerun = clarifai_connect.sync(str(source), "u/a", base_url=again.base_url, pat=key,
                                       state=state, batch_size=50)
@@ -88,7 +88,7 @@ def test_ctrl_c_counts_and_checkpoints_what_landed(tmp_path):
     state = tmp_path / "state.sqlite"
     report_path = tmp_path / "report.jsonl"
     with LocalServer(data_dir=tmp_path / "server",
-                     faults=FaultInjector(latency=0.02)) as server:
+                     faults=FaultInjector(latency=0.02), user="u") as server:
         env = {**os.environ, "CLARIFAI_PAT": server.keys[0], "PYTHONUNBUFFERED": "1"}
         argv = [sys.executable, "-m", "clarifai_connect.cli", "sync", str(source), "--app",
                 "u/a", "--base-url", server.base_url, "--state", str(state), "--batch-size",
