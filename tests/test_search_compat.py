@@ -41,8 +41,8 @@ def sdk_app(clarifai_server, tmp_path_factory):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     dog_url = f"http://127.0.0.1:{httpd.server_port}/dog.png"
-    user = User(user_id="sdk-search-user", base_url=clarifai_server.base_url,
-                pat=clarifai_server.keys[0])
+    key = clarifai_server.add_key(f"sdk-search-user:{'q' * 32}")  # that user's own key
+    user = User(user_id="sdk-search-user", base_url=clarifai_server.base_url, pat=key)
     app = user.create_app(APP_ID, base_workflow="General")
     dataset = app.create_dataset("ci_search_dataset")
     inputs = app.inputs()
@@ -61,7 +61,7 @@ def sdk_app(clarifai_server, tmp_path_factory):
         if len(listed) == 12 and all(i.status.code == 30000 for i in listed):
             break
         time.sleep(0.05)
-    yield {"user": user, "url": dog_url, "server": clarifai_server}
+    yield {"user": user, "url": dog_url, "server": clarifai_server, "key": key}
     user.delete_app(APP_ID)
     httpd.shutdown()
 
@@ -69,7 +69,7 @@ def sdk_app(clarifai_server, tmp_path_factory):
 def _search(sdk_app, **kwargs):
     return sdk_search.Search(user_id="sdk-search-user", app_id=APP_ID,
                              base_url=sdk_app["server"].base_url,
-                             pat=sdk_app["server"].keys[0], **kwargs)
+                             pat=sdk_app["key"], **kwargs)
 
 
 FILTER_CASES = [
