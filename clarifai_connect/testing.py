@@ -99,7 +99,8 @@ class DatasetRef:
 @pytest.fixture(scope="session")
 def clarifai_server(tmp_path_factory) -> LocalServer:
     """A local Clarifai API server on a free loopback port, for the whole session; its key
-    (``clarifai_pat``) belongs to the user ``TEST_USER`` and reaches that user's apps only."""
+    (``clarifai_pat``) belongs to the user ``TEST_USER`` and reaches that user's apps only;
+    ``clarifai_server.key_for("other-user")`` gives a key of another user."""
     server = LocalServer(data_dir=tmp_path_factory.mktemp("clarifai-server"),
                          user=TEST_USER).start()
     yield server

@@ -22,7 +22,7 @@ FOOD = ["she baked bread with butter and honey", "tomato soup with garlic and ba
 @pytest.fixture
 def sdk_app(clarifai_server):
     user = clarifai_user.User(user_id="sdk-models", base_url=clarifai_server.base_url,
-                              pat=clarifai_server.keys[0])
+                              pat=clarifai_server.key_for("sdk-models"))
     app = user.create_app(app_id="sdk_models")
     yield app
     user.delete_app("sdk_models")
@@ -66,7 +66,7 @@ def test_sdk_model_lifecycle_train_and_predict(sdk_app, clarifai_server, tmp_pat
 
     trained = SdkModel(model_id="topics", user_id="sdk-models", app_id="sdk_models",
                        model_version={"id": version_id}, base_url=clarifai_server.base_url,
-                       pat=clarifai_server.keys[0])
+                       pat=clarifai_server.key_for("sdk-models"))
     response = trained.predict_by_bytes(b"the players scored two goals in the match", "text")
     concepts = response.outputs[0].data.concepts
     assert concepts[0].id == "sport"

@@ -68,6 +68,8 @@ class LocalServer:
                  for spec in (keys or auth_mod.keys_from_env() or [auth_mod.generate_key()])]
         self.keys = [key for key, _ in pairs]
         self.auth = auth_mod.KeyAuth(pairs)
+        self._user_keys: dict[str, str] = {}
+        self._key_lock = threading.Lock()
         self.faults = faults or FaultInjector()
         self.download_timeout = download_timeout
         self.store = Store(self.data_dir)
@@ -104,6 +106,16 @@ class LocalServer:
         self.auth.add(key, identity)
         self.keys.append(key)
         return key
+
+    def key_for(self, user_id: str) -> str:
+        """A personal key of ``user_id`` (made and accepted on first use): what a test that
+        acts as another user calls with."""
+        with self._key_lock:
+            key = self._user_keys.get(user_id)
+            if key is None:
+                key = self._user_keys[user_id] = self.add_key(
+                    f"{user_id}:{auth_mod.generate_key()}")
+            return key
 
     @property
     def base_url(self) -> str:
