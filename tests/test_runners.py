@@ -213,7 +213,8 @@ def test_list_runner_items_asks_to_retry_when_idle(served, clarifai_raw, clarifa
 
 
 def test_user_runner_methods(clarifai_server, clarifai_pat):
-    user = User(f"u-{uuid.uuid4().hex[:8]}", base_url=clarifai_server.base_url, pat=clarifai_pat)
+    name = f"u-{uuid.uuid4().hex[:8]}"
+    user = User(name, base_url=clarifai_server.base_url, pat=clarifai_server.key_for(name))
     created = user.create_runner("laptop", labels=["my-model"], description="laptop runner")
     assert isinstance(created, Runner)
     assert (created.id, list(created.labels), created.description) == \
@@ -234,19 +235,21 @@ def test_user_runner_methods(clarifai_server, clarifai_pat):
     assert err.value.code == codes.RUNNER_DOES_NOT_EXIST
     with pytest.raises(ApiError) as err:
         Runner("laptop", user_id=user.user_id, base_url=clarifai_server.base_url,
-               pat=clarifai_pat)  # check_runner_exists
+               pat=user.auth.pat)  # check_runner_exists
     assert err.value.code == codes.RUNNER_DOES_NOT_EXIST
     with pytest.raises(UserError, match="num_parallel_polls"):
         Runner("desktop", user_id=user.user_id, num_parallel_polls=0,
-               base_url=clarifai_server.base_url, pat=clarifai_pat)
+               base_url=clarifai_server.base_url, pat=user.auth.pat)
     with pytest.raises(NotImplementedError):
         Runner("desktop", user_id=user.user_id, base_url=clarifai_server.base_url,
-               pat=clarifai_pat).run_input(resources_pb2.Input(), resources_pb2.OutputInfo())
+               pat=user.auth.pat).run_input(resources_pb2.Input(), resources_pb2.OutputInfo())
 
 
-def test_compute_clusters_and_nodepools(clarifai_raw):
+def test_compute_clusters_and_nodepools(clarifai_server):
+    from clarifai_connect.testing import raw_api
+
     ids = resources_pb2.UserAppIDSet(user_id=f"u-{uuid.uuid4().hex[:8]}")
-    call = clarifai_raw.call
+    call = raw_api(clarifai_server, clarifai_server.key_for(ids.user_id)).call
     assert call("PostComputeClusters", service_pb2.PostComputeClustersRequest(
         user_app_id=ids, compute_clusters=[resources_pb2.ComputeCluster(id="cc")])
         ).status.code == codes.SUCCESS

@@ -175,12 +175,21 @@ def _wrap_stream(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.Ser
 
     def call(requests: Any, context: grpc.ServicerContext) -> Any:
         ctx = CallContext(method=name, server=server, grpc_context=context)
-        refusal = server.auth.check(context.invocation_metadata())
-        if refusal is not None:
-            yield resp_cls(status=status(refusal[0], refusal[1], req_id=ctx.request_id))
+        identity = server.auth.check(context.invocation_metadata())
+        if isinstance(identity, tuple):
+            yield resp_cls(status=status(identity[0], identity[1], req_id=ctx.request_id))
             return
+        ctx.identity = identity
+
+        def authorized() -> Any:
+            for request in requests:  # each message of the stream names its resources
+                refusal = authorize(identity, name, request)
+                if refusal is not None:
+                    raise RpcFailure(*refusal)
+                yield request
+
         try:
-            yield from fn(ctx, requests)
+            yield from fn(ctx, authorized())
         except RpcFailure as failure:
             yield resp_cls(status=status(failure.code, failure.description, failure.details,
                                          req_id=ctx.request_id))
