@@ -50,7 +50,7 @@ from .coco_annotations import Category, Converted, convert_annotation, needs_siz
 from .coco_files import is_coco_json, scan_tree
 from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
 from .json_guard import NestingGuard, ReadLimit
-from .layout import DETECT_FOLDERS, relative, split_from_parts
+from .layout import DETECT_FOLDERS, DetectsByReason, relative, split_from_parts
 from .options import option_bool, option_int
 
 __all__ = ["CocoReader", "split_of"]
@@ -94,7 +94,7 @@ class _Image:
     file_index: int
 
 
-class CocoReader(Reader):
+class CocoReader(DetectsByReason, Reader):
     """Reads COCO annotation files (one file or a dataset folder) into records.
 
     Parameters:
@@ -148,11 +148,6 @@ class CocoReader(Reader):
         except (OSError, SourceError, ValueError):
             return None
         return None
-
-    @classmethod
-    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-        """Whether ``uri`` looks like COCO (see :meth:`detect_reason`)."""
-        return cls.detect_reason(uri, storage_options) is not None
 
     # -- reading -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["DETECT_FOLDERS", "IMAGE_EXTENSIONS", "IMAGE_FOLDERS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
+__all__ = ["DETECT_FOLDERS", "DetectsByReason", "IMAGE_EXTENSIONS", "IMAGE_FOLDERS", "MAX_DEPTH", "SPLITS", "is_image", "relative",
            "split_from_parts", "walk_bounded"]
 
 # What Ultralytics reads as images (and so what YOLO, COCO and VOC exports hold).
@@ -81,3 +81,13 @@ def walk_bounded(fs: Any, root: str, depth: int = MAX_DEPTH, skip: frozenset[str
         if level < depth:
             pending.extend((posixpath.join(folder, d), level + 1) for d in dirs
                            if d not in skip)
+
+
+class DetectsByReason:
+    """Mixin of readers whose :meth:`detect_reason` decides: ``detect`` is whether it gives
+    a reason (one place for both, so they can never disagree)."""
+
+    @classmethod
+    def detect(cls, uri: str, storage_options: Any = None) -> bool:
+        """Whether ``uri`` looks like this format (see ``detect_reason``)."""
+        return cls.detect_reason(uri, storage_options) is not None  # type: ignore[attr-defined]

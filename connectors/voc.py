@@ -55,7 +55,14 @@ from clarifai_connect.records import (
 )
 
 from .boxes import repair_box
-from .layout import DETECT_FOLDERS, is_image, relative, split_from_parts, walk_bounded
+from .layout import (
+    DETECT_FOLDERS,
+    DetectsByReason,
+    is_image,
+    relative,
+    split_from_parts,
+    walk_bounded,
+)
 from .listing import iter_files
 from .masks import MaskError, colour_index, segmentation_layers
 from .options import option_bool
@@ -79,7 +86,7 @@ _OBJECT_FLAGS = ("difficult", "truncated", "occluded")
 MAX_XML_BYTES = 16 << 20
 
 
-class VocReader(Reader):
+class VocReader(DetectsByReason, Reader):
     """Reads a Pascal VOC dataset folder into records.
 
     Parameters:
@@ -120,11 +127,6 @@ class VocReader(Reader):
         except (OSError, SourceError, ValueError):
             return None
         return None
-
-    @classmethod
-    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-        """Whether ``uri`` looks like a VOC set (see :meth:`detect_reason`)."""
-        return cls.detect_reason(uri, storage_options) is not None
 
     # -- reading -------------------------------------------------------------------------
 

@@ -52,7 +52,14 @@ from clarifai_connect.records import (
 )
 
 from .boxes import repair_box
-from .layout import DETECT_FOLDERS, is_image, relative, split_from_parts, walk_bounded
+from .layout import (
+    DETECT_FOLDERS,
+    DetectsByReason,
+    is_image,
+    relative,
+    split_from_parts,
+    walk_bounded,
+)
 
 __all__ = ["YoloReader", "label_path"]
 
@@ -92,7 +99,7 @@ class _Source:
     split_below: bool = False
 
 
-class YoloReader(Reader):
+class YoloReader(DetectsByReason, Reader):
     """Reads a YOLO dataset (Ultralytics or Darknet layout) into records with box and
     polygon regions.
 
@@ -145,11 +152,6 @@ class YoloReader(Reader):
         except (OSError, SourceError, ValueError):
             return None
         return None
-
-    @classmethod
-    def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-        """Whether ``uri`` looks like a YOLO dataset (see :meth:`detect_reason`)."""
-        return cls.detect_reason(uri, storage_options) is not None
 
     # -- reading -------------------------------------------------------------------------
 
