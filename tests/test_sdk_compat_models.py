@@ -84,7 +84,7 @@ def test_sdk_model_lifecycle_train_and_predict(sdk_app, clarifai_server, tmp_pat
 
 def test_sdk_concept_relations_and_patch_app(clarifai_server):
     user = clarifai_user.User(user_id="sdk-relations", base_url=clarifai_server.base_url,
-                              pat=clarifai_server.keys[0])
+                              pat=clarifai_server.key_for("sdk-relations"))
     app = user.create_app(app_id="sdk_relations")
     try:
         app.create_concepts(["animal", "cat", "dog"])
