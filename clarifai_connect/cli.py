@@ -9,6 +9,7 @@ import sys
 import click
 
 from . import __version__
+from .cli_search import print_hits, query_from_options, query_options
 from .errors import EXIT_INTERRUPTED
 
 
@@ -113,6 +114,8 @@ def cli(verbose: int) -> None:
       clarifai-connect sync SOURCE --app USER/APP       upload data into an app, resumably
       clarifai-connect export --app USER/APP --to URI --format coco
                                                         write an app or dataset back out
+      clarifai-connect search --app USER/APP --concept dog
+                                                        find inputs (export takes the same)
       clarifai-connect serve                            a local Clarifai-compatible API server
       clarifai-connect plugins                          the formats this install can read and write
 
@@ -410,11 +413,13 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
                "An fsspec storage option for the destination (repeatable), e.g. "
                "-s endpoint_url=http://…")
 @_progress_option
+@query_options
 def export_command(app: str, dataset: str | None, version: str | None, to: str, format_: str,
                    base_url: str | None, pat: str | None, workers: int, report: str | None,
                    options: tuple[str, ...], storage: tuple[str, ...],
-                   progress: bool | None) -> None:
-    """Export an app, a dataset or a dataset version to COCO, VOC, CSV, Parquet or folders.
+                   progress: bool | None, **search: object) -> None:
+    """Export an app, a dataset, a dataset version or the hits of a search to COCO, VOC,
+    CSV, Parquet or folders.
 
     \b
     Examples:
@@ -422,6 +427,13 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
       clarifai-connect export --app me/pets --dataset train --version v1 \\
           --to s3://bucket/pets-voc --format voc
       clarifai-connect export --app me/pets --to pets.csv --format csv --base-url local
+      clarifai-connect export --app me/pets --concept dog --like ./rex.jpg --top-k 50 \\
+          --to rex-like.csv --format csv
+      clarifai-connect export --app me/pets --query query.yaml --to out --format coco
+
+    With a search option (or --query) only its hits are exported, best first; each
+    record's metadata gains "search": {"score": …, "rank": …}, and --dataset is one more
+    filter of the search.
 
     Media are downloaded in parallel; file names that could leave the destination are
     made safe; files already there under the same names are replaced. What the format
@@ -435,12 +447,48 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
         result = export(app, to, format_, dataset=dataset, version=version, base_url=base_url,
                         pat=pat, storage_options=parse_option_pairs(storage, "storage option"),
                         options=parse_option_pairs(options), workers=workers,
-                        report=report or "auto", progress=progress)
+                        report=report or "auto", progress=progress,
+                        query=query_from_options(search))
     except KeyboardInterrupt:
         click.echo("interrupted: the export is incomplete", err=True)
         sys.exit(EXIT_INTERRUPTED)
     click.echo(result.summary())
     sys.exit(result.exit_code)
+
+@cli.command("search")
+@click.option("--app", "app", required=True, metavar="USER/APP",
+              help="The app to search (USER/APP or its URL).")
+@click.option("--dataset", "datasets", multiple=True, metavar="ID",
+              help="Inputs of this dataset (repeat for either).")
+@query_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per hit.")
+@_api_options
+def search_command(app: str, datasets: tuple[str, ...], as_json: bool, base_url: str | None,
+                   pat: str | None, **search: object) -> None:
+    """Search an app: by concept, metadata, type, dataset, place, or likeness.
+
+    \b
+    Examples:
+      clarifai-connect search --app me/pets --concept dog --not-concept cat
+      clarifai-connect search --app me/pets --metadata breed="Saint Bernard" --type image
+      clarifai-connect search --app me/pets --near 46.5,7.9 --within-km 100
+      clarifai-connect search --app me/pets --like ./rex.jpg --top-k 5 --json
+      clarifai-connect search --app me/pets --query query.yaml
+
+    Repeated options are all required (AND); a,b in one --concept means either. Prints
+    rank, id, score, type and labels of each hit, best first (10 unless --top-k).
+    """
+    from .cli_search import hit_rows
+    from .client import Search
+    from .engine.run import parse_app
+    from .queries import SearchQuery
+
+    user_id, app_id = parse_app(app)
+    query = query_from_options(search, datasets) or SearchQuery()
+    client = Search(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat,
+                    top_k=query.top_k or 10, metric=query.metric)
+    print_hits(hit_rows(client.hits(query.ranks or None, query.filters or None)), as_json)
+
 
 @cli.group("version")
 def version_group() -> None:

@@ -261,4 +261,9 @@ def test_a_plugin_embedder_is_used_for_apps_whose_base_workflow_names_it(tmp_pat
         assert len(index) == 2  # the image is in the same space as the text
         assert index.search(server.embeddings.embed(pk, "text", "a"), 1)[0][0] == "aaa"
         assert set(LetterCountEmbedder.calls) == {"text", "image"}
+        # Search uses it too: a text query finds the picture of that app.
+        found = api.call("PostInputsSearches", s.PostInputsSearchesRequest(
+            user_app_id=custom.user_app_id, searches=[r.Search(query=r.Query(ranks=[r.Rank(
+                annotation=r.Annotation(data=r.Data(text=r.Text(raw="aaa a")))))]))])
+        assert [h.input.id for h in found.hits] == ["aaa", "zzz"], found.status
         api.channel.close()

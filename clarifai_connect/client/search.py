@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from google.protobuf import json_format
 
 from ..errors import ApiError, UserError
 from .auth import ClientAuth
@@ -20,7 +21,7 @@ from .base import resolve_auth
 from .lister import Lister
 from .search_terms import filter_proto, rank_proto
 
-__all__ = ["Search"]
+__all__ = ["Search", "hit_summary"]
 
 METRICS = {"cosine": resources_pb2.Search.COSINE_DISTANCE,
            "euclidean": resources_pb2.Search.EUCLIDEAN_DISTANCE}
@@ -169,3 +170,15 @@ class Search(Lister):
                                 f"({err.details}): ask for an earlier page or fewer hits."
                                 ) from None
             raise
+
+
+def hit_summary(hit: resources_pb2.Hit) -> dict[str, Any]:
+    """A hit as plain data: input ``id``, ``score``, media ``type``, ``labels`` (its
+    concepts of value 1), ``dataset_ids``, ``metadata`` and the media ``url``."""
+    data = hit.input.data
+    kind = next((k for k in ("image", "video", "audio", "text") if data.HasField(k)), "")
+    return {"id": hit.input.id, "score": round(float(hit.score), 6), "type": kind,
+            "labels": [c.name or c.id for c in data.concepts if c.value > 0],
+            "dataset_ids": list(hit.input.dataset_ids),
+            "metadata": json_format.MessageToDict(data.metadata) if data.metadata.fields else {},
+            "url": getattr(data, kind).url if kind else ""}

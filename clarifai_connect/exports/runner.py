@@ -1,4 +1,4 @@
-"""``export()``: an app, dataset or dataset version → a writer's format at any fsspec URL.
+"""``export()``: an app, dataset, dataset version or search → a writer's format at any URL.
 
 The :class:`ExportRunner` pulls records lazily from a source and downloads their media (and
 mask images) with a bounded pool of threads, a sliding window of ``2 × workers`` records
@@ -22,6 +22,7 @@ from ..client.http import fetch
 from ..connector import Writer, display_uri
 from ..errors import ConfigError
 from ..plugins import PluginRegistry, get_registry
+from ..queries import SearchQuery, load_query
 from ..records import Media, Problem, Record, id_problem
 from .files import FileWriter
 from .report import ExportReport
@@ -152,7 +153,9 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
            options: Mapping[str, Any] | None = None, workers: int = 8,
            report: str | os.PathLike | None = None, progress: bool | None = False,
            registry: PluginRegistry | None = None,
-           on_progress: Callable[[int], None] | None = None) -> ExportReport:
+           on_progress: Callable[[int], None] | None = None,
+           query: SearchQuery | Mapping[str, Any] | str | os.PathLike | None = None,
+           ) -> ExportReport:
     """Export an app's inputs (or a dataset's, or a dataset version's) to ``to`` in
     ``format`` and return the :class:`ExportReport`.
 
@@ -173,6 +176,10 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
         progress: Show a progress bar on stderr (None: when stderr is a terminal).
         registry: The plugin registry (default: the process-wide one).
         on_progress: Called with a count of inputs done.
+        query: Export only the hits of this search, best first, each with its ``search``
+            score and rank in its metadata: a mapping of the readable keys
+            (:mod:`clarifai_connect.queries`: ``{"concept": "dog", "top_k": 50}``), a
+            ``query.yaml`` path, or a :class:`~clarifai_connect.queries.SearchQuery`.
 
     A bad input is reported with the reason and the export goes on; a bad configuration
     raises :class:`~clarifai_connect.errors.UserError` before anything is written.
@@ -197,7 +204,8 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
     if "workers" in registration.options:
         writer_options.setdefault("workers", workers)
     auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
-    source = open_source(auth, dataset or "", version or "")
+    source = open_source(auth, dataset or "", version or "",
+                         query=load_query(query) if query is not None else None)
     writer = registry.open_writer(to, format, storage_options, **writer_options)
     run_report = ExportReport(source=source.name, destination=display_uri(to), format=format)
     if report == "auto":

@@ -12,15 +12,17 @@ Each source is a lazy iterable of :class:`~clarifai_connect.records.Record` (and
 
 - :class:`SearchSource` pages through the hits of a search (``PostInputsSearches``: the
   reference's rank and filter dicts), best first, with each page's annotations as a
-  listing has them.
+  listing has them; each record's metadata gains its ``search`` score and rank.
 
-:func:`open_source` picks: a version given → its archive; else a listing.
+:func:`open_source` picks: a query given → its hits; a version → its archive; else a
+listing.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from clarifai_grpc.grpc.api import service_pb2
@@ -35,6 +37,7 @@ from ..client.records import record_from_input
 from ..client.search import Search
 from ..client.utils import batched
 from ..errors import ApiError, AuthError, ConfigError
+from ..queries import SearchQuery
 from ..records import Problem, Record, RecordError
 
 __all__ = ["ListingSource", "SearchSource", "VersionArchiveSource", "check_target",
@@ -113,18 +116,21 @@ class SearchSource(ListingSource):
     """The inputs a search finds (with their annotations), best first, page by page.
 
     ``ranks`` and ``filters`` are the reference's dicts (``Search.query``); ``dataset_id``
-    adds a filter on that dataset; ``top_k`` caps the hits (None: every hit).
+    adds a filter on that dataset; ``top_k`` caps the hits (None: every hit); ``metric``
+    is the search's. Each record's metadata gains ``"search": {"score": …, "rank": …}``
+    (rank 1: the best hit).
     """
 
     def __init__(self, auth: ClientAuth, ranks: Sequence[Mapping[str, Any]] = (),
                  filters: Sequence[Mapping[str, Any]] = (), dataset_id: str = "",
-                 top_k: int | None = None) -> None:
+                 top_k: int | None = None, metric: str = "cosine") -> None:
         super().__init__(auth, dataset_id)
         self.ranks = list(ranks) or None
         self.filters = list(filters) + ([{"input_dataset_ids": [dataset_id]}]
                                         if dataset_id else [])
-        self.search = Search(auth=auth, top_k=top_k, pagination=top_k is None)
+        self.search = Search(auth=auth, top_k=top_k, pagination=top_k is None, metric=metric)
         self.search.request(self.ranks, self.filters or None)  # the dicts, checked now
+        self._scores: dict[str, float] = {}  # of the page being read
 
     @property
     def name(self) -> str:
@@ -132,7 +138,17 @@ class SearchSource(ListingSource):
         return f"{super().name} search"
 
     def _inputs(self) -> Iterator[Any]:
-        return (hit.input for hit in self.search.hits(self.ranks, self.filters or None))
+        for hit in self.search.hits(self.ranks, self.filters or None):
+            self._scores[hit.input.id] = hit.score
+            yield hit.input
+
+    def __iter__(self) -> Iterator[Record | Problem]:
+        for rank, item in enumerate(super().__iter__(), start=1):
+            score = self._scores.pop(item.id, 0.0)
+            if isinstance(item, Record):
+                found = {"score": round(float(score), 6), "rank": rank}
+                item = replace(item, metadata={**(item.metadata or {}), "search": found})
+            yield item
 
 
 class VersionArchiveSource(_Source):
@@ -204,14 +220,21 @@ def check_target(auth: ClientAuth, dataset_id: str = "", version_id: str = "") -
 
 def open_source(auth: ClientAuth, dataset_id: str = "", version_id: str = "",
                 spill_dir: str | None = None, check: bool = True,
+                query: SearchQuery | None = None,
                 ) -> ListingSource | VersionArchiveSource:
-    """The right source: a version's archive when ``version_id`` is given (it holds the
-    frozen labels in one download), else a paged listing of the dataset or the app.
-    ``check`` first makes sure they exist (ConfigError naming the missing one)."""
+    """The right source: the hits of ``query`` when given (a dataset becomes one more
+    filter of it); a version's archive when ``version_id`` is given (it holds the frozen
+    labels in one download); else a paged listing of the dataset or the app. ``check``
+    first makes sure they exist (ConfigError naming the missing one)."""
     if version_id and not dataset_id:
         raise ConfigError("--version needs --dataset (a version belongs to a dataset)")
+    if query is not None and version_id:
+        raise ConfigError("a search exports live inputs: give a query or --version, not both")
     if check:
         check_target(auth, dataset_id, version_id)
+    if query is not None:
+        return SearchSource(auth, query.ranks, query.filters, dataset_id, query.top_k,
+                            query.metric)
     if version_id:
         return VersionArchiveSource(auth, dataset_id, version_id, spill_dir)
     return ListingSource(auth, dataset_id)
