@@ -262,8 +262,8 @@ def test_a_plugin_embedder_is_used_for_apps_whose_base_workflow_names_it(tmp_pat
         assert index.search(server.embeddings.embed(pk, "text", "a"), 1)[0][0] == "aaa"
         assert set(LetterCountEmbedder.calls) == {"text", "image"}
         # Search uses it too: a text query finds the picture of that app.
+        rank = r.Rank(annotation=r.Annotation(data=r.Data(text=r.Text(raw="aaa a"))))
         found = api.call("PostInputsSearches", s.PostInputsSearchesRequest(
-            user_app_id=custom.user_app_id, searches=[r.Search(query=r.Query(ranks=[r.Rank(
-                annotation=r.Annotation(data=r.Data(text=r.Text(raw="aaa a")))))]))])
+            user_app_id=custom.user_app_id, searches=[r.Search(query=r.Query(ranks=[rank]))]))
         assert [h.input.id for h in found.hits] == ["aaa", "zzz"], found.status
         api.channel.close()
