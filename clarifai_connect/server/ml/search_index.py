@@ -54,7 +54,9 @@ CREATE INDEX IF NOT EXISTS search_concepts_by_name ON search_concepts (app_pk, n
 CREATE INDEX IF NOT EXISTS search_concepts_by_input ON search_concepts (app_pk, input_id);
 CREATE INDEX IF NOT EXISTS search_concepts_by_annotation
   ON search_concepts (app_pk, annotation_id);
-CREATE INDEX IF NOT EXISTS inputs_by_status ON inputs (app_pk, status);
+-- No index on inputs.status: SQLite would prefer it to the primary key for "status=? AND
+-- id IN (…)" lookups elsewhere and scan every input of the app; a status filter reads rows.
+DROP INDEX IF EXISTS inputs_by_status;
 
 CREATE TRIGGER IF NOT EXISTS search_input_added AFTER INSERT ON inputs BEGIN
   INSERT INTO search_dirty VALUES (NEW.app_pk, NEW.id); END;

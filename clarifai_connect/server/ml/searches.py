@@ -102,6 +102,18 @@ def _search(ctx: CallContext, req: Any, annotations: bool,
         return _answer(server, pk, user_id, app_id, [(r[0], r[1], 1.0) for r in rows],
                        annotations)
 
+    if not annotations and not only_count and len(compiled.ranks) == 1 and \
+            not compiled.ranks[0].negate:
+        # The common case: one rank over inputs; the index picks the page's best directly.
+        among = [r[0] for r in db.execute(f"SELECT i.id {sql}", args)] \
+            if compiled.filtered else None
+        server.embeddings.wait(pk, timeout=EMBED_WAIT)
+        embedder, vector = _query_vector(server, pk, compiled.ranks[0], "query.ranks[0]")
+        best = server.embeddings.index(pk, embedder).search(
+            vector, offset + limit, metric, among=among)
+        page = [(i, i, score) for i, score in best[offset:] if score >= search.min_value]
+        return _answer(server, pk, user_id, app_id, page, annotations)
+
     rows = db.execute(f"SELECT {columns} {sql} ORDER BY {alias}.seq", args).fetchall()
     scores = _rank_scores(server, pk, compiled, metric,
                           [r[1] for r in rows] if compiled.filtered else None)

@@ -62,17 +62,18 @@ class VectorIndex:
         if vectors.shape != (len(ids), self.dim):
             raise ValueError(f"expected {len(ids)} × {self.dim} vectors, got {vectors.shape}")
         with self._lock:
-            for input_id, vector in zip(ids, vectors, strict=False):
+            rows = []
+            for input_id in ids:
                 row = self._rows.get(input_id)
                 if row is None:
-                    row = len(self._ids)
-                    if row == len(self._matrix):
-                        grown = np.zeros((max(64, 2 * row), self.dim), dtype=np.float32)
-                        grown[:row] = self._matrix[:row]
-                        self._matrix = grown
+                    row = self._rows[input_id] = len(self._ids)
                     self._ids.append(input_id)
-                    self._rows[input_id] = row
-                self._matrix[row] = vector
+                rows.append(row)
+            if len(self._ids) > len(self._matrix):
+                grown = np.zeros((max(64, 2 * len(self._ids)), self.dim), dtype=np.float32)
+                grown[:len(self._matrix)] = self._matrix
+                self._matrix = grown
+            self._matrix[rows] = vectors  # a repeated id: the last of its vectors wins
 
     def remove(self, ids: Iterable[str]) -> None:
         """Forget the vectors of ``ids`` (unknown ids are ignored)."""
