@@ -23,7 +23,7 @@ import uuid
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 
-from bench.server_post_inputs import BATCH, drive
+from bench.server_post_inputs import batched_requests, drive
 from clarifai_connect.server import LocalServer
 from clarifai_connect.testing import raw_api
 
@@ -51,18 +51,15 @@ def sentence(n: int) -> str:
 def build_batches(total: int, user_app: resources_pb2.UserAppIDSet, kind: str) -> list:
     """Pre-built PostInputs requests of up to 128 labelled inputs each."""
     prefix = uuid.uuid4().hex[:8]
-    requests, inputs = [], []
-    for n in range(total):
-        data = (resources_pb2.Data(image=resources_pb2.Image(base64=picture(n))) if kind == "image"
-                else resources_pb2.Data(text=resources_pb2.Text(raw=sentence(n))))
+
+    def item(n: int) -> resources_pb2.Input:
+        data = (resources_pb2.Data(image=resources_pb2.Image(base64=picture(n)))
+                if kind == "image" else resources_pb2.Data(text=resources_pb2.Text(
+                    raw=sentence(n))))
         data.concepts.add(id=f"c{n % 10}", value=1.0)
-        inputs.append(resources_pb2.Input(id=f"{prefix}-{n}", data=data))
-        if len(inputs) == BATCH:
-            requests.append(service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs))
-            inputs = []
-    if inputs:
-        requests.append(service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs))
-    return requests
+        return resources_pb2.Input(id=f"{prefix}-{n}", data=data)
+
+    return batched_requests((item(n) for n in range(total)), user_app)
 
 
 def _measure(embedders, total: int, threads: int, kind: str) -> tuple[float, float, int]:

@@ -31,7 +31,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import struct_pb2
 
 from bench.ingest_embeddings import sentence
-from bench.server_post_inputs import BATCH, drive
+from bench.server_post_inputs import batched_requests, drive
 from clarifai_connect.server import LocalServer
 from clarifai_connect.testing import raw_api
 
@@ -39,19 +39,14 @@ QUERY_TEXT = "a dog runs in the park by the river"
 
 
 def _requests(total: int, user_app: r.UserAppIDSet) -> list:
-    requests, inputs = [], []
-    for n in range(total):
+    def item(n: int) -> r.Input:
         meta = struct_pb2.Struct()
         meta.update({"group": n % 100})
-        inputs.append(r.Input(id=f"t{n}", data=r.Data(
+        return r.Input(id=f"t{n}", data=r.Data(
             text=r.Text(raw=sentence(n)), concepts=[r.Concept(id=f"c{n % 10}", value=1.0)],
-            metadata=meta)))
-        if len(inputs) == BATCH:
-            requests.append(s.PostInputsRequest(user_app_id=user_app, inputs=inputs))
-            inputs = []
-    if inputs:
-        requests.append(s.PostInputsRequest(user_app_id=user_app, inputs=inputs))
-    return requests
+            metadata=meta))
+
+    return batched_requests((item(n) for n in range(total)), user_app)
 
 
 def _paired_ms(fn, baseline, repeats: int) -> tuple[float, float]:

@@ -69,20 +69,20 @@ def tiny_png(n: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(pixel)) + chunk(b"IEND", b""))
 
 
+def batched_requests(inputs, user_app: resources_pb2.UserAppIDSet) -> list:
+    """PostInputs requests of up to 128 of ``inputs`` each."""
+    inputs = list(inputs)
+    return [service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs[i:i + BATCH])
+            for i in range(0, len(inputs), BATCH)]
+
+
 def build_batches(total: int, user_app: resources_pb2.UserAppIDSet) -> list:
     """Pre-built PostInputs requests of up to 128 labelled images each."""
     prefix = uuid.uuid4().hex[:8]
-    requests, inputs = [], []
-    for n in range(total):
-        inputs.append(resources_pb2.Input(id=f"{prefix}-{n}", data=resources_pb2.Data(
-            image=resources_pb2.Image(base64=tiny_png(n)),
-            concepts=[resources_pb2.Concept(id=f"c{n % 10}", value=1.0)])))
-        if len(inputs) == BATCH:
-            requests.append(service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs))
-            inputs = []
-    if inputs:
-        requests.append(service_pb2.PostInputsRequest(user_app_id=user_app, inputs=inputs))
-    return requests
+    return batched_requests((resources_pb2.Input(id=f"{prefix}-{n}", data=resources_pb2.Data(
+        image=resources_pb2.Image(base64=tiny_png(n)),
+        concepts=[resources_pb2.Concept(id=f"c{n % 10}", value=1.0)])) for n in range(total)),
+        user_app)
 
 
 def drive(server, requests: list, threads: int) -> float:
