@@ -12,7 +12,8 @@ Each source is a lazy iterable of :class:`~clarifai_connect.records.Record` (and
 
 - :class:`SearchSource` pages through the hits of a search (``PostInputsSearches``: the
   reference's rank and filter dicts), best first, with each page's annotations as a
-  listing has them; each record's metadata gains its ``search`` score and rank.
+  listing has them; in an export each record's metadata gains its ``search`` score and
+  rank.
 
 :func:`open_source` picks: a query given → its hits; a version → its archive; else a
 listing.
@@ -117,19 +118,21 @@ class SearchSource(ListingSource):
 
     ``ranks`` and ``filters`` are the reference's dicts (``Search.query``); ``dataset_id``
     adds a filter on that dataset; ``top_k`` caps the hits (None: every hit); ``metric``
-    is the search's. Each record's metadata gains ``"search": {"score": …, "rank": …}``
-    (rank 1: the best hit).
+    is the search's. With ``scored`` (as exports have it) each record's metadata gains
+    ``"search": {"score": …, "rank": …}`` (rank 1: the best hit).
     """
 
     def __init__(self, auth: ClientAuth, ranks: Sequence[Mapping[str, Any]] = (),
                  filters: Sequence[Mapping[str, Any]] = (), dataset_id: str = "",
-                 top_k: int | None = None, metric: str = "cosine") -> None:
+                 top_k: int | None = None, metric: str = "cosine", scored: bool = False
+                 ) -> None:
         super().__init__(auth, dataset_id)
         self.ranks = list(ranks) or None
         self.filters = list(filters) + ([{"input_dataset_ids": [dataset_id]}]
                                         if dataset_id else [])
         self.search = Search(auth=auth, top_k=top_k, pagination=top_k is None, metric=metric)
         self.search.request(self.ranks, self.filters or None)  # the dicts, checked now
+        self.scored = scored
         self._scores: dict[str, float] = {}  # of the page being read
 
     @property
@@ -145,7 +148,7 @@ class SearchSource(ListingSource):
     def __iter__(self) -> Iterator[Record | Problem]:
         for rank, item in enumerate(super().__iter__(), start=1):
             score = self._scores.pop(item.id, 0.0)
-            if isinstance(item, Record):
+            if self.scored and isinstance(item, Record):
                 found = {"score": round(float(score), 6), "rank": rank}
                 item = replace(item, metadata={**(item.metadata or {}), "search": found})
             yield item
@@ -234,7 +237,7 @@ def open_source(auth: ClientAuth, dataset_id: str = "", version_id: str = "",
         check_target(auth, dataset_id, version_id)
     if query is not None:
         return SearchSource(auth, query.ranks, query.filters, dataset_id, query.top_k,
-                            query.metric)
+                            query.metric, scored=True)
     if version_id:
         return VersionArchiveSource(auth, dataset_id, version_id, spill_dir)
     return ListingSource(auth, dataset_id)
