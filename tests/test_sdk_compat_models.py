@@ -72,6 +72,13 @@ def test_sdk_model_lifecycle_train_and_predict(sdk_app, clarifai_server, tmp_pat
     assert concepts[0].id == "sport"
     assert {c.id for c in concepts} == {"sport", "food"}
 
+    queued = trained.evaluate(dataset_id="topics", eval_id="e1")
+    assert queued[0].status.code == codes.MODEL_QUEUED_FOR_EVALUATION  # the SDK returns the list
+    latest = poll(lambda: trained.get_latest_eval(label_counts=True, confusion_matrix=True),
+                  lambda m: m is not None, 120, "evaluation")
+    assert latest.id == "e1" and latest.summary.top1_accuracy == 1.0  # its training data
+    assert sum(c.count for c in latest.label_counts.positive_label_counts) == 12
+
     import tarfile
 
     trained.export(str(tmp_path / "export"))
