@@ -288,3 +288,17 @@ def test_stream_rpc_refuses_a_bad_key(clarifai_raw):
         assert first.status.code != codes.SUCCESS
     except grpc.RpcError as err:  # pragma: no cover - either way it is refused
         pytest.fail(f"refused as a transport error: {err}")
+
+
+def test_a_cancelled_caller_takes_its_item_back(served, clarifai_raw, clarifai_app):
+    app, model, runner_id = served
+    ids = resources_pb2.UserAppIDSet(user_id=clarifai_app.user_id)
+    future = clarifai_raw.stub.PostModelOutputs.future(service_pb2.PostModelOutputsRequest(
+        user_app_id=clarifai_app.user_app_id, model_id=model.id,
+        inputs=[_text("gone", "never mind")]), metadata=clarifai_raw.metadata, timeout=30)
+    time.sleep(0.3)
+    future.cancel()
+    time.sleep(1.0)  # the server notices within half a second
+    polled = clarifai_raw.call("ListRunnerItems", service_pb2.ListRunnerItemsRequest(
+        user_app_id=ids, runner_id=runner_id))
+    assert polled.status.code == codes.RUNNER_NEEDS_RETRY and not polled.runner_items

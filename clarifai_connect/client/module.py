@@ -12,7 +12,7 @@ from ..server.protos import modules_pb2
 from .auth import ClientAuth
 from .base import resolve_auth
 from .lister import Lister
-from .utils import expect_url, make_proto
+from .utils import make_proto, resource_ids
 
 
 class Module(Lister):
@@ -36,14 +36,10 @@ class Module(Lister):
             auth: An already resolved connection (used by parent objects).
             **kwargs: ``user_id``, ``app_id`` and further fields of the Module proto.
         """
-        if url and module_id:
-            raise UserError("Give either url or module_id, not both.")
-        user_id, app_id = kwargs.pop("user_id", ""), kwargs.pop("app_id", "")
         version = dict(module_version or {"id": ""})
-        if url:
-            parsed = expect_url(url, "modules")
-            user_id, app_id, module_id = parsed.user_id, parsed.app_id, parsed.resource_id
-            version["id"] = parsed.version_id or version.get("id", "")
+        user_id, app_id, module_id, version["id"] = resource_ids(
+            url, module_id, "modules", kwargs.pop("user_id", ""), kwargs.pop("app_id", ""),
+            version.get("id", ""))
         Lister.__init__(self)
         self._init_client(resolve_auth(auth, user_id=user_id, app_id=app_id, base_url=base_url,
                                        pat=pat, token=token,

@@ -95,6 +95,18 @@ def expect_url(url: str, resource_type: str | None) -> ClarifaiUrl:
     return parsed
 
 
+def resource_ids(url: str, resource_id: str, resource_type: str, user_id: str, app_id: str,
+                 version_id: str = "") -> tuple[str, str, str, str]:
+    """(user_id, app_id, resource id, version id) of a resource object made from a UI
+    ``url`` (naming ``resource_type``, e.g. "workflows") or from the ids given."""
+    if url and resource_id:
+        raise UserError(f"Give either url or {resource_type[:-1]}_id, not both.")
+    if not url:
+        return user_id, app_id, resource_id, version_id
+    parsed = expect_url(url, resource_type)
+    return parsed.user_id, parsed.app_id, parsed.resource_id, parsed.version_id or version_id
+
+
 def clean_input_id(input_id: str) -> str:
     """Turn a file name or free text into a valid input id (lower case, '_' and '-' kept)."""
     input_id = re.sub(r"[., /]+", "_", input_id)

@@ -19,7 +19,7 @@ from .auth import ClientAuth
 from .base import resolve_auth
 from .lister import Lister
 from .model import _data
-from .utils import expect_url, make_proto
+from .utils import make_proto, resource_ids
 
 log = logging.getLogger("clarifai_connect.client")
 MAX_WORKFLOW_PREDICT_INPUTS = 32
@@ -48,14 +48,10 @@ class Workflow(Lister):
             auth: An already resolved connection (used by parent objects).
             **kwargs: ``user_id``, ``app_id`` and further fields of the Workflow proto.
         """
-        if url and workflow_id:
-            raise UserError("Give either url or workflow_id, not both.")
-        user_id, app_id = kwargs.pop("user_id", ""), kwargs.pop("app_id", "")
         version = dict(workflow_version or {"id": ""})
-        if url:
-            parsed = expect_url(url, "workflows")
-            user_id, app_id, workflow_id = parsed.user_id, parsed.app_id, parsed.resource_id
-            version["id"] = parsed.version_id or version.get("id", "")
+        user_id, app_id, workflow_id, version["id"] = resource_ids(
+            url, workflow_id, "workflows", kwargs.pop("user_id", ""), kwargs.pop("app_id", ""),
+            version.get("id", ""))
         Lister.__init__(self)
         self._init_client(resolve_auth(auth, user_id=user_id, app_id=app_id, base_url=base_url,
                                        pat=pat, token=token,

@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,13 +95,19 @@ class RunnerQueue:
 
     # -- callers ---------------------------------------------------------------------------
 
-    def run(self, item: QueuedItem, timeout: float) -> service_pb2.MultiOutputResponse:
-        """Queue ``item`` and wait for its answer (see the module doc for the failures)."""
+    def run(self, item: QueuedItem, timeout: float,
+            active: Callable[[], bool] = lambda: True) -> service_pb2.MultiOutputResponse:
+        """Queue ``item`` and wait for its answer (see the module doc for the failures);
+        ``active`` says whether the caller still waits (a cancelled call gives up)."""
         deadline = item.submitted + timeout
         with self._cond:
             self._pending.append(item)
             self._cond.notify_all()
             while item.state != DONE:
+                if not active():
+                    self._give_up(item)
+                    raise RpcFailure(codes.RUNNER_ITEM_CANCELLED, "Caller went away",
+                                     "the call was cancelled before a runner answered")
                 clock = time.monotonic()
                 idle = item.state == PENDING and not self._alive(item.owner, item.runners, clock)
                 if clock >= deadline or (idle and clock - item.submitted >= LIVENESS):

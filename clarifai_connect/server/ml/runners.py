@@ -203,8 +203,11 @@ def process_runner_items(ctx: CallContext,
 
     reader = threading.Thread(target=read_answers, name=f"runner-{runner_id}", daemon=True)
     reader.start()
-    if control:
-        closed.wait(STREAM_IDLE)
+    if control:  # held open while the runner and the server are
+        until = time.monotonic() + STREAM_IDLE
+        while not closed.wait(POLL_WAIT) and time.monotonic() < until and \
+                (ctx.grpc_context is None or ctx.grpc_context.is_active()):
+            pass
         return
     queue.stream(user_id, runner_id, opened=True)
     try:
@@ -307,5 +310,6 @@ def serve_by_runner(server: Any, pk: int | None, model: resources_pb2.Model,
     if remaining is not None:
         timeout = max(0.0, min(timeout, remaining - ANSWER_MARGIN))
     item = QueuedItem(owner=model.user_id, runners=runners, request=request)
-    response = queue_of(server).run(item, timeout)
+    active = call.grpc_context.is_active if call and call.grpc_context else lambda: True
+    response = queue_of(server).run(item, timeout, active)
     return _outputs(model, inputs, response)
