@@ -19,14 +19,14 @@ def test_sync_throughput_bench_runs(capsys):
         print("\nsync throughput:", figures)
 
 
-@pytest.mark.xfail(strict=True, reason="measured net of the interpreter, a Parquet sync still "
-                   "grows ~230 bytes a record (native: pyarrow's scan of the file; the Python "
-                   "heap stays flat): 2.25x from 10k to 100k. Strict: passing means it is fixed")
 def test_sync_memory_is_bounded_by_batches_not_source_size(capsys):
     from bench.sync_memory import run
 
-    figures = run(small=5000, large=50000)
+    figures = run(small=10_000, large=100_000)
     with capsys.disabled():
         print("\nsync memory:", figures)
     assert figures["tiny_peak_rss_mb"] < figures["small_peak_rss_mb"]  # the baseline is real
-    assert figures["ratio"] <= 1.3
+    # Measured here: 1.2–1.4 (5–8 MB for the 90k more records); a Parquet scan that read
+    # ahead of the engine, growing with the file, gave 1.7–2.3 (18–20 MB).
+    assert figures["ratio"] <= 1.5
+    assert figures["growth_mb"] * 2**20 / 90_000 < 150  # bytes per extra record
