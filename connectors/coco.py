@@ -175,7 +175,8 @@ class CocoReader(DetectsByReason, Reader):
             folder = posixpath.dirname(path)
             root = posixpath.dirname(folder) if posixpath.basename(folder) == "annotations" \
                 else folder
-            return [_File(path, *_task_split(root, path))], root, []
+            # The file's own folder may name the split (Roboflow's train/…coco.json).
+            return [_File(path, *_task_split(posixpath.dirname(folder), path))], root, []
         files, ignored = [], []
         for found, kind in scan_tree(fs, path):
             # A JSON named like a COCO task file is read (and said to be broken) all the same.

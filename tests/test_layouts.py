@@ -74,6 +74,10 @@ def test_layout_is_detected_and_read(name, tmp_path):
 def test_splits_come_from_folders(tmp_path):
     records, _, _ = read(layouts.roboflow_coco(tmp_path / "coco"))
     assert {r.metadata["coco"]["split"] for r in records.values()} == {"train", "valid", "test"}
+    # one split's file as the source: its folder still names the split
+    records, _, _ = read(tmp_path / "coco/valid/_annotations.coco.json")
+    assert [r.metadata["coco"]["split"] for r in records.values()] == ["valid"]
+    assert sorted(records) == ["valid-img3_jpg.rf.77aa.jpg"]
     records, _, _ = read(layouts.roboflow_voc(tmp_path / "voc"))
     assert {i: r.metadata["voc"]["split"] for i, r in records.items()} == {
         "train-img1_jpg.rf.3a5b": "train", "train-img2_jpg.rf.9c1d": "train",
