@@ -70,6 +70,20 @@ def test_name_claims_give_distinct_names_to_distinct_owners(tmp_path):
     assert not list(tmp_path.iterdir())  # the spill file is gone
 
 
+def test_name_claims_spill_past_their_memory_bound(tmp_path):
+    claims = NameClaims(str(tmp_path), in_memory=2)
+    try:
+        names = [claims.claim(f"x/{i % 3}.png", f"owner{i}") for i in range(6)]
+        assert len({n.lower() for n in names}) == 6 and names[:3] == ["x/0.png", "x/1.png",
+                                                                        "x/2.png"]
+        assert claims.claim("x/2.png", "owner2") == "x/2.png"  # found on disk, same owner
+        assert claims.take("#scope/1") and not claims.take("#scope/1")
+        assert list(tmp_path.iterdir())  # past two names, they went to the spill file
+    finally:
+        claims.close()
+    assert not list(tmp_path.iterdir())
+
+
 def _hostile_source(root: Path) -> Path:
     from PIL import Image
 

@@ -9,8 +9,8 @@ of the original. ``~`` never occurs in a plain name, so an escaped name can neve
 kept one, and two originals share an escaped name only if their hashes collide: the
 mapping is deterministic and injective.
 
-:class:`NameClaims` remembers which names an export already used (on disk, so memory does
-not grow with the dataset), for formats whose names come from metadata that two inputs
+:class:`NameClaims` remembers which names an export already used (past a bound, on disk, so
+memory does not grow with the dataset), for formats whose names come from metadata that two inputs
 may share.
 """
 
@@ -22,6 +22,7 @@ import posixpath
 import re
 import sqlite3
 import tempfile
+import threading
 
 __all__ = ["NameClaims", "file_name_of", "safe_part", "safe_relpath"]
 
@@ -84,46 +85,83 @@ def safe_relpath(path: str) -> str:
 
 
 class NameClaims:
-    """The relative paths an export has used, kept in a temporary SQLite file.
+    """The relative paths an export has used: the first ``in_memory`` in a dict, the rest
+    in a temporary SQLite file (so memory stays bounded on any dataset size, and a common
+    export never pays a query per name).
 
     :meth:`claim` returns ``path`` the first time, and for a later owner of the same path
     (compared case-insensitively, since macOS and Windows compare names that way) the path
     with ``~`` and a hash of that owner before the extension.
     """
 
-    def __init__(self, spill_dir: str | None = None) -> None:
-        fd, self._path = tempfile.mkstemp(prefix="export-names-", suffix=".sqlite",
-                                          dir=spill_dir)
-        os.close(fd)
-        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                               "CREATE TABLE used (key TEXT PRIMARY KEY, owner TEXT)")
+    def __init__(self, spill_dir: str | None = None, in_memory: int = 100_000) -> None:
+        self.spill_dir = spill_dir
+        self.in_memory = in_memory
+        self._used: dict[str, str] = {}
+        self._db: sqlite3.Connection | None = None
+        self._path = ""
+        self._lock = threading.Lock()
+
+    def _spilled(self) -> sqlite3.Connection:
+        if self._db is None:
+            fd, self._path = tempfile.mkstemp(prefix="export-names-", suffix=".sqlite",
+                                              dir=self.spill_dir)
+            os.close(fd)
+            self._db = sqlite3.connect(self._path, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                                   "PRAGMA locking_mode=EXCLUSIVE;"
+                                   "CREATE TABLE used (key TEXT PRIMARY KEY, owner TEXT)")
+            # One transaction for the whole export: a throwaway file needs no commit per
+            # name; SQLite spills pages to the file, memory stays bounded.
+            self._db.execute("BEGIN")
+        return self._db
+
+    def _owner(self, key: str) -> str | None:
+        owner = self._used.get(key)
+        if owner is None and self._db is not None:
+            row = self._db.execute("SELECT owner FROM used WHERE key=?", (key,)).fetchone()
+            owner = row[0] if row else None
+        return owner
+
+    def _add(self, key: str, owner: str) -> None:
+        if len(self._used) < self.in_memory:
+            self._used[key] = owner
+        else:
+            self._spilled().execute("INSERT INTO used VALUES (?, ?)", (key, owner))
 
     def claim(self, path: str, owner: str) -> str:
         """``path`` if free (or already ``owner``'s), else a variant unique to ``owner``."""
         candidate = path
-        for _ in range(3):
-            row = self._db.execute("SELECT owner FROM used WHERE key=?",
-                                   (candidate.casefold(),)).fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO used VALUES (?, ?)", (candidate.casefold(), owner))
-                return candidate
-            if row[0] == owner:
-                return candidate
-            folder, name = posixpath.split(path)
-            stem, ext = posixpath.splitext(name)
-            candidate = posixpath.join(folder, f"{stem}~{_digest(owner + '|' + candidate)}{ext}")
+        with self._lock:
+            for _ in range(3):
+                found = self._owner(candidate.casefold())
+                if found is None:
+                    self._add(candidate.casefold(), owner)
+                    return candidate
+                if found == owner:
+                    return candidate
+                folder, name = posixpath.split(path)
+                stem, ext = posixpath.splitext(name)
+                candidate = posixpath.join(folder,
+                                           f"{stem}~{_digest(owner + '|' + candidate)}{ext}")
         raise RuntimeError(f"no free name for '{path}' (owner '{owner}')")  # 3 hash collisions
 
     def take(self, key: str) -> bool:
         """Claim ``key`` (any string, e.g. an id in a scope) if nobody has; True if taken now."""
-        cursor = self._db.execute("INSERT OR IGNORE INTO used VALUES (?, '')", (key,))
-        return cursor.rowcount == 1
+        with self._lock:
+            if self._owner(key) is not None:
+                return False
+            self._add(key, "")
+            return True
 
     def close(self) -> None:
         """Forget every claim and delete the temporary file."""
-        self._db.close()
-        try:
-            os.unlink(self._path)
-        except OSError:
-            pass
+        self._used.clear()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass

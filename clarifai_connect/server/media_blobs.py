@@ -41,23 +41,30 @@ def insert_small(db: sqlite3.Connection, small: list[tuple[str, bytes]]) -> None
         db.executemany("INSERT OR IGNORE INTO media_blobs(digest, data) VALUES (?, ?)", small)
 
 
-def read(server: Any, key: str) -> bytes:
-    """The bytes stored under the media key ``key`` (table or blob folder); KeyError when none."""
+def read(server: Any, key: str, db: sqlite3.Connection | None = None) -> bytes:
+    """The bytes stored under the media key ``key`` (table or blob folder); KeyError when
+    none. ``db``: a read-only connection of the caller's (see :func:`reader`)."""
     try:
         return server.blobs.get(key)
     except KeyError:
         pass
-    # A short-lived connection: HTTP handlers run on throwaway threads, and the store's
-    # per-thread connections would pile up one per request.
-    uri = f"file:{urllib.parse.quote(str(server.store.path))}?mode=ro"
-    db = sqlite3.connect(uri, uri=True, timeout=60)
+    own = db is None
+    db = reader(server) if own else db
     try:
         row = db.execute("SELECT data FROM media_blobs WHERE digest=?", (key,)).fetchone()
     finally:
-        db.close()
+        if own:
+            db.close()
     if row is None:
         raise KeyError(key)
     return bytes(row[0])
+
+
+def reader(server: Any) -> sqlite3.Connection:
+    """A read-only connection to the store, for a caller that closes it: HTTP handlers
+    run on throwaway threads, and the store's per-thread connections would pile up."""
+    uri = f"file:{urllib.parse.quote(str(server.store.path))}?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False)
 
 
 def exists(server: Any, key: str) -> bool:

@@ -1,0 +1,100 @@
+"""Export throughput: `clarifai_connect.export` of small labelled images from a local-server
+app, as a ratio to `clarifai_connect.sync` of the same images into it, in the same run.
+
+One server (a subprocess, as a real API is remote) gets the images through a sync (timed),
+then each format exports them to a fresh folder (timed); three rounds, the median reported. The ratio is export inputs/s over
+sync inputs/s: listing, annotations, media downloads over HTTP, and file writes against
+reading files and posting inputs. Goal: ratio ≥ 1.0 (exporting is no slower than syncing).
+
+    python -m bench.export_throughput [--inputs 2000] [--workers 8] [--formats coco,folder]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import clarifai_connect
+from bench.server_post_inputs import tiny_png
+from bench.sync_throughput import server_process
+
+
+def _images(root: Path, total: int, offset: int) -> Path:
+    """``root/c<k>/img<n>.png``: distinct bytes per round, as the server deduplicates."""
+    for n in range(offset, offset + total):
+        folder = root / f"c{n % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"img{n:06d}.png").write_bytes(tiny_png(n))
+    return root
+
+
+def _timed_export(api: dict, app: str, destination: Path, format: str, workers: int,
+                  total: int, profile: str) -> float:
+    start = time.perf_counter()
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            exported = clarifai_connect.export(app, str(destination), format, dataset="all",
+                                               workers=workers, **api)
+        prof.dump_stats(f"{profile}.{format}")
+    else:
+        exported = clarifai_connect.export(app, str(destination), format, dataset="all",
+                                           workers=workers, **api)
+    rate = total / (time.perf_counter() - start)
+    if exported.exported != total:
+        raise RuntimeError(f"the export did not write everything: {exported.summary()}")
+    return rate
+
+
+def run(total: int = 2000, workers: int = 8, formats: tuple[str, ...] = ("coco", "folder"),
+        rounds: int = 3, profile: str = "") -> dict:
+    """``rounds`` times: sync ``total`` images into a fresh app, export them in each format.
+    The ratio of each round is taken right after its sync (a shared machine's load drifts);
+    the median round is reported."""
+    ratios: dict[str, list[float]] = {f: [] for f in formats}
+    rates: dict[str, list[float]] = {"sync": [], **{f: [] for f in formats}}
+    with tempfile.TemporaryDirectory() as tmp, server_process(str(Path(tmp) / "server")) as server:
+        api = {"base_url": server.base_url, "pat": server.keys[0]}
+        for n in range(rounds):
+            app = f"bench/export-{n}"
+            root = _images(Path(tmp) / f"images-{n}", total, offset=n * total)
+            start = time.perf_counter()
+            report = clarifai_connect.sync(str(root), app, format="folder", dataset="all",
+                                           workers=4, state=Path(tmp) / f"s{n}.sqlite", **api)
+            sync_rate = total / (time.perf_counter() - start)
+            if report.created != total:
+                raise RuntimeError(f"the sync did not land everything: {report.summary()}")
+            rates["sync"].append(sync_rate)
+            for format in formats:
+                rate = _timed_export(api, app, Path(tmp) / f"out-{n}-{format}", format,
+                                     workers, total, profile)
+                rates[format].append(rate)
+                ratios[format].append(rate / sync_rate)
+    out: dict = {"inputs": total, "workers": workers, "rounds": rounds,
+                 "sync_inputs_per_s": round(statistics.median(rates["sync"]))}
+    for format in formats:
+        out[f"{format}_export_inputs_per_s"] = round(statistics.median(rates[format]))
+        out[f"{format}_ratio"] = round(statistics.median(ratios[format]), 3)
+        out[f"{format}_ratios"] = [round(r, 3) for r in ratios[format]]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--formats", default="coco,folder")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", default="", help="Write cProfile stats to PREFIX.<format>.")
+    args = parser.parse_args()
+    print(json.dumps(run(args.inputs, args.workers, tuple(args.formats.split(",")),
+                         args.rounds, args.profile), indent=2))
+
+
+if __name__ == "__main__":
+    main()
