@@ -186,3 +186,54 @@ def test_upload_from_folder_reads_class_folders(clarifai_server, clarifai_app, t
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     with pytest.raises(UserError, match="no image files in it, nor in class folders"):
         app.dataset("train").upload_from_folder(str(tmp_path / "empty"), "image", labels=True)
+
+
+def test_fetch_keeps_one_connection_alive_and_follows_redirects():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from clarifai_connect.client.http import HttpError, fetch
+
+    connections = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            connections.append(1)
+            super().setup()
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            if self.path == "/moved":
+                return self._send(302, b"", {"Location": "/file"})
+            if self.path == "/missing":
+                return self._send(404, b"no")
+            closing = {"Connection": "close"} if self.path == "/once" else {}
+            self._send(200, f"body of {self.path} {self.headers['Authorization']}".encode(),
+                       closing)
+
+        def _send(self, code, body, headers=None):
+            self.send_response(code)
+            for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        bodies = [fetch(f"{base}/file", {"Authorization": "Key k"})[0] for _ in range(5)]
+        assert bodies == [b"body of /file Key k"] * 5 and len(connections) == 1
+        assert fetch(f"{base}/moved", {"Authorization": "Key k"})[0] == b"body of /file Key k"
+        assert fetch(f"{base}/once")[0] == b"body of /once None"  # the server closes it ...
+        assert fetch(f"{base}/file")[0] == b"body of /file None"  # ... and a new one opens
+        with pytest.raises(HttpError) as missing:
+            fetch(f"{base}/missing")
+        assert missing.value.status == 404
+    finally:
+        server.shutdown()
+        server.server_close()
