@@ -83,7 +83,7 @@ def server_process(data_dir: str) -> Iterator[ServerProcess]:
     key = os.urandom(16).hex()
     proc = subprocess.Popen(
         [sys.executable, "-m", "clarifai_connect.cli", "serve", "--port", "0",
-         "--data-dir", data_dir, "--pat", key], stdout=subprocess.PIPE, text=True)
+         "--data-dir", data_dir, "--pat", f"bench:{key}"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # "Serving the Clarifai API on http://host:port"
         host, port = line.strip().rsplit("://", 1)[1].rsplit(":", 1)
