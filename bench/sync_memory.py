@@ -8,7 +8,8 @@ dilute a ratio of the two peaks towards 1 whatever the engine does, so a tiny ru
 of batches) is measured too and subtracted: ``ratio`` is the larger run's growth over the
 baseline divided by the smaller run's. The engine streams, so it should stay near 1 (a
 memory that followed the source would give ~10); ``growth_mb`` is the plain difference
-between the two sizes. The source is a Parquet table of small labelled PNGs (bytes
+between the two sizes, also given per extra record (the steadier figure: it has no small
+denominator). The source is a Parquet table of small labelled PNGs (bytes
 column), written in row groups so the connector can stream it.
 
     python -m bench.sync_memory [--tiny 256] [--small 10000] [--large 100000]
@@ -83,6 +84,7 @@ def run(small: int = 10000, large: int = 100000, tiny: int = 256) -> dict:
     for label in ("small", "large"):
         out[f"{label}_over_baseline_mb"] = round(out[f"{label}_peak_rss_mb"] - base, 1)
     out["growth_mb"] = round(out["large_peak_rss_mb"] - out["small_peak_rss_mb"], 1)
+    out["bytes_per_extra_record"] = round(out["growth_mb"] * 2**20 / max(large - small, 1))
     # Within a megabyte of the baseline is noise, not a denominator.
     out["ratio"] = round(max(out["large_over_baseline_mb"], 1.0)
                          / max(out["small_over_baseline_mb"], 1.0), 3)

@@ -26,7 +26,8 @@ def test_sync_memory_is_bounded_by_batches_not_source_size(capsys):
     with capsys.disabled():
         print("\nsync memory:", figures)
     assert figures["tiny_peak_rss_mb"] < figures["small_peak_rss_mb"]  # the baseline is real
-    # Measured here: 1.2–1.4 (5–8 MB for the 90k more records); a Parquet scan that read
-    # ahead of the engine, growing with the file, gave 1.7–2.3 (18–20 MB).
-    assert figures["ratio"] <= 1.5
-    assert figures["growth_mb"] * 2**20 / 90_000 < 150  # bytes per extra record
+    # Measured here: 40–95 bytes per extra record (4–8 MB for the 90k more; net ratio
+    # 1.1–1.6, noisier: its denominator is small). A Parquet scan that read ahead of the
+    # engine, growing with the file, gave 210–240 bytes (18–20 MB; ratio 1.7–2.3).
+    assert figures["bytes_per_extra_record"] < 150
+    assert figures["ratio"] <= 1.8
