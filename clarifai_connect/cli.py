@@ -335,6 +335,9 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
                                              "print what would be done.")
 @click.option("--report", "report", type=click.Path(dir_okay=False), default=None,
               help="Where to write the JSON-lines report [default: beside the state file].")
+@click.option("--check-media", is_flag=True,
+              help="Also decode every image before sending it (the first bytes of every "
+                   "image, video and audio are always checked).")
 @click.option("--give-up-after", type=click.FloatRange(min=1), default=60, show_default=True,
               metavar="SECONDS",
               help="Stop sending when every call to the API has failed for this long (a "

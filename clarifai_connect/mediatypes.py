@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 
-__all__ = ["SNIFF_BYTES", "kind_from_extension", "sniff_kind"]
+__all__ = ["SNIFF_BYTES", "MediaContentError", "content_problem", "kind_from_extension", "sniff_kind"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp",
                               ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif"})
@@ -62,3 +62,43 @@ def sniff_kind(head: bytes) -> str | None:
         if exc.start < len(head) - 3:
             return None
     return "text"
+
+
+class MediaContentError(ValueError):
+    """Media whose content is not the kind it claims (the message says what it is)."""
+
+
+def content_problem(kind: str, data: bytes, decode: bool = False) -> str | None:
+    """Why ``data`` is not the ``kind`` of media it claims to be, or None when it looks so.
+
+    Cheap by default: the magic bytes of images, videos and audio (a text file named
+    ``.png`` is caught), and a PNG's closing ``IEND`` chunk (a truncated PNG is caught).
+    ``decode`` also decodes images with Pillow (any truncated or corrupt image is caught).
+    Text is checked by the caller (it must decode as UTF-8).
+    """
+    if kind == "text":
+        return None
+    if not data:
+        return f"the {kind} is empty"
+    found = sniff_kind(data[:SNIFF_BYTES])
+    if found != kind:
+        looks = f"looks like {found}" if found else "is not a known image, video or audio format"
+        return f"declared {kind} but the content {looks}"
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" not in data[-64:]:
+        return "the PNG is truncated (no IEND chunk at its end)"
+    if decode and kind == "image":
+        return _decode_problem(data)
+    return None
+
+
+def _decode_problem(data: bytes) -> str | None:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception as exc:  # Pillow raises many kinds for broken files
+        return f"the image cannot be decoded: {type(exc).__name__}: {exc}"
+    return None

@@ -117,12 +117,15 @@ class RecordUploader(BaseClient):
     # -- inputs --------------------------------------------------------------------------
 
     @staticmethod
-    def prepare(record: Record | Prepared, dataset_ids: Iterable[str] = ()) -> Prepared:
-        """Build the protos of ``record``, reading its media (OSError/ValueError propagate);
-        an item already Prepared is returned as it is."""
+    def prepare(record: Record | Prepared, dataset_ids: Iterable[str] = (),
+                check_media: bool = False) -> Prepared:
+        """Build the protos of ``record``, reading its media and checking it is what it
+        claims (OSError/ValueError propagate; ``check_media`` also decodes images); an item
+        already Prepared is returned as it is."""
         if isinstance(record, Prepared):
             return record
-        return Prepared(record, record_input(record, dataset_ids), record_annotations(record),
+        return Prepared(record, record_input(record, dataset_ids, check_media),
+                        record_annotations(record),
                         source=record.source, fingerprint=record.fingerprint)
 
     def post_inputs(self, items: list[Prepared]) -> dict[str, tuple[Outcome, str]]:

@@ -31,6 +31,7 @@ from clarifai_grpc.grpc.api import resources_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
 
+from ..mediatypes import MediaContentError, content_problem
 from ..records import (
     MAX_ID_LENGTH,
     MEDIA_KINDS,
@@ -74,15 +75,20 @@ def _read(media: Media) -> bytes:
     return media.read_bytes()
 
 
-def _media_part(media: Media) -> Any:
+def _media_part(media: Media, decode: bool = False) -> Any:
     """The Image/Video/Audio/Text proto: URLs the API fetches itself stay URLs, anything
-    else (local paths, s3://, bytes) is read here and sent inline."""
+    else (local paths, s3://, bytes) is read here and sent inline — once its first bytes
+    show it is the kind it claims (``decode``: once it decodes), else MediaContentError."""
     cls = _MEDIA_FIELDS[media.kind]
     if media.is_http:
         return cls(url=media.uri)
     if media.kind == "text":
         return cls(raw=media.text if media.text is not None else _read(media).decode("utf-8"))
-    return cls(base64=_read(media))
+    data = _read(media)
+    problem = content_problem(media.kind, data, decode)
+    if problem:
+        raise MediaContentError(problem)
+    return cls(base64=data)
 
 
 def _media(kind: str, part: Any, headers: Mapping[str, str] | None) -> Media | None:
@@ -185,13 +191,16 @@ def _shortest_f32(value: float) -> float:
 # -- Record → Input and Annotations ----------------------------------------------------------
 
 
-def record_input(record: Record, dataset_ids: Iterable[str] = ()) -> resources_pb2.Input:
-    """The Input proto of ``record`` (reads its media: may raise OSError or ValueError).
+def record_input(record: Record, dataset_ids: Iterable[str] = (),
+                 check_media: bool = False) -> resources_pb2.Input:
+    """The Input proto of ``record`` (reads its media: may raise OSError or ValueError,
+    MediaContentError when its bytes are not the kind it claims; ``check_media`` also
+    decodes images).
 
     ``dataset_ids`` are added to the record's own.
     """
     data = resources_pb2.Data(concepts=[_concept_proto(c) for c in record.concepts])
-    getattr(data, record.media.kind).CopyFrom(_media_part(record.media))
+    getattr(data, record.media.kind).CopyFrom(_media_part(record.media, check_media))
     if record.metadata:
         data.metadata.CopyFrom(_struct(record.metadata))
     if record.geo is not None:

@@ -3,7 +3,8 @@
 ``clarifai-connect sync CONFIG.yaml`` reads a mapping whose keys are the option names
 (``source``, ``app``, ``dataset``, ``format``, ``base_url``, ``workers``, ``batch_size``,
 ``state``, ``update``, ``delete``, ``max_delete``, ``dry_run``, ``report``,
-``storage_options``, ``options``, ``transform``, ``allow_paths``); relative paths in it are
+``storage_options``, ``options``, ``transform``, ``allow_paths``, ``give_up_after``,
+``check_media``); relative paths in it are
 relative to the file (a ``transform: my_module:fix`` module is imported from the file's
 folder). Options given on the command line win over the file.
 """
@@ -26,7 +27,7 @@ __all__ = ["CONFIG_KEYS", "load_config", "load_sync_settings"]
 CONFIG_KEYS = ("source", "app", "dataset", "format", "base_url", "pat", "workers",
                "batch_size", "state", "update", "delete", "max_delete", "dry_run", "report",
                "storage_options", "options", "transform", "allow_paths",
-               "give_up_after")
+               "give_up_after", "check_media")
 _PATH_KEYS = ("state", "report")
 # CLI parameter name → sync() argument name, where they differ.
 _RENAMES = {"format_": "format", "storage": "storage_options"}

@@ -29,6 +29,7 @@ from typing import Literal
 from ..client.record_upload import EXISTS, LANDED, MAX_BATCH, Prepared, RecordUploader
 from ..client.utils import batched
 from ..errors import ApiUnreachableError, ClarifaiConnectError, UserError, redact
+from ..mediatypes import MediaContentError
 from ..records import Notice, Problem, Record
 from .report import Bucket, RunReport
 from .state import DONE, INPUT, SyncState
@@ -59,6 +60,7 @@ class SyncOptions:
     max_delete: int | None = 1000
     dry_run: bool = False
     dataset_id: str = ""
+    check_media: bool = False  # decode images before sending (magic bytes are always checked)
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH:
@@ -228,7 +230,7 @@ class UploadEngine:
         """The record's protos (its media read), or why its media cannot be read."""
         dataset = [self.options.dataset_id] if self.options.dataset_id else []
         try:
-            return self.uploader.prepare(record, dataset)
+            return self.uploader.prepare(record, dataset, self.options.check_media)
         except Exception as exc:  # media unreadable: this record fails, the rest goes on
             return _media_reason(exc)
 
@@ -403,6 +405,8 @@ def _is_local(record: Record | Prepared) -> bool:
 
 
 def _media_reason(exc: BaseException) -> str:
+    if isinstance(exc, MediaContentError):
+        return str(exc)
     if isinstance(exc, FileNotFoundError):
         return f"media not found: {exc.filename or exc}"
     if isinstance(exc, UnicodeDecodeError):

@@ -118,7 +118,7 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
          create: bool = True, registry: PluginRegistry | None = None,
          on_progress: Callable[[int], None] | None = None,
          allow_paths: Iterable[str] = (),
-         give_up_after: float = 60.0) -> RunReport:
+         give_up_after: float = 60.0, check_media: bool = False) -> RunReport:
     """Sync ``source`` into the Clarifai app ``app`` and return the :class:`RunReport`.
 
     Args:
@@ -157,6 +157,8 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         allow_paths: Folders outside the source that its media references may point into
             (absolute paths, ``file://``, ``../``); by default a reference that leaves the
             source fails its item.
+        check_media: Also decode every image before sending it (its first bytes are always
+            checked: media that is not the kind it claims fails its item).
         give_up_after: Seconds during which every call to the API failed after which the
             sync stops sending (what is left is ``not_attempted``; a rerun resumes).
 
@@ -171,7 +173,8 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
     if dataset and id_problem(dataset, "dataset id"):
         raise ConfigError(f"--dataset: {id_problem(dataset, 'dataset id')}")
     opts = SyncOptions(workers=workers, batch_size=batch_size, update=update, delete=delete,
-                       max_delete=max_delete, dry_run=dry_run, dataset_id=dataset)
+                       max_delete=max_delete, dry_run=dry_run, dataset_id=dataset,
+                       check_media=check_media)
     opened = open_source(source, source_id=source_id, format=format,
                          storage_options=storage_options, options=options, registry=registry,
                          allowed_paths=allow_paths)

@@ -22,6 +22,7 @@ from typing import Any
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
+from ..mediatypes import content_problem
 from . import downloads, input_jobs, input_rows, media_blobs
 from .annotations import (
     insert_annotations,
@@ -93,6 +94,9 @@ def _prepare(server: ServerState, inp: resources_pb2.Input, where: str,
     if kind == "text" and part.raw:
         part.hosted.suffix = media_blobs.stash(server, part.raw.encode(), small)
     elif kind != "text" and part.base64:
+        problem = content_problem(kind, part.base64)
+        if problem:  # as the real API, bytes that are not the declared kind are not stored
+            return f"{where}: input '{inp.id}': {problem}", False
         part.hosted.suffix = media_blobs.stash(server, part.base64, small)
         part.ClearField("base64")
     elif part.url:
