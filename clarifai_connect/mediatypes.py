@@ -68,11 +68,13 @@ class MediaContentError(ValueError):
     """Media whose content is not the kind it claims (the message says what it is)."""
 
 
-def content_problem(kind: str, data: bytes, decode: bool = False) -> str | None:
+def content_problem(kind: str, data: bytes, decode: bool = False,
+                    check_end: bool = True) -> str | None:
     """Why ``data`` is not the ``kind`` of media it claims to be, or None when it looks so.
 
     Cheap by default: the magic bytes of images, videos and audio (a text file named
-    ``.png`` is caught), and a PNG's closing ``IEND`` chunk (a truncated PNG is caught).
+    ``.png`` is caught), and with ``check_end`` a PNG's closing ``IEND`` chunk (a truncated
+    PNG is caught).
     ``decode`` also decodes images with Pillow (any truncated or corrupt image is caught).
     Text is checked by the caller (it must decode as UTF-8).
     """
@@ -84,7 +86,7 @@ def content_problem(kind: str, data: bytes, decode: bool = False) -> str | None:
     if found != kind:
         looks = f"looks like {found}" if found else "is not a known image, video or audio format"
         return f"declared {kind} but the content {looks}"
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" not in data[-64:]:
+    if check_end and data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" not in data[-64:]:
         return "the PNG is truncated (no IEND chunk at its end)"
     if decode and kind == "image":
         return _decode_problem(data)

@@ -19,7 +19,7 @@ from clarifai_connect.client import App  # noqa: E402
 @pytest.fixture
 def sdk_app(clarifai_server):
     user = clarifai_user.User(user_id="sdk-workflows", base_url=clarifai_server.base_url,
-                              pat=clarifai_server.keys[0])
+                              pat=clarifai_server.key_for("sdk-workflows"))
     app_id = f"sdk_wf_{uuid.uuid4().hex[:6]}"
     app = user.create_app(app_id=app_id)
     yield app
@@ -59,7 +59,7 @@ def test_sdk_workflow_create_predict_export_delete(sdk_app, clarifai_server, cla
     assert [w.id for w in sdk_app.list_workflows()] == ["sdk-wf"]
     by_url = SdkWorkflow(url=f"https://clarifai.com/{sdk_app.user_id}/{sdk_app.id}/workflows/"
                              "sdk-wf", base_url=clarifai_server.base_url,
-                         pat=clarifai_server.keys[0])
+                         pat=clarifai_server.key_for("sdk-workflows"))
     versions = list(by_url.list_versions())
     assert len(versions) == 1
     out = tmp_path / "exported.yml"
@@ -73,7 +73,7 @@ def test_sdk_workflow_create_predict_export_delete(sdk_app, clarifai_server, cla
     # The project's client reads the SDK's export back into the same graph, and writes the
     # same YAML the SDK wrote.
     ours = App(user_id=sdk_app.user_id, app_id=sdk_app.id, base_url=clarifai_server.base_url,
-               pat=clarifai_server.keys[0])
+               pat=clarifai_server.key_for("sdk-workflows"))
     again = ours.create_workflow(str(out), display=False)
     assert [(n.id, n.model.id) for n in again.nodes] == \
         [("builtin", embedder.id), ("mine", "my-embedder")]

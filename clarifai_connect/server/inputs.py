@@ -94,8 +94,10 @@ def _prepare(server: ServerState, inp: resources_pb2.Input, where: str,
     if kind == "text" and part.raw:
         part.hosted.suffix = media_blobs.stash(server, part.raw.encode(), small)
     elif kind != "text" and part.base64:
-        problem = content_problem(kind, part.base64)
-        if problem:  # as the real API, bytes that are not the declared kind are not stored
+        # Bytes that are not the declared kind are not stored (a damaged file of the right
+        # kind is, as before: embedders skip what they cannot decode).
+        problem = content_problem(kind, part.base64, check_end=False)
+        if problem:
             return f"{where}: input '{inp.id}': {problem}", False
         part.hosted.suffix = media_blobs.stash(server, part.base64, small)
         part.ClearField("base64")
