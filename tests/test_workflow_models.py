@@ -78,3 +78,22 @@ def test_embedder_then_trained_classifier(clarifai_server, clarifai_pat, clarifa
                                 output_config={"min_value": 0.99})
     outputs = strict.predict_by_bytes(text.encode(), "text").results[0].outputs
     assert all(c.value >= 0.99 for c in outputs[1].data.concepts)
+
+
+def test_base_workflow_runs_on_a_stored_input(clarifai_server, clarifai_pat, clarifai_app,
+                                              clarifai_raw):
+    embedder = _text_embedder(clarifai_raw)
+    if embedder is None:
+        pytest.skip("the server has no built-in text embedder")
+    app = App(user_id=clarifai_app.user_id, app_id=clarifai_app.app_id,
+              base_url=clarifai_server.base_url, pat=clarifai_pat)
+    app.inputs().upload_text("stored", "words kept in the app")
+    run = clarifai_raw.call("PostWorkflowResults", service_pb2.PostWorkflowResultsRequest(
+        user_app_id=clarifai_app.user_app_id, workflow_id="Language-Understanding",
+        inputs=[resources_pb2.Input(id="stored")]))
+    assert run.status.code == codes.SUCCESS, run.status
+    assert run.workflow.user_id == "clarifai"  # the base workflow, served in the app
+    (output,) = run.results[0].outputs
+    direct = app.model(embedder.id, user_id="clarifai", app_id="main").predict_by_bytes(
+        b"words kept in the app", "text").outputs[0].data.embeddings[0].vector
+    assert list(output.data.embeddings[0].vector) == pytest.approx(list(direct), abs=1e-6)

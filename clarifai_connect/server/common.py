@@ -100,6 +100,23 @@ def fresh_copy(db: sqlite3.Connection, table: str, scope: dict[str, Any], given:
     return stored
 
 
+def with_stored_data(db: sqlite3.Connection, pk: int,
+                     inputs: Iterable[resources_pb2.Input]) -> list[resources_pb2.Input]:
+    """Copies of ``inputs``, those given by id alone filled with the data stored under that
+    id in app ``pk`` (for code that needs the media itself: runners, workflow nodes)."""
+    out = []
+    for inp in inputs:
+        given = resources_pb2.Input()
+        given.CopyFrom(inp)
+        if inp.id and not inp.data.ByteSize():
+            row = db.execute("SELECT proto FROM inputs WHERE app_pk=? AND id=?",
+                             (pk, inp.id)).fetchone()
+            if row is not None:
+                given.data.CopyFrom(resources_pb2.Input.FromString(row[0]).data)
+        out.append(given)
+    return out
+
+
 def stamp_created(message: Any, user_id: str, app_id: str, stamp: float) -> None:
     """Set what the server owns on a resource it creates: owner ids, created/modified time
     (``stamp``), and private visibility unless the request chose one."""

@@ -23,7 +23,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 from clarifai_grpc.grpc.api.status import status_pb2
 
 from ..annotations import new_id
-from ..common import fresh_copy, invalid, page_window, timestamp
+from ..common import fresh_copy, invalid, page_window, timestamp, with_stored_data
 from ..rpc import CallContext, RpcFailure, current_call, rpc, status
 from ..store import now
 from . import predict
@@ -242,23 +242,6 @@ def _runners_for(server: Any, model: resources_pb2.Model) -> frozenset[str]:
                      if serves(r, model))
 
 
-def _with_stored_data(server: Any, pk: int,
-                      inputs: Sequence[resources_pb2.Input]) -> list[resources_pb2.Input]:
-    """The inputs, those given by id only filled from the app's stored inputs."""
-    db = server.store.read()
-    out = []
-    for inp in inputs:
-        given = resources_pb2.Input()
-        given.CopyFrom(inp)
-        if inp.id and not inp.data.ByteSize():
-            row = db.execute("SELECT proto FROM inputs WHERE app_pk=? AND id=?",
-                             (pk, inp.id)).fetchone()
-            if row is not None:
-                given.data.CopyFrom(resources_pb2.Input.FromString(row[0]).data)
-        out.append(given)
-    return out
-
-
 def _outputs(model: resources_pb2.Model, inputs: Sequence[resources_pb2.Input],
              response: service_pb2.MultiOutputResponse) -> list[resources_pb2.Output]:
     """One Output per input from a runner's response (missing ones fail with its status)."""
@@ -298,7 +281,7 @@ def serve_by_runner(server: Any, pk: int | None, model: resources_pb2.Model,
     runners = _runners_for(server, model)
     if not runners:
         return None
-    inputs = _with_stored_data(server, pk, inputs)
+    inputs = with_stored_data(server.store.read(), pk, inputs)
     request = service_pb2.PostModelOutputsRequest(
         user_app_id=resources_pb2.UserAppIDSet(user_id=model.user_id, app_id=model.app_id),
         model_id=model.id, version_id=model.model_version.id, inputs=inputs)

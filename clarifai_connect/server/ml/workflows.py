@@ -35,6 +35,7 @@ from ..common import (
     stamp_created,
     timestamp,
     user_app,
+    with_stored_data,
 )
 from ..rpc import CallContext, RpcFailure, rpc, status
 from ..store import now
@@ -453,12 +454,12 @@ def post_workflow_results(ctx: CallContext, req: service_pb2.PostWorkflowResults
     _, workflow = find_workflow(ctx.server, req, req.workflow_id, req.version_id)
     if not workflow.nodes:
         raise invalid(f"workflow '{workflow.id}' has no nodes to run")
-    inputs = []
-    for inp in req.inputs:
-        given = resources_pb2.Input()
-        given.CopyFrom(inp)
+    inputs = list(req.inputs)
+    if not builtin.is_builtin_app(*user_app(req)):  # inputs given by id are the app's
+        inputs = with_stored_data(ctx.server.store.read(), app_pk(ctx.server.store.read(), req),
+                                  inputs)
+    for given in inputs:
         given.id = given.id or new_id()
-        inputs.append(given)
     produced = run_workflow(ctx, workflow, inputs,
                             req.output_config if req.HasField("output_config") else None)
     stamp = timestamp(now())
