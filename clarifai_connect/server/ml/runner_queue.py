@@ -13,6 +13,10 @@ last ``LIVENESS`` s and none holds a stream open — the call ends after ``LIVEN
 latest with **MODEL_NOT_DEPLOYED** ("no runner is serving …"); an item claimed but not
 answered in time ends with **RUNNER_PROCESSING_FAILED**. The queue lives in memory: items
 are as short-lived as the calls waiting on them.
+
+Each waiting caller holds one of the server's worker threads (``LocalServer(workers=…)``,
+16 by default), as do the runners' polls: size ``workers`` above the callers plus polls you
+expect at once, or the runners cannot get through to answer.
 """
 
 from __future__ import annotations
