@@ -127,7 +127,7 @@ def test_no_runner_alive_ends_with_model_not_deployed(served, clarifai_raw, clar
     request = service_pb2.PostModelOutputsRequest(
         user_app_id=clarifai_app.user_app_id, model_id=model.id, inputs=[_text("x", "hello")])
     # Within the caller's deadline, the call ends with a clear status (not DEADLINE_EXCEEDED).
-    response = clarifai_raw.call("PostModelOutputs", request, timeout=3)
+    response = clarifai_raw.call("PostModelOutputs", request, timeout=4)
     assert response.status.code == codes.MODEL_NOT_DEPLOYED, response.status
     assert runner_id in response.status.details
 
@@ -141,12 +141,21 @@ def test_stop_and_ctrl_c_end_the_run_loop(served, clarifai_server, clarifai_pat)
     runner.stop()
     thread.join(10)
     assert not thread.is_alive() and not runner.running
-    # Ctrl-C in the thread that runs start(): it stops the pollers and returns.
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
-    started = time.monotonic()
+    # Ctrl-C in the thread that runs start(): it stops the pollers and returns. While it
+    # runs (in this, the main thread), another thread predicts, then presses Ctrl-C.
+    seen = {}
+
+    def predict_then_interrupt():
+        try:
+            seen["answer"] = model.predict([_text("b", "two")]).outputs[0].data.text.raw
+        finally:
+            _thread.interrupt_main()
+
+    helper = threading.Thread(target=predict_then_interrupt)
+    helper.start()
     runner.start()
-    assert time.monotonic() - started >= 0.5  # it did run until interrupted
+    helper.join(10)
+    assert seen["answer"] == "TWO"  # start() served until it was interrupted
     assert not runner.running
 
 

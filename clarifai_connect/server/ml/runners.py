@@ -291,7 +291,7 @@ def serve_by_runner(server: Any, pk: int | None, model: resources_pb2.Model,
     call = current_call()
     remaining = call.grpc_context.time_remaining() if call and call.grpc_context else None
     if remaining is not None:
-        timeout = max(0.0, min(timeout, remaining - ANSWER_MARGIN))
+        timeout = max(0.0, min(timeout, remaining - min(ANSWER_MARGIN, remaining / 5)))
     item = QueuedItem(owner=model.user_id, runners=runners, request=request)
     active = call.grpc_context.is_active if call and call.grpc_context else lambda: True
     response = queue_of(server).run(item, timeout, active)
