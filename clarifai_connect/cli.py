@@ -348,10 +348,18 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 @click.option("--transform", metavar="MODULE:FUNCTION", default=None,
               help="A function from a list of records to a list of records, applied to "
                    "each batch before upload (imported from the current directory).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where the sync runs: this process, or Ray tasks (one per shard of the "
+                   "source; --workers of them at once). Needs the [ray] extra.")
+@click.option("--ray-address", metavar="ADDR", default=None,
+              help="With --engine ray: the cluster [default: the running one, else a local "
+                   "Ray with --workers CPUs].")
 @_allow_path_option
 @_progress_option
 @click.pass_context
-def sync_command(ctx: click.Context, source: str, **settings) -> None:
+def sync_command(ctx: click.Context, source: str, engine: str, ray_address: str | None,
+                 **settings) -> None:
     """Sync SOURCE into a Clarifai app: new items are created, items already synced are
     skipped, and a report accounts for every item.
 
@@ -377,7 +385,15 @@ def sync_command(ctx: click.Context, source: str, **settings) -> None:
 
     try:
         args = load_sync_settings(ctx, source, settings)
-        report = sync(**args)
+        if engine == "ray":
+            from .engine.shards import distributed_settings
+
+            ray_args = distributed_settings(args, "--engine ray")  # before Ray is imported
+            from .integrations.ray import sync_on_ray
+
+            report = sync_on_ray(**ray_args, ray_address=ray_address)
+        else:
+            report = sync(**args)
     except SyncInterrupted as stop:
         done = stop.report
         click.echo(done.summary())

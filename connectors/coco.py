@@ -41,6 +41,7 @@ from clarifai_connect.connector import (
     display_uri,
     filesystem,
 )
+from clarifai_connect.engine.shards import ShardsByPosition
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import kind_from_extension
@@ -94,7 +95,7 @@ class _Image:
     file_index: int
 
 
-class CocoReader(DetectsByReason, Reader):
+class CocoReader(DetectsByReason, ShardsByPosition, Reader):
     """Reads COCO annotation files (one file or a dataset folder) into records.
 
     Parameters:

@@ -11,6 +11,7 @@ broken row becomes a Problem naming its line, and reading goes on.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -75,6 +76,8 @@ class CsvReader(Reader):
         self.delimiter = delimiter or ("\t" if _base_suffix(uri) in (".tsv", ".tab") else ",")
         self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
         self.extra_columns = extra_columns
+        # A shard's part (see shards()): (first byte, end byte, its first line); None: all.
+        self.part: tuple[int, int, int] | None = None
 
     @classmethod
     def detect(cls, uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
@@ -93,9 +96,14 @@ class CsvReader(Reader):
         except (OSError, ValueError, ImportError) as exc:
             raise SourceError(f"cannot open {where}: {exc}") from None
         with handle:
-            yield from self._rows(csv.reader(handle, delimiter=self.delimiter), where)
+            reader = csv.reader(handle, delimiter=self.delimiter)
+            header = self._header(reader, where)
+            if self.part is None:
+                yield from self._rows(reader, where, header)
+                return
+        yield from self._part_rows(where, header)
 
-    def _rows(self, reader: Any, where: str) -> Iterator[ReadItem]:
+    def _header(self, reader: Any, where: str) -> list[str]:
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
@@ -103,15 +111,62 @@ class CsvReader(Reader):
         except (csv.Error, OSError) as exc:
             raise SourceError(f"{where}:1: cannot read the header: {exc}") from None
         self._check_header(header, where)
+        return header
+
+    def _part_rows(self, where: str, header: list[str]) -> Iterator[ReadItem]:
+        """The rows of this shard's byte range (it starts and ends on a line boundary)."""
+        start, stop, line = self.part
+        with fsspec.open(self.uri, "rb", **self.storage_options) as raw:
+            raw.seek(start)
+            encoding = self.encoding.replace("utf-8-sig", "utf-8")  # the BOM opens the file
+            text = io.TextIOWrapper(io.BufferedReader(_Bounded(raw, stop - start)),
+                                    encoding=encoding, newline="", errors="surrogateescape")
+            yield from self._rows(csv.reader(text, delimiter=self.delimiter), where, header,
+                                  first_line=line)
+
+    def shards(self, hint: int = 0) -> list[CsvReader] | None:
+        """Readers of about ``hint`` byte ranges of the file, each starting on a line
+        outside any quoted field (an even count of quotes before it), for distributed runs;
+        None (one shard) for a compressed file or a hint below 2."""
+        import copy
+
+        name = self.uri.lower().rstrip("/")
+        if hint < 2 or name.endswith(_COMPRESSIONS[1:]):
+            return None
+        with fsspec.open(self.uri, "rb", **self.storage_options) as raw:
+            size = raw.seek(0, 2)
+            raw.seek(0)
+            raw.readline()  # the header (one line)
+            cuts, offset, line, quotes = [], raw.tell(), 2, 0
+            body = offset
+            target = size / hint
+            for row in raw:
+                if offset >= target * (len(cuts) + 1) and quotes % 2 == 0:
+                    cuts.append((offset, line))
+                    if len(cuts) == hint - 1:
+                        break
+                offset += len(row)
+                line += 1
+                quotes += row.count(b'"')
+        bounds = [(body, 2), *cuts, (size, 0)]
+        shards = []
+        for (start, first), (stop, _) in zip(bounds, bounds[1:], strict=False):
+            shard = copy.copy(self)
+            shard.part = (start, stop, first)
+            shards.append(shard)
+        return shards if len(shards) > 1 else None
+
+    def _rows(self, reader: Any, where: str, header: list[str],
+              first_line: int = 1) -> Iterator[ReadItem]:
         while True:
-            start = reader.line_num + 1
+            start = reader.line_num + first_line
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except (csv.Error, OSError) as exc:
                 yield Problem(f"{where}:{start}", f"malformed CSV: {exc}")
-                if reader.line_num < start:  # no progress: the stream cannot be resumed
+                if reader.line_num + first_line <= start:  # no progress: cannot resume
                     return
                 continue
             if not cells or not any(c.strip() for c in cells):
@@ -140,6 +195,22 @@ class CsvReader(Reader):
                               f"(inputid, input, concepts, metadata, geopoints): map them with "
                               f"columns=…, or set extra_columns to 'metadata' or 'ignore'")
         self.mapper.metadata_columns = tuple(extra)
+
+
+class _Bounded(io.RawIOBase):
+    """At most ``size`` bytes of ``raw`` from where it stands: one shard's byte range."""
+
+    def __init__(self, raw: Any, size: int) -> None:
+        self.raw, self.left = raw, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(min(len(buffer), self.left))
+        buffer[:len(data)] = data
+        self.left -= len(data)
+        return len(data)
 
 
 def _base_suffix(uri: str) -> str:

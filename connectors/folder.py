@@ -25,6 +25,7 @@ from clarifai_connect.connector import (
     display_uri,
     filesystem,
 )
+from clarifai_connect.engine.shards import ShardsByPosition
 from clarifai_connect.errors import ConfigError, SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.mediatypes import SNIFF_BYTES, kind_from_extension, sniff_kind
@@ -38,7 +39,7 @@ SNIFF_MODES = ("unknown", "always", "never")
 ID_MODES = ("path", "stem")
 
 
-class FolderReader(Reader):
+class FolderReader(ShardsByPosition, Reader):
     """Reads a folder tree of media files, with labels from folder names.
 
     Parameters:

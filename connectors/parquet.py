@@ -99,6 +99,8 @@ class ParquetReader(Reader):
             metadata_columns = tuple(c.strip() for c in metadata_columns.split(",") if c.strip())
         self.filter = parse_filter(filter)
         self.partitioning = partitioning
+        # A shard's part (see shards()): {file path: (row group ids, first row)}; None: all.
+        self.part: dict[str, tuple[list[int], int]] | None = None
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -149,18 +151,20 @@ class ParquetReader(Reader):
         import pyarrow.dataset as ds
 
         fs, dataset, root = self._open()
-        yield from self._invalid_files(fs, dataset, root)
+        if self.part is None or self.part.get("", ([], 0))[1] == 0:
+            yield from self._invalid_files(fs, dataset, root)  # once: with the first shard
         names = set(dataset.schema.names)
         columns = self._columns(names)
-        try:
-            fragments = list(dataset.get_fragments(filter=self.filter))
-        except (pa.ArrowException, TypeError) as exc:
-            raise ConfigError(f"the filter does not apply to {display_uri(self.uri)}: {exc}") \
-                from None
+        fragments = self._fragments(dataset)
         for fragment in fragments:
             where = self._display(fs, fragment.path)
             label = "filtered row" if self.filter is not None else "row"
             index = 0
+            if self.part is not None:
+                if fragment.path not in self.part:
+                    continue
+                groups, index = self.part[fragment.path]
+                fragment = fragment.subset(row_group_ids=groups)
             try:
                 # One row group at a time: a scanner over the whole file reads ahead of a
                 # slower consumer, and its buffers then grow with the file (measured: ~5 MB
@@ -178,14 +182,60 @@ class ParquetReader(Reader):
                 yield Problem(f"{where} {label} {index}",
                               f"cannot read the rest of the file: {exc}")
 
+    def _fragments(self, dataset: Any) -> list[Any]:
+        import pyarrow as pa
+
+        try:
+            return list(dataset.get_fragments(filter=self.filter))
+        except (pa.ArrowException, TypeError) as exc:
+            raise ConfigError(f"the filter does not apply to {display_uri(self.uri)}: {exc}") \
+                from None
+
     def count(self) -> int | None:
         """Rows in the dataset (from Parquet footers) when no filter is set."""
         if self.filter is not None:
             return None
         try:
+            if self.part is not None:
+                return sum(self._sizes[path] for path in self.part if path)
             return self._open()[1].count_rows()
         except Exception:  # a progress total is a nicety: never fail the run over it
             return None
+
+    def shards(self, hint: int = 0) -> list[ParquetReader] | None:
+        """Readers of about ``hint`` parts of consecutive row groups (0: one per row
+        group), for distributed runs (see :mod:`clarifai_connect.engine.shards`); with a
+        filter, row groups its statistics rule out are dropped."""
+        import copy
+
+        from clarifai_connect.engine.shards import split_evenly
+
+        _, dataset, _ = self._open()
+        units = []  # (file path, row group id, rows, first row of the group in its file)
+        for fragment in self._fragments(dataset):
+            fragment.ensure_complete_metadata()
+            kept = None if self.filter is None else {
+                g.row_groups[0].id for g in fragment.split_by_row_group(filter=self.filter)}
+            first = 0
+            for info in fragment.row_groups:
+                if kept is None or info.id in kept:
+                    units.append((fragment.path, info.id, info.num_rows, first))
+                first += info.num_rows
+        if len(units) < 2:
+            return None
+        shards = []
+        for number, indexes in enumerate(split_evenly([u[2] for u in units],
+                                                      hint or len(units))):
+            part: dict[str, tuple[list[int], int]] = {"": ([], number)}  # "": shard number
+            sizes: dict[str, int] = {}
+            for index in indexes:
+                path, group, rows, first = units[index]
+                part.setdefault(path, ([], first))[0].append(group)
+                sizes[path] = sizes.get(path, 0) + rows
+            shard = copy.copy(self)
+            shard.part, shard._sizes = part, sizes
+            shards.append(shard)
+        return shards
 
     def _columns(self, names: set[str]) -> list[str]:
         mapping = self.mapper.columns

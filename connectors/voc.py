@@ -40,6 +40,7 @@ from clarifai_connect.connector import (
     display_uri,
     filesystem,
 )
+from clarifai_connect.engine.shards import ShardsByPosition
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import (
@@ -86,7 +87,7 @@ _OBJECT_FLAGS = ("difficult", "truncated", "occluded")
 MAX_XML_BYTES = 16 << 20
 
 
-class VocReader(DetectsByReason, Reader):
+class VocReader(DetectsByReason, ShardsByPosition, Reader):
     """Reads a Pascal VOC dataset folder into records.
 
     Parameters:

@@ -36,6 +36,7 @@ from clarifai_connect.connector import (
     display_uri,
     filesystem,
 )
+from clarifai_connect.engine.shards import ShardsByPosition
 from clarifai_connect.errors import SourceError
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import (
@@ -99,7 +100,7 @@ class _Source:
     split_below: bool = False
 
 
-class YoloReader(DetectsByReason, Reader):
+class YoloReader(DetectsByReason, ShardsByPosition, Reader):
     """Reads a YOLO dataset (Ultralytics or Darknet layout) into records with box and
     polygon regions.
 

@@ -1,0 +1,1 @@
+"""Distributed runs: Ray (:mod:`.ray`) and Spark (:mod:`.spark`), each an optional extra."""
