@@ -76,11 +76,13 @@ def run(total: int = 2000, workers: int = 8, formats: tuple[str, ...] = ("coco",
                 rates[format].append(rate)
                 ratios[format].append(rate / sync_rate)
     out: dict = {"inputs": total, "workers": workers, "rounds": rounds,
-                 "sync_inputs_per_s": round(statistics.median(rates["sync"]))}
+                 "sync_inputs_per_s": round(statistics.median(rates["sync"])),
+                 "sync_rounds": [round(r) for r in rates["sync"]]}
     for format in formats:
         out[f"{format}_export_inputs_per_s"] = round(statistics.median(rates[format]))
         out[f"{format}_ratio"] = round(statistics.median(ratios[format]), 3)
         out[f"{format}_ratios"] = [round(r, 3) for r in ratios[format]]
+        out[f"{format}_rounds"] = [round(r) for r in rates[format]]
     return out
 
 

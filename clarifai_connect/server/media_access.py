@@ -43,6 +43,7 @@ class MediaAccess:
     def __init__(self, server: Any) -> None:
         self.server = server
         self._lock = threading.Lock()
+        self._refresh = threading.Lock()
         self._owners: dict[str, dict[str, set[str]]] = {}  # user → media key → app ids
 
     def allows(self, identity: Identity, key: str) -> bool:
@@ -51,7 +52,12 @@ class MediaAccess:
             return True
         if self._holds(identity, key):
             return True
-        self._read_user(identity.user_id)
+        # One reader at a time: the download threads of an export all miss at once, and
+        # each reading every record of the user would multiply that work by their number.
+        with self._refresh:
+            if self._holds(identity, key):  # read by the thread that held the lock
+                return True
+            self._read_user(identity.user_id)
         return self._holds(identity, key)
 
     def _holds(self, identity: Identity, key: str) -> bool:
