@@ -329,5 +329,6 @@ def test_filters_run_on_indexes(clarifai_server, zoo):
     plan = " ".join(row[-1] for row in db.execute(
         f"EXPLAIN QUERY PLAN SELECT i.id FROM inputs i WHERE i.app_pk=? AND "
         f"{compiled.where}", [pk, *compiled.args]))
-    assert "search_concepts_by_id" in plan and "search_metadata_by_value" in plan
+    assert "COVERING INDEX search_concepts_of_id" in plan
+    assert "COVERING INDEX search_metadata_of_value" in plan
     assert "SCAN search_concepts" not in plan and "SCAN search_metadata" not in plan

@@ -40,17 +40,26 @@ CREATE TABLE IF NOT EXISTS search_dirty (app_pk INTEGER NOT NULL, input_id TEXT 
 CREATE TABLE IF NOT EXISTS search_inputs (
   app_pk INTEGER NOT NULL, input_id TEXT NOT NULL, kind TEXT, lat REAL, lon REAL,
   PRIMARY KEY (app_pk, input_id));
-CREATE INDEX IF NOT EXISTS search_inputs_by_kind ON search_inputs (app_pk, kind);
+-- The indexes a filter reads hold the input id too (covering): a filter of 10,000 inputs
+-- reads the index alone, not 10,000 rows scattered through the table.
+DROP INDEX IF EXISTS search_inputs_by_kind;
+DROP INDEX IF EXISTS search_metadata_by_value;
+DROP INDEX IF EXISTS search_concepts_by_id;
+DROP INDEX IF EXISTS search_concepts_by_name;
+CREATE INDEX IF NOT EXISTS search_inputs_of_kind ON search_inputs (app_pk, kind, input_id);
 CREATE INDEX IF NOT EXISTS search_inputs_by_lat ON search_inputs (app_pk, lat);
 CREATE TABLE IF NOT EXISTS search_metadata (
   app_pk INTEGER NOT NULL, input_id TEXT NOT NULL, path TEXT NOT NULL, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS search_metadata_by_value ON search_metadata (app_pk, path, value);
+CREATE INDEX IF NOT EXISTS search_metadata_of_value
+  ON search_metadata (app_pk, path, value, input_id);
 CREATE INDEX IF NOT EXISTS search_metadata_by_input ON search_metadata (app_pk, input_id);
 CREATE TABLE IF NOT EXISTS search_concepts (
   app_pk INTEGER NOT NULL, input_id TEXT NOT NULL, annotation_id TEXT NOT NULL,
   concept_id TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS search_concepts_by_id ON search_concepts (app_pk, concept_id, value);
-CREATE INDEX IF NOT EXISTS search_concepts_by_name ON search_concepts (app_pk, name, value);
+CREATE INDEX IF NOT EXISTS search_concepts_of_id
+  ON search_concepts (app_pk, concept_id, value, input_id, annotation_id);
+CREATE INDEX IF NOT EXISTS search_concepts_of_name
+  ON search_concepts (app_pk, name, value, input_id, annotation_id);
 CREATE INDEX IF NOT EXISTS search_concepts_by_input ON search_concepts (app_pk, input_id);
 CREATE INDEX IF NOT EXISTS search_concepts_by_annotation
   ON search_concepts (app_pk, annotation_id);
@@ -188,6 +197,7 @@ class SearchIndex:
     def _facts(db: Any, pk: int, ids: list[str]) -> tuple[list, list, list]:
         ids_json = json.dumps(ids)
         inputs, metadata, concepts = [], [], []
+        own: dict[str, list[resources_pb2.Concept]] = {}
         for input_id, proto in db.execute(
                 "SELECT id, proto FROM inputs WHERE app_pk=? AND id IN "
                 "(SELECT value FROM json_each(?))", (pk, ids_json)):
@@ -200,13 +210,19 @@ class SearchIndex:
             if data.metadata.fields:
                 leaves = set(metadata_leaves(json_format.MessageToDict(data.metadata)))
                 metadata.extend((pk, input_id, p, v) for p, v in leaves)
-            for concept in data.concepts:  # also mirrored by the input-level annotation
-                concepts.append((pk, input_id, "", concept.id, concept.name, concept.value))
+            own[input_id] = list(data.concepts)
+        labelled: set[tuple[str, str]] = set()
         for ann_id, input_id, proto in db.execute(
                 "SELECT id, input_id, proto FROM annotations WHERE app_pk=? AND input_id IN "
                 "(SELECT value FROM json_each(?))", (pk, ids_json)):
             for concept in _concepts(resources_pb2.Annotation.FromString(proto)):
                 concepts.append((pk, input_id, ann_id, concept.id, concept.name, concept.value))
+                labelled.add((input_id, concept.id))
+        # An input's own concepts are mirrored by its input-level annotation; only those
+        # that are not (none, normally) get rows of their own.
+        for input_id, listed in own.items():
+            concepts.extend((pk, input_id, "", c.id, c.name, c.value) for c in listed
+                            if (input_id, c.id) not in labelled)
         return inputs, metadata, concepts
 
     @staticmethod
