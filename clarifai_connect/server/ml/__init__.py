@@ -5,6 +5,10 @@ and the models that stand on them.
 - :mod:`.embeddings`: the per-server :class:`~.embeddings.EmbeddingService` — background
   embedding at ingest, storage, and the internal API other server code calls;
 - :mod:`.vectors`: the in-memory exact vector index of one app and embedder;
+  :mod:`.image_features`: the built-in picture features;
+- :mod:`.searches` (PostInputsSearches, PostAnnotationsSearches), :mod:`.search_query`
+  (a Query → one SQL condition and the vector ranks), :mod:`.search_index` (the indexed
+  facts filters read, kept current by triggers and a catch-up);
 - :mod:`.features`: the one door from models to embeddings;
 - :mod:`.models`, :mod:`.model_types`, :mod:`.builtin`: models, versions, model types, the
   built-in embedder models; :mod:`.training` and :mod:`.heads`: training classifier heads
