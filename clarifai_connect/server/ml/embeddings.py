@@ -58,6 +58,14 @@ BATCH = 256  # inputs embedded per round: one read, one embed call per embedder,
 _STORED = status_code_pb2.INPUT_DOWNLOAD_SUCCESS
 
 
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux), so that ingest keeps the cores."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
 class EmbeddingService:
     """The embedders, the background embedding queue and the vector indexes of one server."""
 
@@ -234,10 +242,7 @@ class EmbeddingService:
         return index
 
     def _run(self) -> None:
-        try:  # Linux: a lower priority for this thread, so that ingest keeps the cores
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except (AttributeError, OSError):
-            pass
+        background_priority()
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._queue or self._stopping)

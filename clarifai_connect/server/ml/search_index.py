@@ -166,6 +166,9 @@ class SearchIndex:
                 pass
 
     def _run(self) -> None:
+        from .embeddings import background_priority
+
+        background_priority()
         while not self._stopping:
             self._wake.wait(_IDLE_POLL)
             self._wake.clear()
