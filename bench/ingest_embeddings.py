@@ -65,7 +65,7 @@ def build_batches(total: int, user_app: resources_pb2.UserAppIDSet, kind: str) -
 def _measure(embedders, total: int, threads: int, kind: str) -> tuple[float, float, int]:
     """(inputs/s of ingest, seconds until all embedded after ingest, inputs embedded)."""
     with tempfile.TemporaryDirectory() as data_dir, \
-            LocalServer(data_dir=data_dir, embedders=embedders) as server:
+            LocalServer(data_dir=data_dir, embedders=embedders, user="bench") as server:
         api = raw_api(server)
         user_app = resources_pb2.UserAppIDSet(user_id="bench", app_id="bench")
         api.call("PostApps", service_pb2.PostAppsRequest(

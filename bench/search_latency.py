@@ -64,7 +64,8 @@ def _paired_ms(fn, baseline, repeats: int) -> tuple[float, float]:
 
 def measure(total: int, repeats: int = 15) -> dict:
     """The figures of one app of ``total`` inputs."""
-    with tempfile.TemporaryDirectory() as data_dir, LocalServer(data_dir=data_dir) as server:
+    with tempfile.TemporaryDirectory() as data_dir, \
+            LocalServer(data_dir=data_dir, user="bench") as server:
         api = raw_api(server)
         user_app = r.UserAppIDSet(user_id="bench", app_id="bench")
         api.call("PostApps", s.PostAppsRequest(user_app_id=user_app, apps=[r.App(id="bench")]))
