@@ -123,7 +123,8 @@ def run(total: int = 20000, threads: int = 4) -> dict:
             user_id="b", app_id="b")), threads)
     finally:
         null.stop()
-    with tempfile.TemporaryDirectory() as data_dir, LocalServer(data_dir=data_dir) as server:
+    with tempfile.TemporaryDirectory() as data_dir, \
+            LocalServer(data_dir=data_dir, user="bench") as server:
         api = raw_api(server)
         user_app = resources_pb2.UserAppIDSet(user_id="bench", app_id="bench")
         api.call("PostApps", service_pb2.PostAppsRequest(
