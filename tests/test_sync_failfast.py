@@ -88,7 +88,7 @@ def test_ctrl_c_counts_and_checkpoints_what_landed(tmp_path):
     state = tmp_path / "state.sqlite"
     report_path = tmp_path / "report.jsonl"
     with LocalServer(data_dir=tmp_path / "server",
-                     faults=FaultInjector(latency=0.02), user="u") as server:
+                     faults=FaultInjector(latency=0.05), user="u") as server:
         env = {**os.environ, "CLARIFAI_PAT": server.keys[0], "PYTHONUNBUFFERED": "1"}
         argv = [sys.executable, "-m", "clarifai_connect.cli", "sync", str(source), "--app",
                 "u/a", "--base-url", server.base_url, "--state", str(state), "--batch-size",
