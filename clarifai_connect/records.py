@@ -31,6 +31,7 @@ __all__ = [
     "Record",
     "RecordError",
     "Region",
+    "box_problem",
     "concept_id",
     "fingerprint_of",
     "id_problem",
@@ -163,6 +164,19 @@ def _named_concept(name: str, value: float) -> Concept:
     return Concept(id=concept_id(name), name=name.strip(), value=value)
 
 
+def box_problem(top_row: float, left_col: float, bottom_row: float,
+                right_col: float) -> str | None:
+    """Why a box of normalized sides is unusable, or None: the one rule the client and the
+    local server both apply (the API refuses a box without area, so the client does too)."""
+    if not top_row < bottom_row:
+        return (f"box top_row {top_row} is not above bottom_row {bottom_row}"
+                + (" (the box has no height)" if top_row == bottom_row else ""))
+    if not left_col < right_col:
+        return (f"box left_col {left_col} is not left of right_col {right_col}"
+                + (" (the box has no width)" if left_col == right_col else ""))
+    return None
+
+
 @dataclass(frozen=True)
 class Box:
     """A bounding box in normalized coordinates (0..1), top-left origin, as Clarifai stores it."""
@@ -175,10 +189,9 @@ class Box:
     def __post_init__(self) -> None:
         for name in ("top_row", "left_col", "bottom_row", "right_col"):
             object.__setattr__(self, name, _unit(getattr(self, name), f"box {name}"))
-        if self.top_row > self.bottom_row:
-            raise RecordError(f"box top_row {self.top_row} is below bottom_row {self.bottom_row}")
-        if self.left_col > self.right_col:
-            raise RecordError(f"box left_col {self.left_col} is right of right_col {self.right_col}")
+        problem = box_problem(self.top_row, self.left_col, self.bottom_row, self.right_col)
+        if problem:
+            raise RecordError(problem)
 
     @classmethod
     def from_xywh(cls, x: float, y: float, w: float, h: float,

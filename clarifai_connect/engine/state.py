@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -55,17 +56,45 @@ def default_state_path(source: str, target: str, name: str = "sync") -> Path:
     return state_dir() / f"{slug}-{digest}.sqlite"
 
 
+def _hold(path: Path) -> Any:
+    """An exclusive lock beside the state file (``<name>.lock``), or ConfigError when
+    another live run holds it."""
+    handle = open(f"{path}.lock", "a+")  # noqa: SIM115 (held open for the run)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        pid = handle.read().strip()
+        handle.close()
+        raise ConfigError(f"another sync is using the state file {path}"
+                          + (f" (process {pid})" if pid else "")
+                          + ": wait for it to finish, or give this run its own --state") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 class SyncState:
     """The state file of one (source, target); thread-safe (one connection, one lock).
 
     Opening a file that records another source or target fails fast: mixing them up would
-    make ``--delete`` remove the wrong inputs.
+    make ``--delete`` remove the wrong inputs. One run at a time holds a file: a second run
+    on it is refused (ConfigError) while the first is alive — two runs sharing one state
+    would each count the other's inputs as their own (the lock dies with its process, so a
+    killed run never blocks the next).
     """
 
     def __init__(self, path: str | os.PathLike, source: str, target: str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._held = None if str(self.path) == ":memory:" else _hold(self.path)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False,
                                    isolation_level=None, timeout=30)
         try:
@@ -75,6 +104,7 @@ class SyncState:
             self._db.execute("CREATE TEMP TABLE seen (id TEXT PRIMARY KEY) WITHOUT ROWID")
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            self._release()
             raise ConfigError(f"state file {self.path} is not usable: {exc}") from None
         self._bind(source, target)
 
@@ -169,9 +199,15 @@ class SyncState:
                                     "(SELECT id FROM temp.seen)").fetchone()[0]
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (and let another run have it)."""
         with self._lock:
             self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._held is not None:
+            self._held.close()  # closing the descriptor drops the lock
+            self._held = None
 
     def __enter__(self) -> SyncState:
         return self

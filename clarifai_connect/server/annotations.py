@@ -18,6 +18,7 @@ from typing import Any
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
+from ..records import box_problem
 from . import media_blobs
 from .common import (
     app_pk,
@@ -69,12 +70,9 @@ def region_problem(region: resources_pb2.Region, where: str) -> str | None:
             if _outside(getattr(box, side)):
                 return (f"{where}: bounding_box.{side} is {getattr(box, side)}, outside 0..1 "
                         "(coordinates are fractions of the image size)")
-        if box.top_row >= box.bottom_row:
-            return (f"{where}: bounding_box top_row {box.top_row} is not above "
-                    f"bottom_row {box.bottom_row}")
-        if box.left_col >= box.right_col:
-            return (f"{where}: bounding_box left_col {box.left_col} is not left of "
-                    f"right_col {box.right_col}")
+        problem = box_problem(box.top_row, box.left_col, box.bottom_row, box.right_col)
+        if problem:
+            return f"{where}: bounding_{problem}"
     if info.HasField("polygon"):
         if len(info.polygon.points) < 3:
             return f"{where}: polygon has {len(info.polygon.points)} points, needs at least 3"
