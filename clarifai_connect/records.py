@@ -168,12 +168,14 @@ def box_problem(top_row: float, left_col: float, bottom_row: float,
                 right_col: float) -> str | None:
     """Why a box of normalized sides is unusable, or None: the one rule the client and the
     local server both apply (the API refuses a box without area, so the client does too)."""
-    if not top_row < bottom_row:
-        return (f"box top_row {top_row} is not above bottom_row {bottom_row}"
-                + (" (the box has no height)" if top_row == bottom_row else ""))
-    if not left_col < right_col:
-        return (f"box left_col {left_col} is not left of right_col {right_col}"
-                + (" (the box has no width)" if left_col == right_col else ""))
+    if top_row > bottom_row:
+        return f"box top_row {top_row} is below bottom_row {bottom_row} (not above it)"
+    if left_col > right_col:
+        return f"box left_col {left_col} is right of right_col {right_col} (not left of it)"
+    if top_row == bottom_row:
+        return f"box top_row {top_row} equals bottom_row {bottom_row}: the box has no height"
+    if left_col == right_col:
+        return f"box left_col {left_col} equals right_col {right_col}: the box has no width"
     return None
 
 
