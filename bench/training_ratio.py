@@ -89,7 +89,9 @@ def run(total: int = 10000, n_concepts: int = 4, regularization: float = 1.0,
 
     concepts = list(WORDS)[:n_concepts]
     items = texts(total, concepts)
-    with tempfile.TemporaryDirectory() as data_dir, LocalServer(data_dir=data_dir) as server:
+    # The server's key belongs to its user, so the bench acts as that user.
+    with tempfile.TemporaryDirectory() as data_dir, \
+            LocalServer(data_dir=data_dir, user="bench") as server:
         api = raw_api(server)
         user_app = resources_pb2.UserAppIDSet(user_id="bench", app_id="bench")
         api.call("PostApps", service_pb2.PostAppsRequest(
