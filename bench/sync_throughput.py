@@ -95,7 +95,9 @@ def server_process(data_dir: str) -> Iterator[ServerProcess]:
 
 def start_server(data_dir: str, in_process: bool):
     """The local server of one measurement: a subprocess, or in this process."""
-    return LocalServer(data_dir=data_dir) if in_process else server_process(data_dir)
+    # Both bind their key to the user "bench", the one both measurements post as.
+    return (LocalServer(data_dir=data_dir, user="bench") if in_process
+            else server_process(data_dir))
 
 
 def measure_raw(items, threads: int, in_process: bool = False) -> float:
