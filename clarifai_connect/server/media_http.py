@@ -8,7 +8,7 @@ PutDatasetVersionExports hands out (the real service's pre-signed URL; the offic
 downloads it without a key).
 ``GET /training-logs/<token>.log`` (a model version's training log) still takes its
 unguessable token as the credential; ``GET /model-exports/<token>/model.tar`` (a model
-version export) needs a key.
+version export) needs a key. Every other path belongs to the browser view (:mod:`.web`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any
 
 from . import media_blobs
 from .archive import archive_owner
+from .web import WebView
+from .web.routes import security_headers
 
 log = logging.getLogger("clarifai_connect.server.media")
 _MEDIA = re.compile(r"^/media/orig/([0-9a-f]{64})$")
@@ -59,7 +61,8 @@ class MediaServer:
 
     def __init__(self, server: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = server
-        handler = type("Handler", (_Handler,), {"local": server})
+        self.web = WebView(server)
+        handler = type("Handler", (_Handler,), {"local": server, "web": self.web})
         self.httpd = _HttpServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.base_url = f"http://{host}:{self.httpd.server_address[1]}"
@@ -79,6 +82,7 @@ class MediaServer:
 
 class _Handler(BaseHTTPRequestHandler):
     local: Any = None
+    web: Any = None
     protocol_version = "HTTP/1.1"  # keep-alive: a client fetching many files keeps one
     # The headers and the body go out as two writes: with Nagle's algorithm the body would
     # wait for the client's delayed ACK of the headers (~40 ms a response).
@@ -136,16 +140,37 @@ class _Handler(BaseHTTPRequestHandler):
         if match := _TRAINING_LOG.match(path):
             return self._send_file(Path(self.local.exports_dir) /
                                    f"training-{match.group(1)}.log", "text/plain; charset=utf-8")
-        return self._send(404, b"not found", "text/plain")
+        return self._send_web("GET", path, query)
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        path, _, query = self.path.partition("?")
+        return self._send_web("POST", path, query)
+
+    def _send_web(self, method: str, path: str, query: str) -> None:
+        body = b""
+        if method == "POST":
+            length = self.headers.get("Content-Length", "0")
+            size = int(length) if length.isdigit() else 0
+            if size > 64 * 1024:  # a sign-in form is tiny
+                return self._send(413, b"request too large", "text/plain")
+            body = self.rfile.read(size)
+        answer = self.web.handle(method, path, query, self.headers, body)
+        if answer is None:
+            return self._send(404, b"not found", "text/plain")
+        return self._send(answer.status, answer.body, answer.content_type,
+                          {**security_headers(), **answer.headers})
 
     def _send_file(self, path: Path, content_type: str) -> None:
         if not path.exists():
             return self._send(404, b"not found", "text/plain")
         return self._send(200, path.read_bytes(), content_type)
 
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
+    def _send(self, code: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
