@@ -178,7 +178,8 @@ def serve(host: str, port: int, data_dir: str | None, pats: tuple[str, ...],
         raise click.ClickException(str(exc)) from None
     server.start()
     click.echo(f"Serving the Clarifai API on {server.base_url}")
-    click.echo(f"Hosted media on {server.media_url}; data in {server.data_dir}")
+    click.echo(f"Hosted media and the web view on {server.media_url}/; data in "
+               f"{server.data_dir}")
     if not keys:
         # Printed once, to the terminal that asked for it; it never reaches a log.
         owner = server.auth.identities[0]

@@ -70,17 +70,17 @@ def shapes(annotations: list[resources_pb2.Annotation]) -> list[Shape]:
             elif info.HasField("mask"):
                 out.append(Shape("mask", ann.id, found, tint, coordinates="mask image",
                                  extra={"region": region.id}))
-    return out
+    return sorted(out, key=lambda shape: shape.kind != "mask")  # masks under the outlines
 
 
 def labels(item: Any) -> list[tuple[str, str, float]]:
     """Input-level labels: the input's own concepts and those of annotations without
-    regions."""
+    regions, each (id, value) once."""
     found = _concepts(item.input.data)
     for ann in item.annotations:
         if not ann.data.regions:
             found += _concepts(ann.data)
-    return found
+    return list({(cid, value): (cid, name, value) for cid, name, value in found}.values())
 
 
 def legend(shape_list: list[Shape]) -> list[tuple[str, str, str]]:
