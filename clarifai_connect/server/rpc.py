@@ -168,6 +168,15 @@ def build_handler(server: Any) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
+def _identify(server: Any, ctx: CallContext, context: grpc.ServicerContext) -> Any:
+    """Set ``ctx.identity`` from the call's key; the refusal status when it has none."""
+    identity = server.auth.check(context.invocation_metadata())
+    if isinstance(identity, tuple):
+        return status(identity[0], identity[1], req_id=ctx.request_id)
+    ctx.identity = identity
+    return None
+
+
 def _wrap_stream(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerContext], Any]:
     """A bidirectional stream: ``fn(ctx, requests)`` yields the responses. A refused key or
     a failure ends the stream with one response carrying the status."""
@@ -175,15 +184,14 @@ def _wrap_stream(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.Ser
 
     def call(requests: Any, context: grpc.ServicerContext) -> Any:
         ctx = CallContext(method=name, server=server, grpc_context=context)
-        identity = server.auth.check(context.invocation_metadata())
-        if isinstance(identity, tuple):
-            yield resp_cls(status=status(identity[0], identity[1], req_id=ctx.request_id))
+        refused = _identify(server, ctx, context)
+        if refused is not None:
+            yield resp_cls(status=refused)
             return
-        ctx.identity = identity
 
         def authorized() -> Any:
             for request in requests:  # each message of the stream names its resources
-                refusal = authorize(identity, name, request)
+                refusal = authorize(ctx.identity, name, request)
                 if refusal is not None:
                     raise RpcFailure(*refusal)
                 yield request
@@ -207,11 +215,10 @@ def _wrap(server: Any, name: str, fn: Handler) -> Callable[[Any, grpc.ServicerCo
 
     def call(request: Any, context: grpc.ServicerContext) -> Any:
         ctx = CallContext(method=name, server=server, grpc_context=context)
-        identity = server.auth.check(context.invocation_metadata())
-        if isinstance(identity, tuple):
-            return resp_cls(status=status(identity[0], identity[1], req_id=ctx.request_id))
-        ctx.identity = identity
-        refusal = authorize(identity, name, request)
+        refused = _identify(server, ctx, context)
+        if refused is not None:
+            return resp_cls(status=refused)
+        refusal = authorize(ctx.identity, name, request)
         if refusal is not None:
             return resp_cls(status=status(*refusal, req_id=ctx.request_id))
         fault = server.faults.before_call(name, context)
