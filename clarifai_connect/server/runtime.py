@@ -17,6 +17,7 @@ from . import auth as auth_mod
 from . import downloads
 from .blobs import BlobStore
 from .faults import FaultInjector
+from .ingest_activity import IngestActivity
 from .media_access import MediaAccess
 from .media_http import MediaServer
 from .ml.embeddings import EmbeddingService
@@ -75,8 +76,9 @@ class LocalServer:
         self.store = Store(self.data_dir)
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.background = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bg")
+        self.ingest = IngestActivity()
         self.embeddings = EmbeddingService(self, embedders, plugins)
-        self.search_index = SearchIndex(self.store)
+        self.search_index = SearchIndex(self.store, self.ingest)
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

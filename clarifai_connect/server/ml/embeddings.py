@@ -246,6 +246,8 @@ class EmbeddingService:
         while True:
             with self._cv:
                 self._cv.wait_for(lambda: self._queue or self._stopping)
+            self.server.ingest.give_way(lambda: self._stopping)  # uploads first
+            with self._cv:
                 if self._stopping:
                     return
                 batch: dict[int, list[str]] = {}

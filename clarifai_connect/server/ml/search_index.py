@@ -131,8 +131,9 @@ def _concepts(ann: resources_pb2.Annotation) -> Iterator[resources_pb2.Concept]:
 class SearchIndex:
     """Keeps the search facts of one server's store current (see the module docstring)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, ingest: Any = None) -> None:
         self.store = store
+        self.ingest = ingest  # an IngestActivity: background rounds give way to uploads
         store.extend_schema(SCHEMA)
         self._lock = threading.Lock()  # one catch-up at a time
         self._wake = threading.Event()
@@ -174,8 +175,13 @@ class SearchIndex:
             self._wake.clear()
             if self._stopping:
                 return
-            try:
-                self.catch_up()
+            try:  # a chunk at a time, each after uploads paused (or waited long enough)
+                while not self._stopping:
+                    if self.ingest is not None:
+                        self.ingest.give_way(lambda: self._stopping)
+                    with self._lock:
+                        if not self._catch_up_chunk(None):
+                            break
             except Exception:  # a background thread has nobody to report to but the log
                 log.exception("updating the search index failed")
 
