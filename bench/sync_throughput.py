@@ -78,12 +78,14 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def server_process(data_dir: str) -> Iterator[ServerProcess]:
-    """Start ``clarifai-connect serve`` on a free port and stop it afterwards."""
+def server_process(data_dir: str, latency: float = 0.0) -> Iterator[ServerProcess]:
+    """Start ``clarifai-connect serve`` on a free port (``latency`` seconds added to every
+    call) and stop it afterwards."""
     key = os.urandom(16).hex()
     proc = subprocess.Popen(
         [sys.executable, "-m", "clarifai_connect.cli", "serve", "--port", "0",
-         "--data-dir", data_dir, "--pat", f"bench:{key}"], stdout=subprocess.PIPE, text=True)
+         "--data-dir", data_dir, "--pat", f"bench:{key}", "--latency", str(latency)],
+        stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # "Serving the Clarifai API on http://host:port"
         host, port = line.strip().rsplit("://", 1)[1].rsplit(":", 1)

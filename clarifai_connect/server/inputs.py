@@ -329,10 +329,16 @@ def _rendered(proto: bytes, media_url: str) -> resources_pb2.Input:
 def list_inputs(
     ctx: CallContext, req: service_pb2.ListInputsRequest,
 ) -> service_pb2.MultiInputResponse:
-    """The app's inputs in creation order, paged; filters ``ids`` and ``status.code``."""
+    """The app's inputs in creation order, paged; filters ``ids`` and ``status.code``.
+
+    Unfiltered pages are keyset seeks (:mod:`.input_pages`); filtered ones are OFFSET queries."""
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     limit, offset = page_window(req)
+    media_url = ctx.server.media_url
+    if not req.ids and not (req.HasField("status") and req.status.code):
+        protos = ctx.server.input_pages.rows(db, pk, offset // limit + 1, limit)
+        return service_pb2.MultiInputResponse(inputs=[_rendered(p, media_url) for p in protos])
     sql, args = "SELECT proto FROM inputs WHERE app_pk=?", [pk]
     if req.ids:
         sql += " AND id IN (SELECT value FROM json_each(?))"
@@ -341,7 +347,6 @@ def list_inputs(
         sql += " AND status=?"
         args.append(req.status.code)
     rows = db.execute(sql + " ORDER BY seq LIMIT ? OFFSET ?", (*args, limit, offset))
-    media_url = ctx.server.media_url
     return service_pb2.MultiInputResponse(inputs=[_rendered(r[0], media_url) for r in rows])
 
 

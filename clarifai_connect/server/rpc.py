@@ -30,6 +30,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .ingest_activity import IngestActivity
+    from .input_pages import InputPages
     from .ml.embeddings import EmbeddingService
     from .ml.search_index import SearchIndex
 
@@ -113,6 +114,7 @@ class ServerState(Protocol):
     embeddings: EmbeddingService  # vectors of the inputs, the embedders (ml/embeddings.py)
     search_index: SearchIndex  # the indexed facts search filters on (ml/search_index.py)
     ingest: IngestActivity  # when PostInputs last ran: background work gives way to it
+    input_pages: InputPages  # ListInputs' remembered page boundaries (keyset paging)
 
     @property
     def media_url(self) -> str:

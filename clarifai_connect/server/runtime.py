@@ -18,6 +18,7 @@ from . import downloads
 from .blobs import BlobStore
 from .faults import FaultInjector
 from .ingest_activity import IngestActivity
+from .input_pages import InputPages
 from .media_access import MediaAccess
 from .media_http import MediaServer
 from .ml.embeddings import EmbeddingService
@@ -77,6 +78,7 @@ class LocalServer:
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.background = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bg")
         self.ingest = IngestActivity()
+        self.input_pages = InputPages(self.store)
         self.embeddings = EmbeddingService(self, embedders, plugins)
         self.search_index = SearchIndex(self.store, self.ingest)
         self._grpc = grpc.server(
