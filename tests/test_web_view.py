@@ -58,6 +58,7 @@ def view(compat_dir, tmp_path_factory):
                                        state=data / f"{app}.state")
         assert report.failed == 0 and report.created == report.read > 0, report.summary()
     _hostile_app(raw, (root / "coco_dataset/coco_instances/images/train/a.jpg").read_bytes())
+    _many_texts(raw)
     yield server, raw
     raw.channel.close()
     server.stop()
@@ -88,6 +89,18 @@ def _hostile_app(raw, image: bytes) -> None:
                     top_row=0.1, left_col=0.1, bottom_row=0.5, right_col=0.5)),
                 data=resources_pb2.Data(concepts=[resources_pb2.Concept(
                     id="evil", name=EVIL_NAME, value=1)]))]))])))
+
+
+MANY = 60  # more than one page of the grid (queries.PER_PAGE)
+
+
+def _many_texts(raw) -> None:
+    ids = resources_pb2.UserAppIDSet(user_id=USER, app_id="many")
+    _ok(raw.call("PostApps", service_pb2.PostAppsRequest(
+        user_app_id=resources_pb2.UserAppIDSet(user_id=USER), apps=[resources_pb2.App(id="many")])))
+    _ok(raw.call("PostInputs", service_pb2.PostInputsRequest(user_app_id=ids, inputs=[
+        resources_pb2.Input(id=f"t{n:03d}", data=resources_pb2.Data(
+            text=resources_pb2.Text(raw=f"text number {n}"))) for n in range(MANY)])))
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +187,7 @@ def test_sign_in_sets_a_strict_http_only_session(view, page):
     assert server.keys[0] not in cookie["value"]
     assert page.evaluate("document.cookie") == ""  # HttpOnly: no script sees it
     rows = {r.get_attribute("data-app"): r for r in page.locator("tr.app-row").all()}
-    assert set(rows) == {"coco", "voc", "evil"}
+    assert set(rows) == {"coco", "voc", "evil", "many"}
     for app in ("coco", "voc"):
         content = app_content(view[1], AppRef(USER, app))
         assert rows[app].locator(".n-inputs").inner_text() == str(len(content))
@@ -216,6 +229,24 @@ def test_grid_draws_every_stored_region(view, page, app, tmp_path):
     assert {li.get_attribute("data-concept") for li in legend.all()} <= concepts
     page.screenshot(path=str(tmp_path / f"grid-{app}.png"), full_page=True)
     assert (tmp_path / f"grid-{app}.png").stat().st_size > 10_000
+
+
+def test_grid_loads_the_next_pages_on_scroll(view, page):
+    from clarifai_connect.server.web.queries import PER_PAGE
+
+    assert PER_PAGE < MANY
+    _sign_in(page, view[0].keys[0], f"/apps/{USER}/many/inputs")
+    cards = page.locator("figure.card")
+    assert cards.count() == PER_PAGE
+    assert cards.first.locator(".text-input").inner_text() == "text number 0"
+    page.locator("a.more").scroll_into_view_if_needed()
+    page.wait_for_function(f"document.querySelectorAll('figure.card').length === {MANY}")
+    assert [c.get_attribute("data-input") for c in cards.all()] == [
+        f"t{n:03d}" for n in range(MANY)]
+    assert page.locator("a.more").count() == 0
+    # Without script, the link pages on its own.
+    page.goto(f"/apps/{USER}/many/inputs?page=2")
+    assert cards.count() == MANY - PER_PAGE
 
 
 def test_filter_by_concept_and_dataset(view, page):

@@ -78,6 +78,7 @@ class MediaServer:
         if self._thread.is_alive():  # shutdown() waits forever for a serve loop never started
             self.httpd.shutdown()
         self.httpd.server_close()
+        self.web.close()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,16 @@ class WebView:
                                                             default_for_string=True))
         self.env.globals["colour"] = overlay.colour
         self.env.filters["qs"] = lambda params: urllib.parse.urlencode(params)
+        # Index catch-up and searches use the store's per-thread connections: run on two
+        # long-lived threads, not on the HTTP server's throwaway ones (each would leave one).
+        self._store_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web")
+
+    def close(self) -> None:
+        """Stop the view's store threads."""
+        self._store_threads.shutdown(wait=True, cancel_futures=True)
+
+    def _on_store_thread(self, fn: Any, *args: Any) -> Any:
+        return self._store_threads.submit(fn, *args).result()
 
     def handle(self, method: str, path: str, query: str, headers: Any,
                body: bytes = b"") -> Response | None:
@@ -134,13 +145,13 @@ class WebView:
         return _redirect(target, **{"Set-Cookie": sessions.set_cookie(token)})
 
     def _app(self, db: Any, identity: Identity, app: queries.App, params: dict) -> Response:
-        self.server.search_index.catch_up(app.pk)
+        self._on_store_thread(self.server.search_index.catch_up, app.pk)
         return self._page("app.html", 200, identity=identity, app=app,
                           datasets=queries.datasets(db, app.pk),
                           concepts=queries.concepts(db, app.pk))
 
     def _grid(self, db: Any, identity: Identity, app: queries.App, params: dict) -> Response:
-        self.server.search_index.catch_up(app.pk)
+        self._on_store_thread(self.server.search_index.catch_up, app.pk)
         filters = queries.Filters(
             dataset=params.get("dataset", "") if not id_problem(params.get("dataset", ""))
             else "",
@@ -204,7 +215,7 @@ class WebView:
         ctx = CallContext("PostInputsSearches", self.server, identity=identity)
         error, hits = "", []
         try:
-            response = post_inputs_searches(ctx, request)
+            response = self._on_store_thread(post_inputs_searches, ctx, request)
         except RpcFailure as exc:
             error = str(getattr(exc, "details", "") or exc)
         else:
