@@ -6,10 +6,12 @@ gRPC stub), never against the view's own queries."""
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,9 @@ def view(compat_dir, tmp_path_factory):
                                        base_url=server.base_url, pat=server.keys[0],
                                        state=data / f"{app}.state")
         assert report.failed == 0 and report.created == report.read > 0, report.summary()
+    _ok(raw.call("PostDatasetVersions", service_pb2.PostDatasetVersionsRequest(
+        user_app_id=resources_pb2.UserAppIDSet(user_id=USER, app_id="coco"),
+        dataset_id="instances", dataset_versions=[resources_pb2.DatasetVersion(id="v1")])))
     _hostile_app(raw, (root / "coco_dataset/coco_instances/images/train/a.jpg").read_bytes())
     _many_texts(raw)
     yield server, raw
@@ -142,7 +147,8 @@ def test_without_a_session_every_page_redirects_to_sign_in(view, page):
              "/apps/viewer/coco/inputs/val-b.jpg", "/apps/viewer/coco/inputs/val-b.jpg/similar",
              "/apps/viewer/coco/inputs/val-b.jpg/thumb.jpg",
              "/apps/viewer/coco/inputs/val-b.jpg/image",
-             "/apps/viewer/coco/annotations/x/mask.png"]
+             "/apps/viewer/coco/annotations/x/mask.png",
+             "/apps/viewer/coco/datasets/instances/versions/v1/export"]
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args):
@@ -199,6 +205,27 @@ def test_sign_in_sets_a_strict_http_only_session(view, page):
     assert page.locator("h1").inner_text() == "Not found"
     page.goto("/")
     assert page.locator("tr.app-row").count() == 0
+
+
+def test_app_page_lists_datasets_concepts_and_downloads_a_version(view, page):
+    server, raw = view
+    content = app_content(raw, AppRef(USER, "coco"))
+    _sign_in(page, server.keys[0], f"/apps/{USER}/coco")
+    row = page.locator("tr.dataset-row[data-dataset=instances]")
+    assert row.locator("td").nth(1).inner_text() == str(len(content))
+    counts = {r.get_attribute("data-concept"): int(r.locator(".concept-count").inner_text())
+              for r in page.locator("tr.concept-row").all()}
+    assert counts == {c: sum(1 for v in content.values()
+                             if any(c in r[-1] for r in v["regions"]) or c in v["concepts"])
+                      for c in counts} and counts
+    link = row.locator("a.version-export[data-version=v1]")
+    answer = page.context.request.get(link.get_attribute("href"))
+    assert answer.status == 200 and answer.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.body())) as archive:
+        assert archive.read("mimetype") == b"application/x.clarifai-data+protobuf"
+        batches = [resources_pb2.InputBatch.FromString(archive.read(n))
+                   for n in archive.namelist() if n != "mimetype"]
+    assert sorted(i.id for b in batches for i in b.inputs) == sorted(content)
 
 
 def _drawn(card) -> dict[str, int]:

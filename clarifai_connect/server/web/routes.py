@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf import json_format
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -37,6 +38,7 @@ _ROUTES = [
     ("image", re.compile(rf"^/apps/{_SEG}/{_SEG}/inputs/{_SEG}/image$")),
     ("thumb", re.compile(rf"^/apps/{_SEG}/{_SEG}/inputs/{_SEG}/thumb\.jpg$")),
     ("mask", re.compile(rf"^/apps/{_SEG}/{_SEG}/annotations/{_SEG}/mask\.png$")),
+    ("export", re.compile(rf"^/apps/{_SEG}/{_SEG}/datasets/{_SEG}/versions/{_SEG}/export$")),
 ]
 SIMILAR_HITS = 24
 
@@ -225,6 +227,23 @@ class WebView:
                     for item, h in zip(items, response.hits, strict=True)]
         return self._page("similar.html", 200, identity=identity, app=app, input_id=input_id,
                           cards=hits, error=error, legend=_legend(hits))
+
+    def _export(self, db: Any, identity: Identity, app: queries.App, dataset_id: str,
+                version_id: str, params: dict) -> Response:
+        """The version's export archive: started when there is none yet (as
+        PutDatasetVersionExports does), then a redirect to its signed URL."""
+        from ..archive import request_export
+        from ..versions import load_version
+
+        try:
+            version = load_version(db, app.pk, dataset_id, version_id)
+        except RpcFailure:
+            return self._page("error.html", 404, message="no such dataset version")
+        export = self._on_store_thread(request_export, self.server, app.pk, version)
+        if export.status.code == status_code_pb2.DATASET_VERSION_EXPORT_SUCCESS and export.url:
+            return _redirect(export.url)
+        return self._page("export.html", 202, identity=identity, app=app, dataset_id=dataset_id,
+                          version_id=version_id, state=export.status.description or "pending")
 
     # -- media --------------------------------------------------------------------------
 
