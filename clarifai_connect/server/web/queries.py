@@ -115,11 +115,12 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def input_page(db: sqlite3.Connection, pk: int, filters: Filters, page: int,
-               per_page: int = PER_PAGE) -> tuple[list[InputRow], bool]:
-    """One page (from 1) of the app's inputs that pass ``filters``, in creation order, and
-    whether another page follows."""
-    where, args = ["app_pk=?"], [pk]
+def input_page(db: sqlite3.Connection, pk: int, filters: Filters, after: int = 0,
+               per_page: int = PER_PAGE) -> tuple[list[InputRow], int | None]:
+    """A page of the app's inputs that pass ``filters``, in creation order, from the first
+    after sequence number ``after`` (a keyset seek: page 1,000 costs what page 1 does), and
+    the ``after`` of the next page (None on the last)."""
+    where, args = ["app_pk=?", "seq>?"], [pk, after]
     if filters.dataset:
         where.append("id IN (SELECT input_id FROM dataset_inputs WHERE app_pk=? AND "
                      "dataset_id=?)")
@@ -135,13 +136,12 @@ def input_page(db: sqlite3.Connection, pk: int, filters: Filters, page: int,
         where.append("id IN (SELECT input_id FROM search_metadata WHERE app_pk=? AND "
                      "(path LIKE ? ESCAPE '\\' OR value LIKE ? ESCAPE '\\'))")
         args += [pk, _like(filters.text), _like(filters.text)]
-    rows = db.execute(f"SELECT id, proto FROM inputs WHERE {' AND '.join(where)} "
-                      "ORDER BY seq LIMIT ? OFFSET ?",
-                      (*args, per_page + 1, (page - 1) * per_page)).fetchall()
-    more = len(rows) > per_page
-    items = [InputRow(i, resources_pb2.Input.FromString(p)) for i, p in rows[:per_page]]
+    rows = db.execute(f"SELECT id, proto, seq FROM inputs WHERE {' AND '.join(where)} "
+                      "ORDER BY seq LIMIT ?", (*args, per_page + 1)).fetchall()
+    following = rows[per_page - 1][2] if len(rows) > per_page else None
+    items = [InputRow(i, resources_pb2.Input.FromString(p)) for i, p, _ in rows[:per_page]]
     attach_annotations(db, pk, items)
-    return items, more
+    return items, following
 
 
 def attach_annotations(db: sqlite3.Connection, pk: int, items: list[InputRow]) -> None:

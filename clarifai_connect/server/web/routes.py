@@ -161,12 +161,12 @@ class WebView:
             else "",
             kind=params.get("type", "") if params.get("type") in queries.KINDS else "",
             text=params.get("q", "")[:200])
-        page = int(params["page"]) if params.get("page", "").isdigit() else 1
-        page = max(1, min(page, 100_000))
-        items, more = queries.input_page(db, app.pk, filters, page)
+        after = params.get("after", "")
+        after = int(after) if after.isdigit() and len(after) < 19 else 0
+        items, following = queries.input_page(db, app.pk, filters, after)
         cards = [self._card(item) for item in items]
-        context = dict(identity=identity, app=app, cards=cards, filters=filters, page=page,
-                       more=more, legend=_legend(cards))
+        context = dict(identity=identity, app=app, cards=cards, filters=filters,
+                       following=following, legend=_legend(cards))
         if params.get("fragment") == "1":
             return self._page("cards.html", 200, **context)
         return self._page("grid.html", 200, datasets=queries.datasets(db, app.pk),
