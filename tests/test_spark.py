@@ -22,7 +22,7 @@ from clarifai_connect.integrations.spark import (  # noqa: E402
 
 from .sync_support import app_content  # noqa: E402
 
-ROWS = 1000
+ROWS = 1000  # the 20,000 rows: the slow variant
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,9 @@ def test_column_options_map_to_the_parquet_layout():
         column_options({"media_colum": "url"})
 
 
+@pytest.mark.parametrize("rows", [ROWS, pytest.param(20_000, marks=pytest.mark.slow)])
 def test_spark_write_is_exact_survives_a_failing_task_and_reads_back(
-        spark, tmp_path, clarifai_server, clarifai_raw, clarifai_app):
+        spark, tmp_path, clarifai_server, clarifai_raw, clarifai_app, rows):
     marker = str(tmp_path / "failed-once")
 
     # Defined here so that Spark's workers get it by value (cloudpickle): a writer whose
@@ -96,16 +97,16 @@ def test_spark_write_is_exact_survives_a_failing_task_and_reads_back(
             return writer
 
     spark.dataSource.register(FailsOnce)
-    frame = _frame(spark, ROWS)
+    frame = _frame(spark, rows)
     report = _write(frame, clarifai_app, clarifai_server, tmp_path / "r1.json",
                     fmt="clarifai_fails_once")
     assert os.path.exists(marker)
-    assert (report["read"], report["failed"]) == (ROWS, 0), report
-    assert report["created"] + report["skipped"] == ROWS and report["skipped"] > 0
-    assert app_content(clarifai_raw, clarifai_app) == _expected(ROWS)
+    assert (report["read"], report["failed"]) == (rows, 0), report
+    assert report["created"] + report["skipped"] == rows and report["skipped"] > 0
+    assert app_content(clarifai_raw, clarifai_app) == _expected(rows)
 
     again = _write(frame, clarifai_app, clarifai_server, tmp_path / "r2.json")
-    assert (again["read"], again["skipped"], again["created"]) == (ROWS, ROWS, 0)
+    assert (again["read"], again["skipped"], again["created"]) == (rows, rows, 0)
 
     back = (spark.read.format("clarifai").option("app", clarifai_app.target)
             .option("dataset", "train").option("base_url", clarifai_server.base_url)
@@ -114,7 +115,7 @@ def test_spark_write_is_exact_survives_a_failing_task_and_reads_back(
     rows = back.select("inputid", "input", "concepts", "metadata", "dataset_ids").collect()
     assert sorted((r.inputid, r.input, list(r.concepts), json.loads(r.metadata)["n"],
                    list(r.dataset_ids)) for r in rows) == \
-        sorted((f"s{i}", f"text {i}", [f"c{i % 3}"], i, ["train"]) for i in range(ROWS))
+        sorted((f"s{i}", f"text {i}", [f"c{i % 3}"], i, ["train"]) for i in range(rows))
 
 
 def test_spark_overwrite_is_refused(spark, clarifai_server, clarifai_app):
