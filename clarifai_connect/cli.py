@@ -393,6 +393,8 @@ def sync_command(ctx: click.Context, source: str, engine: str, ray_address: str 
             from .integrations.ray import sync_on_ray
 
             report = sync_on_ray(**ray_args, ray_address=ray_address)
+            if args.get("report") not in (None, "auto"):  # the merged summary, as a line
+                report.open(args["report"]).close()
         else:
             report = sync(**args)
     except SyncInterrupted as stop:

@@ -6,6 +6,7 @@ Needs the ``[ray]`` extra (CI installs it in its own step, see ``.ci/run``)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pyarrow as pa
@@ -130,5 +131,7 @@ def test_cli_sync_engine_ray(local_ray, tmp_path, clarifai_server, clarifai_raw,
     assert result.exit_code == 0, result.output
     assert "read 300 items" in result.output and "300 created" in result.output
     assert app_content(clarifai_raw, clarifai_app) == _expected(300)
-    again = CliRunner().invoke(cli, args)
+    again = CliRunner().invoke(cli, [*args, "--report", str(tmp_path / "r.jsonl")])
     assert again.exit_code == 0 and "300 skipped" in again.output, again.output
+    summary = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[-1])["summary"]
+    assert (summary["read"], summary["skipped"]) == (300, 300)

@@ -112,9 +112,9 @@ def test_spark_write_is_exact_survives_a_failing_task_and_reads_back(
             .option("dataset", "train").option("base_url", clarifai_server.base_url)
             .option("pat", clarifai_server.keys[0]).load())
     assert back.columns[:4] == ["inputid", "input", "kind", "concepts"]
-    rows = back.select("inputid", "input", "concepts", "metadata", "dataset_ids").collect()
+    got = back.select("inputid", "input", "concepts", "metadata", "dataset_ids").collect()
     assert sorted((r.inputid, r.input, list(r.concepts), json.loads(r.metadata)["n"],
-                   list(r.dataset_ids)) for r in rows) == \
+                   list(r.dataset_ids)) for r in got) == \
         sorted((f"s{i}", f"text {i}", [f"c{i % 3}"], i, ["train"]) for i in range(rows))
 
 
