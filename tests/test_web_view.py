@@ -228,6 +228,22 @@ def test_app_page_lists_datasets_concepts_and_downloads_a_version(view, page):
     assert sorted(i.id for b in batches for i in b.inputs) == sorted(content)
 
 
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example",
+                                    "/x\r\nSet-Cookie: planted=1", "https://evil.example/"])
+def test_sign_in_goes_back_only_to_a_plain_local_path(view, target):
+    server, _ = view
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    form = urllib.parse.urlencode({"key": server.keys[0], "next": target}).encode()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.build_opener(NoRedirect).open(server.media_url + "/signin", data=form)
+    assert err.value.code == 303 and err.value.headers["Location"] == "/"
+    assert all("planted" not in c for c in err.value.headers.get_all("Set-Cookie"))
+
+
 def _drawn(card) -> dict[str, int]:
     return {kind: card.locator(f"svg .region-{kind}").count()
             for kind in ("box", "polygon", "point", "mask")}

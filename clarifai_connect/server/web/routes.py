@@ -41,6 +41,7 @@ _ROUTES = [
     ("export", re.compile(rf"^/apps/{_SEG}/{_SEG}/datasets/{_SEG}/versions/{_SEG}/export$")),
 ]
 SIMILAR_HITS = 24
+_NEXT = re.compile(r"/(?:[^/\\\x00-\x20\x7f-\uffff][^\\\x00-\x20\x7f-\uffff]*)?")
 
 
 @dataclass
@@ -58,10 +59,9 @@ def _redirect(location: str, **headers: str) -> Response:
 
 
 def _safe_next(value: str) -> str:
-    """A same-site path to go back to after sign-in ("/" for anything else)."""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+    """A same-site path to go back to after sign-in ("/" for anything else: another host,
+    or a control character that would split the Location header)."""
+    return value if _NEXT.fullmatch(value) else "/"
 
 
 class WebView:
