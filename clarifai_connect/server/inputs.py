@@ -204,10 +204,13 @@ def post_inputs(
     with server.store.write() as db:
         pk = app_pk(db, req)
         landed = _resolve_ids(db, pk, app_id, inputs, posted, req.input_id_conflict_resolution)
-        _store(db, server, pk, (user_id, app_id), inputs, posted, landed,
+        rows = _store(db, server, pk, (user_id, app_id), inputs, posted, landed,
                req.inputs_add_job_id, stamp)
-    downloads.schedule(server, pk, [inputs[i].id for i in landed if posted.by_url[i]])
-    server.embeddings.schedule(pk, [inputs[i].id for i in landed if not posted.by_url[i]])
+    # Ids from the rows just written: indexing ``inputs`` again builds a wrapper per item.
+    by_url = posted.by_url
+    ids = [(row[0], by_url[i]) for i, row in zip(landed, rows, strict=True)]
+    downloads.schedule(server, pk, [input_id for input_id, url in ids if url])
+    server.embeddings.schedule(pk, [input_id for input_id, url in ids if not url])
     media_url = server.media_url
     for i, inp in enumerate(inputs):
         problem = posted.problems[i]
@@ -295,9 +298,11 @@ def _resolve_ids(db: sqlite3.Connection, pk: int, app_id: str, inputs, posted: _
 
 
 def _store(db: sqlite3.Connection, server: ServerState, pk: int, owner: tuple[str, str],
-           inputs, posted: _Posted, landed: list[int], job_id: str, stamp: float) -> None:
+           inputs, posted: _Posted, landed: list[int], job_id: str,
+           stamp: float) -> list[tuple[str, int, bytes]]:
     """Write the ``landed`` inputs with their dataset memberships, annotations, concepts,
-    small media bytes and add-job, inside the write."""
+    small media bytes and add-job, inside the write; returns the input rows written
+    (id, status code, stored proto), in the order of ``landed``."""
     user_id, app_id = owner
     rows, dataset_rows, annotations, small = [], [], [], []
     concepts: dict[str, resources_pb2.Concept] = {}
@@ -315,6 +320,7 @@ def _store(db: sqlite3.Connection, server: ServerState, pk: int, owner: tuple[st
     media_blobs.insert_small(db, small)
     if job_id:
         input_jobs.record_job(db, server, pk, job_id, len(inputs) - len(landed), stamp)
+    return rows
 
 
 def _json(values) -> str:
