@@ -34,7 +34,7 @@ from .common import (
 )
 from .concepts import collect_concepts, concept_problem, ensure_concepts, existing_ids
 from .rpc import CallContext, RpcFailure, rpc, status
-from .store import now
+from .store import insert_many, now
 
 ANNOTATION_OK = status(status_code_pb2.ANNOTATION_SUCCESS, "Annotation success")
 _INVALID = status_code_pb2.ANNOTATION_INVALID_ARGUMENT
@@ -49,6 +49,13 @@ def new_id() -> str:
     write volume flat as tables grow.
     """
     return f"{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` fresh ids like :func:`new_id`'s, from one clock read and one random draw."""
+    stamp = f"{time.time_ns() // 1000:014x}"
+    noise = os.urandom(9 * count).hex()
+    return [stamp + noise[18 * i:18 * i + 18] for i in range(count)]
 
 
 def _outside(value: float) -> bool:
@@ -105,6 +112,12 @@ def prepare_data(server: Any, data: resources_pb2.Data, where: str,
         problem = concept_problem(concept, f"{where}.concepts[{i}]")
         if problem:
             return problem
+    return prepare_regions(server, data, where, small)
+
+
+def prepare_regions(server: Any, data: resources_pb2.Data, where: str,
+                    small: list[tuple[str, bytes]]) -> str | None:
+    """The region half of :func:`prepare_data`: checks, missing ids, mask bytes moved out."""
     for i, region in enumerate(data.regions):
         problem = region_problem(region, f"{where}.regions[{i}]")
         if problem:
@@ -124,14 +137,21 @@ def prepare_data(server: Any, data: resources_pb2.Data, where: str,
 
 def render_annotation(annotation: resources_pb2.Annotation, media_url: str):
     """Fill the hosted URLs of stored mask images, for a response."""
+    prefix = None
     for region in annotation.data.regions:
         info = region.region_info
-        if info.HasField("mask") and info.mask.image.hosted.suffix:
-            image = info.mask.image
-            image.hosted.prefix = f"{media_url}/media"
-            image.hosted.sizes[:] = ["orig"]
+        if not info.HasField("mask"):
+            continue
+        image = info.mask.image
+        suffix = image.hosted.suffix
+        if suffix:
+            prefix = prefix or f"{media_url}/media"
+            hosted = image.hosted
+            hosted.prefix = prefix
+            if len(hosted.sizes) != 1 or hosted.sizes[0] != "orig":  # a slice copy is slow
+                hosted.sizes[:] = ["orig"]
             if not image.url:
-                image.url = f"{image.hosted.prefix}/orig/{image.hosted.suffix}"
+                image.url = f"{prefix}/orig/{suffix}"
     return annotation
 
 
@@ -150,14 +170,19 @@ def new_annotation(ann_id: str, input_id: str, user_id: str, stamp_ts,
 def insert_annotations(db: sqlite3.Connection, server: Any, pk: int,
                        annotations: list[resources_pb2.Annotation], stamp: float) -> None:
     """Insert stored annotations (inside a write), reserving their sequence numbers."""
-    if not annotations:
+    insert_annotation_rows(db, server, pk, [(a.id, a.input_id, a.SerializeToString())
+                                            for a in annotations], stamp)
+
+
+def insert_annotation_rows(db: sqlite3.Connection, server: Any, pk: int,
+                           rows: list[tuple[str, str, bytes]], stamp: float) -> None:
+    """Insert serialized stored annotations (id, input id, proto), inside a write."""
+    if not rows:
         return
-    first = server.store.next_seq(db, "annotations", len(annotations))
-    db.executemany(
-        "INSERT INTO annotations(app_pk, id, input_id, seq, proto, created_at) "
-        "VALUES (?,?,?,?,?,?)",
-        [(pk, a.id, a.input_id, first + i, a.SerializeToString(), stamp)
-         for i, a in enumerate(annotations)])
+    first = server.store.next_seq(db, "annotations", len(rows))
+    insert_many(db, "INSERT INTO annotations(app_pk, id, input_id, seq, proto, created_at)",
+                [(pk, ann_id, input_id, first + i, proto, stamp)
+                 for i, (ann_id, input_id, proto) in enumerate(rows)])
 
 
 def refresh_input_concepts(db: sqlite3.Connection, pk: int, input_ids) -> None:

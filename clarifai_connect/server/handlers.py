@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     concept_relations,
     concepts,
     datasets,
+    input_posts,
     inputs,
     modules,
     versions,

@@ -8,7 +8,7 @@ import json
 import sqlite3
 
 from .annotations import delete_for_inputs
-from .store import Store
+from .store import Store, insert_many
 
 
 def insert(db: sqlite3.Connection, store: Store, pk: int, rows: list[tuple[str, int, bytes]],
@@ -17,16 +17,14 @@ def insert(db: sqlite3.Connection, store: Store, pk: int, rows: list[tuple[str, 
     dataset memberships (dataset id, input id); inside a write."""
     if rows:
         first = store.next_seq(db, "inputs", len(rows))
-        db.executemany("INSERT INTO inputs(app_pk, id, seq, status, job_id, proto, "
-                       "created_at) VALUES (?,?,?,?,?,?,?)",
-                       [(pk, input_id, first + k, code, job_id, proto, stamp)
-                        for k, (input_id, code, proto) in enumerate(rows)])
+        insert_many(db, "INSERT INTO inputs(app_pk, id, seq, status, job_id, proto, created_at)",
+                    [(pk, input_id, first + k, code, job_id, proto, stamp)
+                     for k, (input_id, code, proto) in enumerate(rows)])
     if dataset_rows:
         seq = store.next_seq(db, "dataset_inputs", len(dataset_rows))
-        db.executemany(
-            "INSERT OR IGNORE INTO dataset_inputs(app_pk, dataset_id, input_id, seq, "
-            "created_at) VALUES (?,?,?,?,?)",
-            [(pk, d, i, seq + n, stamp) for n, (d, i) in enumerate(dataset_rows)])
+        insert_many(
+            db, "INSERT OR IGNORE INTO dataset_inputs(app_pk, dataset_id, input_id, seq, "
+            "created_at)", [(pk, d, i, seq + n, stamp) for n, (d, i) in enumerate(dataset_rows)])
 
 
 def delete(db: sqlite3.Connection, pk: int, ids: list[str]) -> int:

@@ -7,23 +7,19 @@ become one annotation each; inline concepts stay in ``data.concepts`` and are mi
 one input-level annotation (``input_level=True``), as the API does. The ``status`` column
 is the input's status code (INPUT_DOWNLOAD_*).
 
-PostInputs is the hot path of every upload: one validation pass without the write lock,
-then one write transaction of ``executemany`` inserts.
+PostInputs, the hot path of every upload, is in :mod:`.input_posts`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2, status_pb2
 
-from ..mediatypes import content_problem
-from . import downloads, input_jobs, input_rows, media_blobs
+from . import input_rows
 from .annotations import (
     insert_annotations,
     new_annotation,
@@ -33,294 +29,24 @@ from .annotations import (
 from .common import (
     MAX_PER_PAGE,
     app_pk,
-    id_problem,
     invalid,
     item_status,
     not_found,
     page_window,
     patch_action,
     patch_message,
-    require_id,
     timestamp,
     user_app,
 )
-from .concepts import collect_concepts, ensure_concepts, existing_ids
+from .concepts import collect_concepts, ensure_concepts
+from .input_posts import overall_status
 from .media_blobs import MEDIA_KINDS, render_hosted
-from .rpc import CallContext, RpcFailure, ServerState, rpc, status
+from .rpc import CallContext, RpcFailure, ServerState, rpc
 from .store import now
 
-MAX_INPUTS_PER_REQUEST = 128  # the API's limit; the official SDK enforces it too
 STREAM_PER_PAGE = 20  # StreamInputs' default page size
-_OK = status(downloads.SUCCESS, "Download complete")
-_PENDING = status(downloads.PENDING, "Download pending")
 _INVALID = status_code_pb2.INPUT_INVALID_ARGUMENT
-_DUPLICATE = status_code_pb2.INPUT_DUPLICATE
 _MISSING = status_code_pb2.INPUT_DOES_NOT_EXIST
-_RESOLUTIONS = (resources_pb2.INPUT_ID_CONFLICT_RESOLUTION_NOT_SET, resources_pb2.SKIP,
-                resources_pb2.SUFFIX)
-
-
-def _overall(failed: int, total: int) -> status_pb2.Status:
-    if not failed:
-        return status()
-    if failed == total:
-        return status(status_code_pb2.FAILURE, "Failure")
-    return status(status_code_pb2.MIXED_STATUS, "Mixed Success")
-
-
-def _prepare(server: ServerState, inp: resources_pb2.Input, where: str,
-             small: list[tuple[str, bytes]]) -> tuple[str | None, bool]:
-    """Validate one posted input in place and move its bytes out.
-
-    Returns (problem or None, whether its media must be downloaded from a URL).
-    """
-    if inp.id:
-        problem = id_problem(inp.id, "input id")
-        if problem:
-            return f"{where}: {problem}", False
-    else:
-        inp.id = new_id()
-    data = inp.data
-    kinds = [kind for kind in MEDIA_KINDS if data.HasField(kind)]
-    if len(kinds) != 1:
-        if not kinds:
-            return (f"{where}: input '{inp.id}' has no data: set one of image, video, audio "
-                    "or text (bytes or a URL)"), False
-        return f"{where}: input '{inp.id}' sets {' and '.join(kinds)}: set only one", False
-    kind = kinds[0]
-    part = getattr(data, kind)
-    part.ClearField("hosted")  # hosted URLs are the server's to set
-    is_url = False
-    if kind == "text" and part.raw:
-        part.hosted.suffix = media_blobs.stash(server, part.raw.encode(), small)
-    elif kind != "text" and part.base64:
-        # Bytes that are not the declared kind are not stored (a damaged file of the right
-        # kind is, as before: embedders skip what they cannot decode).
-        problem = content_problem(kind, part.base64, check_end=False)
-        if problem:
-            return f"{where}: input '{inp.id}': {problem}", False
-        part.hosted.suffix = media_blobs.stash(server, part.base64, small)
-        part.ClearField("base64")
-    elif part.url:
-        digest = media_blobs.own_digest(server, part.url)
-        if digest:  # re-posting media this server hosts: no download needed
-            part.hosted.suffix = digest
-        else:
-            problem = downloads.url_problem(part.url)
-            if problem:
-                return f"{where}: {problem}", False
-            is_url = True
-    else:
-        what = "raw" if kind == "text" else "base64"
-        return (f"{where}: input '{inp.id}' has an empty {kind}: set {kind}.{what} or "
-                f"{kind}.url"), False
-    for dataset_id in inp.dataset_ids:
-        problem = id_problem(dataset_id, "dataset id")
-        if problem:
-            return f"{where}: {problem}", False
-    return prepare_data(server, data, f"{where}.data", small), is_url
-
-
-def _suffixed(db: sqlite3.Connection, pk: int, input_id: str, taken: set[str]) -> str:
-    """A free id for SUFFIX conflict resolution: ``id-1`` … ``id-9``, then a random suffix."""
-    candidates = [f"{input_id}-{n}" for n in range(1, 10)]
-    used = existing_ids(db, "inputs", pk, candidates) | taken
-    for candidate in candidates:
-        if candidate not in used:
-            return candidate
-    while True:
-        candidate = f"{input_id}-{os.urandom(4).hex()}"
-        if candidate not in taken and not existing_ids(db, "inputs", pk, [candidate]):
-            return candidate
-
-
-def _inline_annotations(inp: resources_pb2.Input,
-                        template: resources_pb2.Annotation) -> list[resources_pb2.Annotation]:
-    """The annotations a posted input's labels become: its input-level annotation (with its
-    concepts, if any: the API creates one for every input), one more per region.
-    ``template`` carries owner, status and timestamps."""
-    data = inp.data
-    ann = resources_pb2.Annotation()
-    ann.CopyFrom(template)  # cheaper than building each from keyword arguments
-    ann.id, ann.input_id = new_id(), inp.id
-    ann.data.concepts.extend(data.concepts)
-    out = [ann]
-    for region in data.regions:
-        ann = resources_pb2.Annotation()
-        ann.CopyFrom(template)
-        ann.id, ann.input_id, ann.input_level = new_id(), inp.id, False
-        ann.data.regions.add().CopyFrom(region)
-        out.append(ann)
-    return out
-
-
-def _failed_echo(inp: resources_pb2.Input, code: int, problem: str) -> None:
-    """Turn a rejected request input into its response item: status set, no bytes, and no
-    hosted name (its bytes were not kept)."""
-    for kind in MEDIA_KINDS:
-        if inp.data.HasField(kind):
-            part = getattr(inp.data, kind)
-            part.ClearField("hosted")
-            if kind != "text":
-                part.ClearField("base64")
-    for region in inp.data.regions:
-        if region.region_info.HasField("mask"):
-            region.region_info.mask.image.ClearField("base64")
-            region.region_info.mask.image.ClearField("hosted")
-    inp.status.CopyFrom(item_status(code, problem))
-
-
-@dataclass
-class _Posted:
-    """A PostInputs request's inputs once validated, index for index with the request:
-    the problem of each rejected one (code, message), whether its media is downloaded from
-    a URL, its small media bytes, its stored proto and the annotations its labels become."""
-
-    problems: list[tuple[int, str] | None]
-    by_url: list[bool]
-    smalls: list[list[tuple[str, bytes]]]
-    protos: list[bytes]
-    labels: list[list[resources_pb2.Annotation]]
-
-
-@rpc("PostInputs")
-def post_inputs(
-    ctx: CallContext, req: service_pb2.PostInputsRequest,
-) -> service_pb2.MultiInputResponse:
-    """Create inputs; per-item statuses, MIXED_STATUS when some fail, FAILURE when all do.
-
-    Validate (no lock) → resolve ids → store (one write transaction) → answer.
-    """
-    user_id, app_id = user_app(req)
-    server = ctx.server
-    server.ingest.touch()
-    _check_request(server, req)
-    inputs = req.inputs
-    stamp = now()
-    # Everything that needs no lock happens first: validation, media bytes, the stored
-    # protos and their annotations, serialized. The write lock then only checks ids and
-    # inserts, so one request's Python overlaps another's commit.
-    posted = _validate(server, inputs, user_id, timestamp(stamp))
-    with server.store.write() as db:
-        pk = app_pk(db, req)
-        landed = _resolve_ids(db, pk, app_id, inputs, posted, req.input_id_conflict_resolution)
-        rows = _store(db, server, pk, (user_id, app_id), inputs, posted, landed,
-               req.inputs_add_job_id, stamp)
-    # Ids from the rows just written: indexing ``inputs`` again builds a wrapper per item.
-    by_url = posted.by_url
-    ids = [(row[0], by_url[i]) for i, row in zip(landed, rows, strict=True)]
-    downloads.schedule(server, pk, [input_id for input_id, url in ids if url])
-    server.embeddings.schedule(pk, [input_id for input_id, url in ids if not url])
-    media_url = server.media_url
-    for i, inp in enumerate(inputs):
-        problem = posted.problems[i]
-        if problem is None:
-            render_hosted(inp, media_url)
-        else:
-            _failed_echo(inp, *problem)
-    return service_pb2.MultiInputResponse(status=_overall(len(inputs) - len(landed),
-                                                          len(inputs)), inputs=inputs)
-
-
-def _check_request(server: ServerState, req: service_pb2.PostInputsRequest) -> None:
-    """Refuse the whole request when it is malformed or its app does not exist."""
-    total = len(req.inputs)
-    if not total:
-        raise invalid("no inputs given")
-    if total > MAX_INPUTS_PER_REQUEST:
-        raise invalid(f"{total} inputs in one request: at most {MAX_INPUTS_PER_REQUEST}")
-    if req.inputs_add_job_id:
-        require_id(req.inputs_add_job_id, "inputs_add_job_id")
-    resolution = req.input_id_conflict_resolution
-    if resolution not in _RESOLUTIONS:
-        raise invalid(f"unknown input_id_conflict_resolution {resolution}")
-    app_pk(server.store.read(), req)  # fail fast, before any work; checked again when storing
-
-
-def _validate(server: ServerState, inputs, user_id: str, ts) -> _Posted:
-    """Validate each input in place, moving its media bytes out and its labels into
-    annotations, and serialize what will be stored (no lock held)."""
-    total = len(inputs)
-    posted = _Posted(problems=[None] * total, by_url=[False] * total,
-                     smalls=[[] for _ in range(total)], protos=[b""] * total,
-                     labels=[[] for _ in range(total)])
-    template = new_annotation("", "", user_id, ts)
-    for i, inp in enumerate(inputs):
-        problem, posted.by_url[i] = _prepare(server, inp, f"inputs[{i}]", posted.smalls[i])
-        if problem:
-            posted.problems[i] = (_INVALID, problem)
-            continue
-        data = inp.data
-        posted.labels[i] = _inline_annotations(inp, template)
-        del data.regions[:]  # the input's regions live on as annotations
-        inp.status.CopyFrom(_PENDING if posted.by_url[i] else _OK)
-        inp.created_at.CopyFrom(ts)
-        inp.modified_at.CopyFrom(ts)
-        posted.protos[i] = inp.SerializeToString()
-    return posted
-
-
-def _resolve_ids(db: sqlite3.Connection, pk: int, app_id: str, inputs, posted: _Posted,
-                 resolution: int) -> list[int]:
-    """Check the valid inputs' ids (repeated, taken: failed or suffixed, per ``resolution``)
-    and datasets against the app, inside the write; returns the indexes of those to store."""
-    problems, total = posted.problems, len(inputs)
-    candidates = [inputs[i].id for i in range(total) if problems[i] is None]
-    existing = existing_ids(db, "inputs", pk, candidates)
-    wanted = {d for i in range(total) if problems[i] is None for d in inputs[i].dataset_ids}
-    datasets = existing_ids(db, "datasets", pk, wanted) if wanted else set()
-    seen: set[str] = set()
-    landed: list[int] = []
-    for i, inp in enumerate(inputs):
-        if problems[i] is not None:
-            continue
-        if inp.id in seen:
-            problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' appears more "
-                                       "than once in this request")
-            continue
-        unknown = [d for d in inp.dataset_ids if d not in datasets]
-        if unknown:
-            problems[i] = (_INVALID, f"inputs[{i}]: dataset '{unknown[0]}' does not exist "
-                                     f"in app '{app_id}'")
-            continue
-        if inp.id in existing:
-            if resolution != resources_pb2.SUFFIX:
-                problems[i] = (_DUPLICATE, f"inputs[{i}]: input id '{inp.id}' already "
-                                           "exists in this app")
-                continue
-            inp.id = _suffixed(db, pk, inp.id, seen | set(candidates))
-            posted.protos[i] = inp.SerializeToString()
-            for ann in posted.labels[i]:
-                ann.input_id = inp.id
-        seen.add(inp.id)
-        landed.append(i)
-    return landed
-
-
-def _store(db: sqlite3.Connection, server: ServerState, pk: int, owner: tuple[str, str],
-           inputs, posted: _Posted, landed: list[int], job_id: str,
-           stamp: float) -> list[tuple[str, int, bytes]]:
-    """Write the ``landed`` inputs with their dataset memberships, annotations, concepts,
-    small media bytes and add-job, inside the write; returns the input rows written
-    (id, status code, stored proto), in the order of ``landed``."""
-    user_id, app_id = owner
-    rows, dataset_rows, annotations, small = [], [], [], []
-    concepts: dict[str, resources_pb2.Concept] = {}
-    for i in landed:
-        inp = inputs[i]
-        rows.append((inp.id, inp.status.code, posted.protos[i]))
-        for ann in posted.labels[i]:
-            annotations.append(ann)
-            collect_concepts(ann.data, concepts)
-        dataset_rows.extend((dataset_id, inp.id) for dataset_id in inp.dataset_ids)
-        small += posted.smalls[i]
-    input_rows.insert(db, server.store, pk, rows, dataset_rows, job_id or None, stamp)
-    insert_annotations(db, server, pk, annotations, stamp)
-    ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
-    media_blobs.insert_small(db, small)
-    if job_id:
-        input_jobs.record_job(db, server, pk, job_id, len(inputs) - len(landed), stamp)
-    return rows
 
 
 def _json(values) -> str:
@@ -486,7 +212,7 @@ def patch_inputs(
             patched += 1
             results.append(render_hosted(stored, server.media_url))
         ensure_concepts(db, server, pk, user_id, app_id, concepts, stamp)
-    return service_pb2.MultiInputResponse(status=_overall(len(results) - patched, len(results)),
+    return service_pb2.MultiInputResponse(status=overall_status(len(results) - patched, len(results)),
                                           inputs=results)
 
 

@@ -14,6 +14,7 @@ keys append. Treat keys as opaque.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 import time
@@ -21,6 +22,9 @@ import urllib.parse
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
+
+from . import wire
+from .store import insert_many
 
 SMALL_MEDIA_BYTES = 64 * 1024
 
@@ -40,7 +44,7 @@ def stash(server: Any, data: bytes, small: list[tuple[str, bytes]]) -> str:
 def insert_small(db: sqlite3.Connection, small: list[tuple[str, bytes]]) -> None:
     """Write small media rows (inside a write transaction); known keys are skipped."""
     if small:
-        db.executemany("INSERT OR IGNORE INTO media_blobs(digest, data) VALUES (?, ?)", small)
+        insert_many(db, "INSERT OR IGNORE INTO media_blobs(digest, data)", small)
 
 
 def read(server: Any, key: str, db: sqlite3.Connection | None = None) -> bytes:
@@ -114,3 +118,57 @@ def render_hosted(message, media_url: str):
             if not part.url:
                 part.url = f"{prefix}/orig/{suffix}"
     return message
+
+
+_PART_CLASSES = {kind: type(getattr(resources_pb2.Data(), kind)) for kind in MEDIA_KINDS}
+_INPUT_DATA = wire.tag(resources_pb2.Input, "data")
+_SUFFIX = wire.tag(resources_pb2.HostedURL, "suffix")
+_PREFIX = wire.tag(resources_pb2.HostedURL, "prefix")
+_SIZES = wire.tag(resources_pb2.HostedURL, "sizes")
+
+
+class HostedBytes:
+    """:func:`render_hosted` and the stored ``hosted.suffix`` as bytes to append to a
+    serialized Input (see :mod:`.wire`), for PostInputs, which writes and echoes a
+    batch of inputs without touching each message again. Media keys come last in both,
+    so the bytes before them are built once per kind and key length."""
+
+    def __init__(self, media_url: str) -> None:
+        prefix = f"{media_url}/media"
+        self._orig = f"{prefix}/orig/".encode()
+        self._hosted = wire.field(_PREFIX, prefix.encode()) + wire.field(_SIZES, b"orig")
+        self._paths = {kind: (_INPUT_DATA, wire.tag(resources_pb2.Data, kind),
+                              wire.tag(cls, "hosted")) for kind, cls in _PART_CLASSES.items()}
+        self._urls = {kind: wire.tag(cls, "url") for kind, cls in _PART_CLASSES.items()}
+        self._heads: dict[tuple[str, int, bool | None], bytes] = {}
+
+    def stored(self, kind: str, key: str) -> bytes:
+        """Input bytes that set ``data.<kind>.hosted.suffix`` to the media key ``key``."""
+        raw = key.encode()
+        head = self._heads.get((kind, len(raw), None))
+        if head is None:
+            full = wire.nested(self._paths[kind], wire.field(_SUFFIX, raw))
+            head = self._heads[kind, len(raw), None] = full[:len(full) - len(raw)]
+        return head + raw
+
+    def rendered(self, kind: str, key: str, has_url: bool) -> bytes:
+        """Input bytes that do what :func:`render_hosted` does to a stored input whose
+        ``kind`` part has ``hosted.suffix`` ``key`` (and empty ``hosted.sizes``); ``has_url``:
+        whether the part has a URL of its own (then it is kept)."""
+        raw = key.encode()
+        head = self._heads.get((kind, len(raw), has_url))
+        if head is None:
+            data, part, hosted = self._paths[kind]
+            payload = wire.field(hosted, self._hosted)
+            if not has_url:
+                payload += wire.field(self._urls[kind], self._orig + raw)
+            full = wire.nested((data, part), payload)
+            cut = 0 if has_url else len(raw)
+            head = self._heads[kind, len(raw), has_url] = full[:len(full) - cut]
+        return head if has_url else head + raw
+
+
+@functools.lru_cache(maxsize=8)
+def hosted_bytes(media_url: str) -> HostedBytes:
+    """The shared :class:`HostedBytes` of hosted URLs under ``media_url``."""
+    return HostedBytes(media_url)

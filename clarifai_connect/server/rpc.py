@@ -102,6 +102,32 @@ def _code_name(code: int) -> str:
         return "Failure"
 
 
+class PreSerialized:
+    """A response whose bulk is serialized already: ``head``, a response message holding
+    the status (and any other fields), then ``tail``, more serialized fields of the same
+    message (concatenated serializations parse as one message). The call wrapper sets the
+    status on ``head`` as on any response; gRPC sends ``head``'s bytes and then ``tail``."""
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self, head: Any, tail: bytes) -> None:
+        self.head = head
+        self.tail = tail
+
+    @property
+    def status(self) -> status_pb2.Status:
+        """The response's status (a live part of ``head``)."""
+        return self.head.status
+
+    def HasField(self, name: str) -> bool:  # noqa: N802 (the protobuf message API)
+        """Whether ``head`` has field ``name`` set."""
+        return self.head.HasField(name)
+
+    def SerializeToString(self) -> bytes:  # noqa: N802
+        """The response's wire bytes."""
+        return self.head.SerializeToString() + self.tail
+
+
 class ServerState(Protocol):
     """What handlers use of the running server (:class:`~.runtime.LocalServer`)."""
 

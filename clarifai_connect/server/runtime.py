@@ -29,6 +29,10 @@ from .store import Store
 log = logging.getLogger("clarifai_connect.server")
 # 128 base64 images of several MB each fit in one request.
 MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
+# The gRPC server's options (bench.server_post_inputs gives its do-nothing servicer the same).
+GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0)]
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
@@ -83,10 +87,7 @@ class LocalServer:
         self.search_index = SearchIndex(self.store, self.ingest)
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", 0)],
-        )
+            options=GRPC_OPTIONS)
         self._grpc.add_generic_rpc_handlers((build_handler(self),))
         try:
             self.port = self._grpc.add_insecure_port(f"{host}:{port}")
