@@ -118,6 +118,37 @@ def test_post_bytes_and_text_succeed_at_once_with_hosted_urls(clarifai_raw, clar
                    for i in listed.inputs)
 
 
+def test_post_echo_equals_the_stored_input_and_server_fields_are_replaced(
+        clarifai_raw, clarifai_app):
+    """The echo is built from wire bytes, not from messages: each item must equal what
+    GetInput answers; a status or timestamps sent by the client are replaced, not merged."""
+    first = _post(clarifai_raw, clarifai_app, [r.Input(id="src", data=r.Data(
+        image=r.Image(base64=PNG)))]).inputs[0]
+    box = r.Region(region_info=r.RegionInfo(bounding_box=r.BoundingBox(
+        top_row=0.1, left_col=0.1, bottom_row=0.5, right_col=0.6)))
+    claimed = r.Input(id="claims", data=r.Data(image=r.Image(base64=PNG), regions=[box],
+                                               concepts=[r.Concept(id="cat", value=1)]))
+    claimed.status.code, claimed.status.details = codes.INPUT_DOWNLOAD_FAILED, "client says"
+    claimed.created_at.seconds, claimed.created_at.nanos = 1, 7
+    claimed.modified_at.nanos = 7
+    repost = r.Input(id="repost", data=r.Data(image=r.Image(url=first.data.image.url)))
+    _post(clarifai_raw, clarifai_app, [_text("renamed")])
+    resp = _post(clarifai_raw, clarifai_app, [claimed, repost, _text("renamed", "again"),
+                                              _text("", "no id")],
+                 input_id_conflict_resolution=r.SUFFIX)
+    assert resp.status.code == codes.SUCCESS, resp.status
+    assert [i.id for i in resp.inputs][:3] == ["claims", "repost", "renamed-1"]
+    for echoed in resp.inputs:
+        assert echoed == _get(clarifai_raw, clarifai_app, echoed.id).input
+    claims = resp.inputs[0]
+    assert claims.status.code == codes.INPUT_DOWNLOAD_SUCCESS and not claims.status.details
+    assert claims.created_at.seconds > 1 and claims.created_at == claims.modified_at
+    assert not claims.data.regions and [c.id for c in claims.data.concepts] == ["cat"]
+    assert resp.inputs[1].data.image.url == first.data.image.url  # its own URL is kept
+    assert resp.inputs[1].data.image.hosted.suffix == first.data.image.hosted.suffix
+    assert resp.inputs[2].data.text.raw == "again"
+
+
 def test_missing_id_is_generated(clarifai_raw, clarifai_app):
     resp = _post(clarifai_raw, clarifai_app, [_text(), _text(raw="other")])
     assert resp.status.code == codes.SUCCESS
