@@ -5,8 +5,9 @@ categories last as in the official files, non-contiguous category ids), then mea
 child processes, so each gets its own peak RSS:
 
 - ``json.load`` of the file (the baseline: the whole document in memory, no records),
-- the streaming scan alone (three ijson passes and the group-by-image with its disk
-  spill, no records): the part that replaces ``json.load``,
+- the streaming scan alone (one pass of :class:`~connectors.coco_stream.SectionReader`
+  and the group-by-image with its disk spill, no records): the part that replaces
+  ``json.load``,
 - the ``coco`` connector producing every Record (regions normalized and validated, ids,
   metadata, fingerprints): the scan plus building ~1 Region and ~4 Points per annotation.
 
@@ -72,18 +73,20 @@ def _child(mode: str, path: str, memory_annotations: int) -> dict:
             doc = json.load(handle)
         count = len(doc["annotations"])
     elif mode == "scan":
-        from connectors.coco_stream import AnnotationGroups, iter_section
+        from connectors.coco_stream import SECTIONS, AnnotationGroups, SectionReader
 
         count = 0
+        categories, images = {}, []
         with AnnotationGroups(memory_annotations, os.path.dirname(path)) as groups:
             with open(path, "rb") as handle:
-                categories = {c["id"]: c["name"] for c in iter_section(handle, "categories")}
-            with open(path, "rb") as handle:
-                images = [str(i["id"]) for i in iter_section(handle, "images")]
-            with open(path, "rb") as handle:
-                for ann in iter_section(handle, "annotations"):  # held as the reader does
-                    groups.add(str(ann["image_id"]), pickle.dumps(
-                        (categories[ann["category_id"]], ann), pickle.HIGHEST_PROTOCOL))
+                for section, item in SectionReader(handle).items(SECTIONS):
+                    if section == "annotations":  # held as the reader does
+                        groups.add(str(item["image_id"]), pickle.dumps(
+                            (0, item), pickle.HIGHEST_PROTOCOL))
+                    elif section == "images":
+                        images.append(str(item["id"]))
+                    else:
+                        categories[item["id"]] = item["name"]
             for _, anns in groups.groups(images):
                 count += len([pickle.loads(a) for a in anns])
     else:

@@ -10,9 +10,10 @@ data), ``annotations/instances_default.json`` or the same file at the root (CVAT
 files there (READMEs, scripts) are counted as ignored. A split comes from the file name
 (``<task>_<split>.json``) or else from its folder (``train``, ``valid``…). Files of the
 same split and folder are merged, so an image annotated in ``instances_train.json`` and
-``captions_train.json`` is one record. Each file is streamed (see :mod:`connectors.coco_stream`):
-categories, images, then annotations, grouped by image with bounded memory; a remote file
-is first copied to a local temporary file so that it is downloaded once.
+``captions_train.json`` is one record. Each file is streamed in one pass (a second one reads
+annotations that came before the images: see :mod:`connectors.coco_stream`), annotations
+grouped by image with bounded memory; a remote file is first copied to a local temporary
+file so that it is downloaded once.
 
 Images are found from ``file_name`` in the first of these folders where the first images
 exist: the annotation file's folder, its ``images/``, the dataset's ``images/<split>/``,
@@ -49,8 +50,7 @@ from clarifai_connect.records import Media, Notice, Problem, Record, RecordError
 
 from .coco_annotations import Category, Converted, convert_annotation, needs_size
 from .coco_files import is_coco_json, scan_tree
-from .coco_stream import AnnotationGroups, CocoSyntaxError, iter_section
-from .json_guard import NestingGuard, ReadLimit
+from .coco_stream import SECTIONS, AnnotationGroups, CocoSyntaxError, SectionReader
 from .layout import DETECT_FOLDERS, DetectsByReason, relative, split_from_parts
 from .options import option_bool, option_int
 
@@ -220,25 +220,21 @@ class CocoReader(DetectsByReason, ShardsByPosition, Reader):
         ids: dict[Any, str] = {}
         broken = False
         found = 0
-        limit: int | None = None
         try:
-            for section in ("categories", "images", "annotations"):
-                try:
-                    with open(local, "rb") as raw:
-                        # The first pass checks the nesting depth; the others stop where it
-                        # stopped, if it did (ijson's memory grows with depth squared).
-                        handle = (NestingGuard(raw) if section == "categories" else
-                                  raw if limit is None else ReadLimit(raw, limit))
-                        for obj in iter_section(handle, section):
+            deferred = _Deferred()
+            for wanted in (deferred.first_pass, deferred.second_pass):
+                if wanted == deferred.second_pass and not deferred.waiting:
+                    break
+                with open(local, "rb") as raw:
+                    try:
+                        for section, obj in SectionReader(raw).items(SECTIONS, wanted):
                             found += 1
                             yield from self._take(section, obj, index, item, shown, ids,
                                                   images, groups)
-                except CocoSyntaxError as exc:
-                    if isinstance(handle, NestingGuard):
-                        limit = handle.offset
-                    if not broken:  # every pass meets the same break: report it once
-                        broken = True
-                        yield Problem(shown, f"{exc}; items after that point were not read")
+                    except CocoSyntaxError as exc:
+                        if not broken:  # every pass meets the same break: report it once
+                            broken = True
+                            yield Problem(shown, f"{exc}; items after that point were not read")
         finally:
             if temporary:
                 os.unlink(local)
@@ -390,6 +386,33 @@ class CocoReader(DetectsByReason, ShardsByPosition, Reader):
         for ann_id, repair in out.repairs:
             yield Notice("repaired", f"{where}: annotation {ann_id!r}", repair, id=record_id)
         yield from problems
+
+
+class _Deferred:
+    """Which ``annotations`` arrays of a file wait for a second pass: those met before any
+    ``images`` (an annotation is filed under its image, which must be known by then)."""
+
+    def __init__(self) -> None:
+        self.waiting: set[int] = set()
+        self._images = False
+        self._counts = [0, 0]  # annotations arrays met in each pass
+
+    def first_pass(self, section: str) -> bool:
+        """Read ``section`` in the first pass? Not annotations before images."""
+        self._images = self._images or section == "images"
+        if section != "annotations":
+            return True
+        self._counts[0] += 1
+        if not self._images:
+            self.waiting.add(self._counts[0])
+        return self._images
+
+    def second_pass(self, section: str) -> bool:
+        """Read ``section`` in the second pass? Only the annotations left by the first."""
+        if section != "annotations":
+            return False
+        self._counts[1] += 1
+        return self._counts[1] in self.waiting
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
