@@ -14,6 +14,10 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".ogg", ".oga", ".m4a", "
                               ".opus", ".wma"})
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md"})
 
+_KIND_OF_EXTENSION = {ext: kind for kind, extensions in (
+    ("text", TEXT_EXTENSIONS), ("audio", AUDIO_EXTENSIONS), ("video", VIDEO_EXTENSIONS),
+    ("image", IMAGE_EXTENSIONS)) for ext in extensions}  # image wins, as it was asked first
+
 # How many leading bytes sniff_kind needs to see.
 SNIFF_BYTES = 512
 
@@ -24,11 +28,7 @@ _FTYP_AUDIO = (b"M4A ", b"M4B ", b"F4A ")
 def kind_from_extension(path: str) -> str | None:
     """``image``/``video``/``audio``/``text`` from a path's extension, or None when unknown."""
     ext = posixpath.splitext(path.lower().split("?", 1)[0])[1]
-    for kind, extensions in (("image", IMAGE_EXTENSIONS), ("video", VIDEO_EXTENSIONS),
-                             ("audio", AUDIO_EXTENSIONS), ("text", TEXT_EXTENSIONS)):
-        if ext in extensions:
-            return kind
-    return None
+    return _KIND_OF_EXTENSION.get(ext)
 
 
 def sniff_kind(head: bytes) -> str | None:

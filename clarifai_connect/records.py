@@ -107,7 +107,7 @@ def concept_id(name: str) -> str:
 
 def fingerprint_of(*parts: Any) -> str:
     """A stable hex digest of JSON-able ``parts``, for change detection."""
-    payload = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_json_default)
+    payload = _FINGERPRINT.encode(parts)
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -120,6 +120,11 @@ def _json_default(value: Any) -> Any:
         return {k: getattr(value, k) for k in value.__dataclass_fields__
                 if k not in ("storage_options",)}
     raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+# What ``json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_json_default)``
+# gives, without building an encoder per call (the fingerprints of earlier runs stay valid).
+_FINGERPRINT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
 def _unit(value: Any, what: str) -> float:
@@ -256,6 +261,8 @@ class Media:
     def __post_init__(self) -> None:
         if self.kind not in MEDIA_KINDS:
             raise RecordError(f"media kind {self.kind!r} is not one of {', '.join(MEDIA_KINDS)}")
+        if self.data is None and self.text is None and type(self.uri) is str and self.uri:
+            return  # the common case (a URI), checked in one line
         given = [n for n in ("uri", "data", "text") if getattr(self, n) is not None]
         if len(given) != 1:
             raise RecordError(f"media needs exactly one of uri, data or text, got "
@@ -346,6 +353,8 @@ class Region:
 
 
 def _concepts(items: Iterable[Concept | str]) -> tuple[Concept, ...]:
+    if type(items) is tuple and all(type(item) is Concept for item in items):
+        return items  # already what it must be (the common case: nothing to build)
     out = []
     for item in items or ():
         out.append(item if isinstance(item, Concept) else Concept.named(item))
@@ -354,6 +363,8 @@ def _concepts(items: Iterable[Concept | str]) -> tuple[Concept, ...]:
 
 def _metadata_json(metadata: Mapping[str, Any]) -> str:
     """The canonical JSON of ``metadata``; RecordError when it is not JSON-able."""
+    if type(metadata) is dict and not metadata:
+        return "{}"
     if not isinstance(metadata, Mapping):
         raise RecordError(f"metadata is {type(metadata).__name__}, not a mapping")
     for key in metadata:
@@ -415,22 +426,27 @@ class Record:
             raise RecordError(problem)
         if not isinstance(self.media, Media):
             raise RecordError(f"media is {type(self.media).__name__}, not Media")
-        object.__setattr__(self, "concepts", _concepts(self.concepts))
-        regions = tuple(self.regions or ())
-        for region in regions:
-            if not isinstance(region, Region):
-                raise RecordError(f"region {region!r} is not a Region")
-        object.__setattr__(self, "regions", regions)
-        if regions and self.media.kind not in ("image", "video"):
-            raise RecordError(f"regions given for a {self.media.kind} input")
+        concepts = _concepts(self.concepts)
+        if concepts is not self.concepts:
+            object.__setattr__(self, "concepts", concepts)
+        if type(self.regions) is not tuple or self.regions:  # () is common: nothing to do
+            regions = tuple(self.regions or ())
+            for region in regions:
+                if not isinstance(region, Region):
+                    raise RecordError(f"region {region!r} is not a Region")
+            object.__setattr__(self, "regions", regions)
+            if regions and self.media.kind not in ("image", "video"):
+                raise RecordError(f"regions given for a {self.media.kind} input")
         metadata_json = _metadata_json(self.metadata)
-        dataset_ids = (self.dataset_ids,) if isinstance(self.dataset_ids, str) else self.dataset_ids
-        dataset_ids = tuple(dataset_ids or ())
-        for dataset_id in dataset_ids:
-            problem = id_problem(dataset_id, "dataset id")
-            if problem:
-                raise RecordError(problem)
-        object.__setattr__(self, "dataset_ids", dataset_ids)
+        if type(self.dataset_ids) is not tuple or self.dataset_ids:
+            dataset_ids = (self.dataset_ids,) if isinstance(self.dataset_ids, str) \
+                else self.dataset_ids
+            dataset_ids = tuple(dataset_ids or ())
+            for dataset_id in dataset_ids:
+                problem = id_problem(dataset_id, "dataset id")
+                if problem:
+                    raise RecordError(problem)
+            object.__setattr__(self, "dataset_ids", dataset_ids)
         if isinstance(self.geo, (tuple, list)):
             object.__setattr__(self, "geo", GeoPoint(*self.geo))
         if not self.fingerprint:

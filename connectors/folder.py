@@ -13,6 +13,7 @@ not followed into other folders).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -32,6 +33,7 @@ from clarifai_connect.mediatypes import SNIFF_BYTES, kind_from_extension, sniff_
 from clarifai_connect.records import Concept, Media, Problem, Record, RecordError, fingerprint_of
 from clarifai_connect.records import stable_id as make_id
 
+from .folder_walk import local_walk
 from .tabular import file_facts
 
 LABEL_MODES = ("path", "leaf", "each", "none")
@@ -90,6 +92,8 @@ class FolderReader(ShardsByPosition, Reader):
             uri, storage_options) else None
 
     def __iter__(self) -> Iterator[ReadItem]:
+        from fsspec.implementations.local import LocalFileSystem
+
         fs, root = filesystem(self.uri, self.storage_options)
         root = root.rstrip("/") or "/"
         try:
@@ -103,7 +107,9 @@ class FolderReader(ShardsByPosition, Reader):
             yield self._item(fs, posixpath.dirname(root), info["name"], info)
             return
         errors: list[OSError] = []
-        for directory, dirs, files in fs.walk(root, detail=True, on_error=errors.append):
+        walk = local_walk(root, errors.append) if isinstance(fs, LocalFileSystem) else \
+            fs.walk(root, detail=True, on_error=errors.append)
+        for directory, dirs, files in walk:
             while errors:
                 error = errors.pop(0)
                 where = getattr(error, "filename", None) or directory
@@ -122,6 +128,8 @@ class FolderReader(ShardsByPosition, Reader):
     def _skipped(self, fs: Any, root: str, name: str, entry: Mapping[str, Any]) -> bool:
         if name.startswith("."):
             return True
+        if not self.ignore:
+            return False
         rel = _relative(root, entry["name"])
         return any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern)
                    for pattern in self.ignore)
@@ -168,25 +176,15 @@ class FolderReader(ShardsByPosition, Reader):
                                    f"to make it a text input, or skip it with ignore")
         if kind is None:
             return Problem(source, "not a recognised image, video, audio or text file")
-        folders = [p for p in posixpath.dirname(rel).split("/") if p]
         try:
-            concepts = self._concepts(folders)
+            concepts = _folder_concepts(self.labels, posixpath.dirname(rel))
             facts = file_facts(info)
             return Record(id=make_id(self._id_key(rel)), media=Media(kind=kind, uri=self._uri(fs, path),
                                                         storage_options=self.storage_options or None),
                           concepts=concepts, source=source,
-                          fingerprint=fingerprint_of(rel, kind, facts, [c.id for c in concepts]))
+                          fingerprint=fingerprint_of(rel, kind, facts, _ids(concepts)))
         except RecordError as exc:
             return Problem(source, str(exc).removeprefix(f"{source}: "))
-
-    def _concepts(self, folders: list[str]) -> tuple[Concept, ...]:
-        if not folders or self.labels == "none":
-            return ()
-        if self.labels == "path":
-            return (Concept.named("/".join(folders)),)
-        if self.labels == "leaf":
-            return (Concept.named(folders[-1]),)
-        return tuple({c.id: c for c in map(Concept.named, folders)}.values())
 
     def _uri(self, fs: Any, path: str) -> str:
         if "://" in self.uri:
@@ -195,6 +193,25 @@ class FolderReader(ShardsByPosition, Reader):
 
     def _display(self, fs: Any, path: str) -> str:
         return display_uri(self._uri(fs, path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _folder_concepts(labels: str, folder: str) -> tuple[Concept, ...]:
+    """The concepts of the files in ``folder`` (relative to the root) under ``labels``:
+    the same for every file of a folder, so built once per folder."""
+    folders = [p for p in folder.split("/") if p]
+    if not folders or labels == "none":
+        return ()
+    if labels == "path":
+        return (Concept.named("/".join(folders)),)
+    if labels == "leaf":
+        return (Concept.named(folders[-1]),)
+    return tuple({c.id: c for c in map(Concept.named, folders)}.values())
+
+
+@functools.lru_cache(maxsize=1024)
+def _ids(concepts: tuple[Concept, ...]) -> tuple[str, ...]:
+    return tuple(c.id for c in concepts)  # a tuple encodes as the JSON list it was
 
 
 def _relative(root: str, path: str) -> str:

@@ -258,9 +258,15 @@ class RowMapper:
 
 def file_facts(info: Mapping[str, Any]) -> list:
     """What identifies a file's version in an fsspec ``info`` dict: size and mtime / ETag."""
-    stamp = next((info[k] for k in ("ETag", "etag", "md5", "mtime", "LastModified",
-                                     "last_modified", "created") if info.get(k) is not None), "")
-    return [info.get("size"), str(stamp)]
+    for key in _VERSION_KEYS:
+        stamp = info.get(key)
+        if stamp is not None:
+            return [info.get("size"), str(stamp)]
+    return [info.get("size"), ""]
+
+
+# The first of these an ``info`` dict holds tells the file's version (in this order).
+_VERSION_KEYS = ("ETag", "etag", "md5", "mtime", "LastModified", "last_modified", "created")
 
 
 def _text(value: Any) -> str:

@@ -116,3 +116,51 @@ def test_the_sample_dataset_that_ships_with_the_repo():
     items = read(root)
     assert len(items) == 6 and all(isinstance(i, Record) for i in items)
     assert sorted({c.id for r in items for c in r.concepts}) == ["blue", "green", "red"]
+
+
+def test_the_scandir_walk_gives_what_the_fsspec_walk_gives(tmp_path: Path):
+    """The fast local walk reports each entry as fsspec does (so fingerprints written by
+    earlier runs stay valid): same folders, same files, same size/type/link/mtime."""
+    import os
+
+    import fsspec
+
+    from connectors.folder_walk import local_walk
+
+    root = tmp_path / "root"
+    (root / "cat" / "inner").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "cat" / "1.png").write_bytes(PNG)
+    (root / "cat" / "inner" / "2.png").write_bytes(PNG * 3)
+    (root / "cat" / "empty.png").write_bytes(b"")
+    (root / ".hidden" / "x.png").write_bytes(PNG)
+    os.symlink(root / "cat" / "1.png", root / "link.png")
+    os.symlink(root / "nowhere.png", root / "broken.png")
+    os.symlink(root / "cat", root / "dirlink")
+
+    def shape(walk):
+        keys = ("name", "size", "type", "islink", "mtime")
+        return [(top, {n: [i[k] for k in keys] for n, i in dirs.items()},
+                 {n: [i[k] for k in keys] for n, i in files.items()})
+                for top, dirs, files in walk]
+
+    theirs = shape(fsspec.filesystem("file").walk(str(root), detail=True))
+    ours = shape(local_walk(str(root), on_error=print))
+    assert sorted(ours) == sorted(theirs) and len(ours) == 4
+
+
+def test_fingerprints_are_the_ones_earlier_versions_wrote():
+    """``fingerprint_of`` keeps its JSON form (a state file of an earlier run still
+    matches): the reused encoder equals json.dumps with the options it had."""
+    import hashlib
+    import json
+
+    from clarifai_connect.records import _json_default, fingerprint_of
+
+    parts = ("c0/a.png", "image", [70, "1733212345.123456"], ("c0",), {"b": 1, "a": b"x"})
+    before = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_json_default)
+    assert fingerprint_of(*parts) == hashlib.sha256(before.encode()).hexdigest()[:32]
+    # A folder record's parts, as the last release computed them (a tuple of concept ids
+    # now, a list then: the same JSON).
+    assert fingerprint_of("c0/a.png", "image", [70, "1733212345.123456"], ("c0",)) == \
+        "2ca816de2bfe0dc8d576e3f8feacd075"
