@@ -310,6 +310,17 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
         sys.exit(1)
 
 
+class WorkersType(click.ParamType):
+    """``--workers``: a number 1-64, or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or str(value).strip().lower() == "auto":
+            return None
+        return click.IntRange(1, 64).convert(value, param, ctx)
+
+
 @cli.command("sync")
 @click.argument("source")
 @click.option("--app", "app", metavar="USER/APP",
@@ -318,8 +329,9 @@ def validate(source: str, format_: str, options: tuple[str, ...], storage: tuple
 @click.option("--format", "format_", default="auto", show_default=True,
               help="Connector name (see `clarifai-connect plugins`), or auto to detect it.")
 @_api_options
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Concurrent API calls (inputs and annotations share them).")
+@click.option("--workers", type=WorkersType(), default="auto", show_default=True,
+              help="Concurrent API calls (inputs and annotations share them): 1-64, or "
+                   "auto (4, growing up to 16 while the throughput grows with it).")
 @click.option("--batch-size", type=click.IntRange(1, 128), default=128, show_default=True,
               help="Inputs per request.")
 @click.option("--state", "state", type=click.Path(dir_okay=False), default=None,

@@ -5,9 +5,10 @@ batch it consults the sync state (already acknowledged and unchanged: skipped; c
 left alone, or replaced with ``update``; repeated within the source: failed) and hands the
 rest to a worker. Workers read media (local or remote, through fsspec) and send: reading
 overlaps with sending because there are more workers than RPC slots, and every RPC, inputs
-and annotations alike, takes a slot of one shared concurrency budget. At most ``2 ×
-workers`` batches are in flight, so memory is bounded by the batch size, never by the
-source's size.
+and annotations alike, takes a slot of one shared concurrency budget (fixed, or adaptive:
+it grows while the throughput grows with it, see :mod:`.concurrency`). At most ``2 ×``
+the budget's limit batches are in flight, so memory is bounded by the batch size, never by
+the source's size.
 
 Per batch: (replaced inputs are forgotten by the state, then deleted) → PostInputs with
 their ids (an id already in the app is "already synced") → state checkpoint → region
@@ -31,6 +32,7 @@ from ..client.utils import batched
 from ..errors import ApiUnreachableError, ClarifaiConnectError, UserError, redact
 from ..mediatypes import MediaContentError
 from ..records import Notice, Problem, Record
+from .concurrency import ConcurrencyLimit
 from .report import Bucket, RunReport
 from .state import DONE, INPUT, SyncState
 
@@ -76,12 +78,15 @@ class UploadEngine:
     """Runs one sync of a record stream into one app (see the module doc).
 
     ``uploader`` may be None for a dry run (nothing is sent). ``on_progress(n)`` is called
-    from worker threads as items are done.
+    from worker threads as items are done. ``concurrency`` is the budget the uploader's
+    calls take (default: the uploader's own when it is a :class:`ConcurrencyLimit`, else a
+    fixed one of ``options.workers``); it also bounds the batches read ahead.
     """
 
     def __init__(self, uploader: RecordUploader | None, state: SyncState, report: RunReport,
                  options: SyncOptions = SyncOptions(),
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None,
+                 concurrency: ConcurrencyLimit | None = None) -> None:
         if uploader is None and not options.dry_run:
             raise ClarifaiConnectError("an uploader is needed unless it is a dry run")
         self.uploader = uploader
@@ -89,7 +94,13 @@ class UploadEngine:
         self.report = report
         self.options = options
         self.on_progress = on_progress or (lambda n: None)
-        self._slots = threading.BoundedSemaphore(2 * options.workers)
+        if concurrency is None:
+            budget = getattr(uploader, "budget", None)
+            concurrency = budget if isinstance(budget, ConcurrencyLimit) else \
+                ConcurrencyLimit(options.workers)
+        self.concurrency = concurrency
+        self._in_flight = 0  # batches handed to workers and not finished
+        self._flight = threading.Condition()
         self._pulled = 0  # items read from the source so far
         self._unreachable = threading.Event()  # the API stopped answering: send no more
         self._stop_lock = threading.Lock()
@@ -107,7 +118,7 @@ class UploadEngine:
         """
         opts = self.options
         finished = interrupted = False
-        pool = ThreadPoolExecutor(2 * opts.workers, thread_name_prefix="sync")
+        pool = ThreadPoolExecutor(2 * self.concurrency.maximum, thread_name_prefix="sync")
         batch: list[Record] = []
         try:
             for record in self._records(items):
@@ -158,9 +169,18 @@ class UploadEngine:
             if self.options.dataset_id:  # created with the first batch to send (then cached)
                 self.uploader.ensure_datasets([self.options.dataset_id])
             ready = self._prepare_local(work)
-            self._slots.acquire()
+            with self._flight:
+                while self._in_flight >= 2 * self.concurrency.limit:
+                    self._flight.wait()
+                self._in_flight += 1
             future = pool.submit(self._send, work, ready)
-            future.add_done_callback(lambda _: self._slots.release())
+            future.add_done_callback(self._landed)
+
+    def _landed(self, _future: object) -> None:
+        """A batch is finished: one more may be read ahead."""
+        with self._flight:
+            self._in_flight -= 1
+            self._flight.notify()
 
     def _not_attempted(self, work: list[tuple[Record, Action]],
                        outcome: dict[str, tuple[Bucket, str]] | None = None) -> None:
@@ -249,6 +269,7 @@ class UploadEngine:
             if self._unreachable.is_set():
                 raise ApiUnreachableError(self.report.unreachable)
             self._send_batch(work, actions, ready, outcome)
+            self.concurrency.done(len(work))
         except ApiUnreachableError as exc:  # the circuit is open: stop sending, say it once
             with self._stop_lock:
                 if not self.report.unreachable:
@@ -260,10 +281,12 @@ class UploadEngine:
             log.warning("a batch failed: %s", redact(str(exc)))
             for record, _ in work:
                 outcome.setdefault(record.id, ("failed", f"{type(exc).__name__}: {exc}"))
+        done = []
         for record, _ in work:
             bucket, reason = outcome[record.id]
-            line = bucket != "skipped" or bool(reason)
-            self.report.add(bucket, record.id, record.source, reason, line=line)
+            done.append((bucket, record.id, record.source, reason,
+                         bucket != "skipped" or bool(reason)))
+        self.report.add_many(done)
         self.on_progress(len(work))
 
     def _send_batch(self, work: list[tuple[Record, Action]], actions: dict[str, Action],
@@ -399,6 +422,9 @@ def _drain(pool: ThreadPoolExecutor) -> bool:
 def _is_local(record: Record | Prepared) -> bool:
     if isinstance(record, Prepared):
         return True  # nothing left to read
+    if not record.regions:  # the common case, without building a list
+        uri = record.media.uri
+        return uri is None or "://" not in uri or uri.startswith("file://")
     media = [record.media, *(r.mask for r in record.regions if r.mask is not None)]
     return all(m.uri is None or ("://" not in m.uri or m.uri.startswith("file://"))
                for m in media)

@@ -53,6 +53,7 @@ class RunReport(JsonLinesReport):
     changed: int = 0  # skipped items that changed since they were synced (no --update)
     gone: int = 0  # synced inputs the source no longer holds (counted when it was all read)
     unreachable: str = ""  # why sending stopped, when the API stopped answering
+    workers: int | None = None  # the most concurrent API calls the budget allowed (not summed)
     state_path: Path | None = None
     listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
 
@@ -77,16 +78,24 @@ class RunReport(JsonLinesReport):
             line: bool = True) -> None:
         """Count one item in ``bucket`` (or ``deleted``); with ``line`` write its JSON line.
         An unknown bucket is a bug: ValueError, before anything is counted."""
-        if bucket not in _ALL_BUCKETS:
-            raise ValueError(f"unknown bucket {bucket!r}: one of {', '.join(sorted(_ALL_BUCKETS))}")
-        reason = redact(reason)
-        entry = {"status": bucket, "id": input_id, "source": source}
-        if reason:
-            entry["reason"] = reason
+        self.add_many([(bucket, input_id, source, reason, line)])
+
+    def add_many(self, items: list[tuple[Bucket, str, str, str, bool]]) -> None:
+        """:meth:`add` of each ``(bucket, id, source, reason, line)``, under one lock."""
+        entries = []
+        for bucket, input_id, source, reason, line in items:
+            if bucket not in _ALL_BUCKETS:
+                raise ValueError(f"unknown bucket {bucket!r}: one of "
+                                 f"{', '.join(sorted(_ALL_BUCKETS))}")
+            entry = {"status": bucket, "id": input_id, "source": source}
+            if reason:
+                entry["reason"] = redact(reason)
+            entries.append((bucket, entry, line))
         with self._lock:
-            self._count(bucket, entry, line)
-            if self.listener is not None:  # e.g. a caller that keeps every failure
-                self.listener(entry)
+            for bucket, entry, line in entries:
+                self._count(bucket, entry, line)
+                if self.listener is not None:  # e.g. a caller that keeps every failure
+                    self.listener(entry)
 
     def count_annotations(self, count: int) -> None:
         """``count`` more region annotations landed."""
@@ -117,7 +126,7 @@ class RunReport(JsonLinesReport):
             "gone": self.gone,
             "problems": self.problems, "annotations": self.annotations,
             "filtered": self.filtered,
-            "ignored": self.ignored, "repaired": self.repaired,
+            "ignored": self.ignored, "repaired": self.repaired, "workers": self.workers,
             **super().as_dict(),
             "state": str(self.state_path) if self.state_path else None,
         }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from ..plugins import PluginRegistry, get_registry
 from ..records import Notice, id_problem
 from ..transform import BatchTransform, TransformedSource, load_transform
 from ..unread import nothing_read
+from .concurrency import AUTO_MAXIMUM, AUTO_START, ConcurrencyLimit
 from .pipeline import MAX_BATCH, SyncOptions, UploadEngine
 from .progress import RunProgress
 from .report import RunReport
@@ -109,7 +109,7 @@ def _target_key(base_url: str | None, user_id: str, app_id: str, dataset_id: str
 
 def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "auto",
          source_id: str | None = None, transform: str | BatchTransform | None = None,
-         base_url: str | None = None, pat: str | None = None, workers: int = 4,
+         base_url: str | None = None, pat: str | None = None, workers: int | str | None = None,
          batch_size: int = MAX_BATCH, state: str | os.PathLike | None = None,
          update: bool = False, delete: bool = False, max_delete: int | None = 1000,
          dry_run: bool = False, report: str | os.PathLike | None = None,
@@ -138,7 +138,10 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         base_url: The API (``https://…``, ``http://host:port``, ``local[:PATH]``);
             default env ``CLARIFAI_API_BASE``, else the Clarifai cloud.
         pat: A personal access token (default env ``CLARIFAI_PAT``).
-        workers: Concurrent API calls (one budget for inputs and annotations).
+        workers: Concurrent API calls (one budget for inputs and annotations): a number
+            (fixed), or None / ``"auto"``: 4 at first, growing (up to 16) while the
+            throughput grows with it — against a distant API, latency, not the server,
+            bounds a fixed few.
         batch_size: Inputs per request, at most 128.
         state: The state file (default: one per source and target in the user's state
             folder, see :func:`~clarifai_connect.engine.state.state_dir`).
@@ -172,7 +175,9 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
     user_id, app_id, dataset = where.user_id, where.app_id, where.dataset(dataset)
     if dataset and id_problem(dataset, "dataset id"):
         raise ConfigError(f"--dataset: {id_problem(dataset, 'dataset id')}")
-    opts = SyncOptions(workers=workers, batch_size=batch_size, update=update, delete=delete,
+    concurrency = concurrency_limit(workers)
+    opts = SyncOptions(workers=concurrency.start, batch_size=batch_size, update=update,
+                       delete=delete,
                        max_delete=max_delete, dry_run=dry_run, dataset_id=dataset,
                        check_media=check_media)
     opened = open_source(source, source_id=source_id, format=format,
@@ -196,8 +201,7 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
     uploader = None
     if not dry_run:  # a plan needs neither the API nor credentials
         auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
-        budget = threading.BoundedSemaphore(workers)
-        uploader = RecordUploader(auth, budget=budget)
+        uploader = RecordUploader(auth, budget=concurrency)
         policy = uploader.retry_policy
         uploader.retry_policy = replace(policy, give_up_after=give_up_after,
                                         deadline=max(policy.deadline, give_up_after))
@@ -229,7 +233,11 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                     if on_progress is not None:
                         on_progress(count)
 
-                UploadEngine(uploader, sync_state, run_report, opts, advance).run(items)
+                try:
+                    UploadEngine(uploader, sync_state, run_report, opts, advance,
+                                 concurrency).run(items)
+                finally:
+                    run_report.workers = None if dry_run else concurrency.highest
                 run_report.total = run_report.total if bar.total is None else bar.total
                 if not run_report.read and isinstance(source, (str, os.PathLike)):
                     # No silent zero: a folder with files that gave nothing is an error.
@@ -247,6 +255,19 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         finally:
             run_report.close()
     return run_report
+
+
+def concurrency_limit(workers: int | str | None) -> ConcurrencyLimit:
+    """The budget ``workers`` asks for: a fixed number, or adaptive (None or ``"auto"``)."""
+    if workers is None or (isinstance(workers, str) and workers.strip().lower() == "auto"):
+        return ConcurrencyLimit(AUTO_START, AUTO_MAXIMUM)
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        raise ConfigError(f"workers must be a number or 'auto', got {workers!r}") from None
+    if isinstance(workers, bool) or count < 1 or count != float(workers):
+        raise ConfigError(f"workers must be 1 or more (or 'auto'), got {workers!r}")
+    return ConcurrencyLimit(count)
 
 
 class SyncInterrupted(KeyboardInterrupt):

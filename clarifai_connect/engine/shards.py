@@ -197,7 +197,10 @@ def distributed_settings(args: Mapping[str, Any], engine: str) -> dict[str, Any]
                           "`clarifai-connect serve` and pass --base-url http://HOST:PORT")
     keep = ("source", "app", "dataset", "format", "base_url", "pat", "workers", "batch_size",
             "storage_options", "options", "allow_paths")
-    return {key: args[key] for key in keep if key in args}
+    out = {key: args[key] for key in keep if key in args}
+    if out.get("workers") in (None, "auto"):  # shards at once: a number (4, as before)
+        out["workers"] = 4
+    return out
 
 
 def run_shard(shard: Shard, app: str, *, dataset: str | None = None,
