@@ -149,7 +149,8 @@ class FolderReader(ShardsByPosition, Reader):
 
     def _read_item(self, fs: Any, root: str, path: str, rel: str,
                    info: Mapping[str, Any]) -> ReadItem:
-        source = self._display(fs, path)
+        uri = self._uri(fs, path)
+        source = display_uri(uri)
         if info.get("islink"):
             # A symlink may point anywhere: it is an item only when its target is inside.
             try:
@@ -169,8 +170,8 @@ class FolderReader(ShardsByPosition, Reader):
             if named and kind != named:
                 found = f"looks like {kind}" if kind else "is not recognisable"
                 return Problem(source, f"named like {named} but the content {found}")
-        extension = posixpath.splitext(path)[1]
-        if kind == "text" and named is None and extension:
+        extension = posixpath.splitext(path)[1] if kind == "text" and named is None else ""
+        if extension:
             # A sidecar (.json, .xml, .csv) reads as text but is rarely meant as an input.
             return Problem(source, f"'{extension}' is not a media extension; rename it to .txt "
                                    f"to make it a text input, or skip it with ignore")
@@ -179,7 +180,7 @@ class FolderReader(ShardsByPosition, Reader):
         try:
             concepts = _folder_concepts(self.labels, posixpath.dirname(rel))
             facts = file_facts(info)
-            return Record(id=make_id(self._id_key(rel)), media=Media(kind=kind, uri=self._uri(fs, path),
+            return Record(id=make_id(self._id_key(rel)), media=Media(kind=kind, uri=uri,
                                                         storage_options=self.storage_options or None),
                           concepts=concepts, source=source,
                           fingerprint=fingerprint_of(rel, kind, facts, _ids(concepts)))
