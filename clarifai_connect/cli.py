@@ -446,12 +446,22 @@ def sync_command(ctx: click.Context, source: str, engine: str, ray_address: str 
 @_pair_options("An exporter option (repeatable; JSON values), e.g. -o default_split=train.",
                "An fsspec storage option for the destination (repeatable), e.g. "
                "-s endpoint_url=http://…")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="Where the export runs: this process, or Ray tasks (each exports a part "
+                   "of the listing into <to>.parts/, merged into --to at the end; --workers "
+                   "of them at once). --to must be where every worker can write. Needs the "
+                   "[ray] extra.")
+@click.option("--ray-address", metavar="ADDR", default=None,
+              help="With --engine ray: the cluster [default: the running one, else a local "
+                   "Ray with --workers CPUs].")
 @_progress_option
 @query_options
 def export_command(app: str, dataset: str | None, version: str | None, to: str, format_: str,
                    base_url: str | None, pat: str | None, workers: int, report: str | None,
                    options: tuple[str, ...], storage: tuple[str, ...],
-                   progress: bool | None, **search: object) -> None:
+                   progress: bool | None, engine: str, ray_address: str | None,
+                   **search: object) -> None:
     """Export an app, a dataset, a dataset version or the hits of a search to COCO, VOC,
     CSV, Parquet or folders.
 
@@ -478,16 +488,41 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
     from .plugins import parse_option_pairs
 
     try:
-        result = export(app, to, format_, dataset=dataset, version=version, base_url=base_url,
-                        pat=pat, storage_options=parse_option_pairs(storage, "storage option"),
-                        options=parse_option_pairs(options), workers=workers,
-                        report=report or "auto", progress=progress,
-                        query=query_from_options(search))
+        if engine == "ray":
+            result = _export_on_ray(app, to, format_, dataset=dataset, version=version,
+                                    base_url=base_url, pat=pat, workers=workers,
+                                    storage_options=parse_option_pairs(storage,
+                                                                       "storage option"),
+                                    options=parse_option_pairs(options), progress=progress,
+                                    query=query_from_options(search), report=report,
+                                    ray_address=ray_address)
+        else:
+            result = export(app, to, format_, dataset=dataset, version=version,
+                            base_url=base_url, pat=pat,
+                            storage_options=parse_option_pairs(storage, "storage option"),
+                            options=parse_option_pairs(options), workers=workers,
+                            report=report or "auto", progress=progress,
+                            query=query_from_options(search))
     except KeyboardInterrupt:
         click.echo("interrupted: the export is incomplete", err=True)
         sys.exit(EXIT_INTERRUPTED)
     click.echo(result.summary())
     sys.exit(result.exit_code)
+
+def _export_on_ray(app: str, to: str, format_: str, *, report: str | None,
+                   **settings: object):
+    """``export --engine ray``: checked before Ray is imported, the merged summary written
+    to --report (the parts' per-input lines stay with their tasks)."""
+    from .engine.shards import check_shared_server
+
+    check_shared_server(settings.get("base_url"), "--engine ray")  # before Ray is imported
+    from .engine.run import default_report_path
+    from .integrations.ray import export_on_ray
+
+    result = export_on_ray(app, to, format_, **settings)
+    result.open(report or default_report_path(None, "export")).close()
+    return result
+
 
 @cli.command("search")
 @click.option("--app", "app", required=True, metavar="USER/APP",

@@ -354,6 +354,99 @@ class CocoWriter(FileWriter):
         finally:
             self.lines.close()
 
+    @classmethod
+    def merge_parts(cls, uris: list[str], to: str,
+                    storage_options: Mapping[str, Any] | None = None) -> list[str]:
+        """Merge the parts of a distributed export into ``to``: images moved, each
+        ``annotations/<task>_<split>.json`` made one. Categories are one list (by name and
+        supercategory); image and annotation ids are kept where no earlier part used them
+        in the split, else given the next free one (consistently across a part's files)."""
+        from clarifai_connect.exports.parts import PartFiles
+
+        files = PartFiles(uris, to, storage_options)
+        index_files = sorted({rel for i in range(len(uris)) for rel in files.files(i)
+                              if rel.startswith("annotations/") and rel.endswith(".json")})
+        merged = _MergedIds()
+        lines = LineSpill()
+        try:
+            for rel in index_files:
+                split = _split_of(rel)
+                for index in range(len(uris)):
+                    if not files.fs.exists(files.path(index, rel)):
+                        continue
+                    doc = json.loads(files.read(index, rel))
+                    categories = merged.categories_of(index, doc.get("categories") or ())
+                    for image in doc.get("images") or ():
+                        image["id"] = merged.id(("image", split), index, image["id"])
+                        lines.add(f"{rel}\0images", _COMPACT.encode(image))
+                    for item in doc.get("annotations") or ():
+                        item["id"] = merged.id(("annotation", split), index, item["id"])
+                        item["image_id"] = merged.id(("image", split), index, item["image_id"])
+                        if "category_id" in item:
+                            item["category_id"] = categories.get(item["category_id"],
+                                                                 item["category_id"])
+                        lines.add(f"{rel}\0annotations", _COMPACT.encode(item))
+            head = _COMPACT.encode(sorted(merged.categories.values(), key=lambda c: c["id"]))
+            for rel in index_files:
+                with files.open(rel) as handle:
+                    handle.write(b'{"info":{"description":"exported by clarifai-connect"},'
+                                 b'"licenses":[],"categories":' + head.encode("utf-8"))
+                    for section in ("images", "annotations"):
+                        handle.write(f',\n"{section}":['.encode())
+                        for number, line in enumerate(lines.lines(f"{rel}\0{section}")):
+                            handle.write((",\n" + line if number else line).encode("utf-8"))
+                        handle.write(b"]")
+                    handle.write(b"}\n")
+        finally:
+            lines.close()
+        return files.move_all(keep=lambda rel: rel in index_files)
+
+
+def _split_of(rel: str) -> str:
+    """The split of ``annotations/<task>_<split>.json``."""
+    stem = rel[len("annotations/"):-len(".json")]
+    for task in ("person_keypoints", "instances", "captions"):
+        if stem.startswith(task + "_"):
+            return stem[len(task) + 1:]
+    return stem.partition("_")[2]
+
+
+class _MergedIds:
+    """The ids of merged COCO parts: per scope (images or annotations of a split), a
+    part's id is kept when free, else the next free one; categories by name."""
+
+    def __init__(self) -> None:
+        self.maps: dict[tuple[Any, int], dict[Any, int]] = {}
+        self.used: dict[Any, set[int]] = {}
+        self.categories: dict[tuple[str, str], dict[str, Any]] = {}
+        self._by_part: dict[int, dict[int, int]] = {}
+
+    def id(self, scope: Any, part: int, old: Any) -> int:
+        mapping = self.maps.setdefault((scope, part), {})
+        if old not in mapping:
+            used = self.used.setdefault(scope, set())
+            new = old if isinstance(old, int) and old not in used else max(used, default=0) + 1
+            used.add(new)
+            mapping[old] = new
+        return mapping[old]
+
+    def categories_of(self, part: int, categories: Any) -> dict[int, int]:
+        """The map of ``part``'s category ids to the merged ones (made on first sight)."""
+        if part in self._by_part:
+            return self._by_part[part]
+        mapping = self._by_part[part] = {}
+        for category in categories:
+            key = (category.get("name", ""), category.get("supercategory", ""))
+            known = self.categories.get(key)
+            if known is None:
+                taken = {c["id"] for c in self.categories.values()}
+                new_id = category["id"] if category["id"] not in taken else max(taken) + 1
+                known = self.categories[key] = {**category, "id": new_id}
+            elif len(category.get("keypoints") or ()) > len(known.get("keypoints") or ()):
+                known.update(keypoints=category["keypoints"], skeleton=category.get("skeleton", []))
+            mapping[category["id"]] = known["id"]
+        return mapping
+
 
 def _rle(png: bytes) -> tuple[list[int], int, int, int, tuple[int, int, int, int] | None]:
     """RLE counts, size, pixel count and pixel extent (x0, y0, x1, y1) of a mask PNG."""

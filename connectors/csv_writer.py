@@ -133,6 +133,31 @@ class CsvWriter(FileWriter):
         self._text.close()
         self._handle.close()
 
+    @classmethod
+    def merge_parts(cls, uris: list[str], to: str,
+                    storage_options: Mapping[str, Any] | None = None) -> list[str]:
+        """Merge the parts of a distributed export (each written to ``uris[i]``, shaped
+        like ``to``) into ``to``: media moved, the tables' rows one after the other under
+        one header. Returns what could not be merged."""
+        import shutil
+
+        from clarifai_connect.exports.parts import PartFiles
+
+        name = split_file_uri(to, _TABLE_SUFFIXES, "inputs.csv")[1]
+        files = PartFiles(uris, to, storage_options,
+                          root_of=lambda uri: split_file_uri(uri, _TABLE_SUFFIXES, "")[0])
+        with files.open(name) as out:
+            for index in range(len(uris)):
+                path = files.path(index, name)
+                if not files.fs.exists(path):
+                    continue
+                with files.fs.open(path, "rb") as part:
+                    header = part.readline()  # the header has no quoted field: one line
+                    if index == 0:
+                        out.write(header)
+                    shutil.copyfileobj(part, out)
+        return files.move_all(keep=lambda rel: rel == name)
+
 
 @hookimpl
 def register_exporters(register: Any) -> None:

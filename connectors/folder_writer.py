@@ -69,6 +69,15 @@ class FolderWriter(FileWriter):
         for folder in folders:
             self.write_media(record, folder, record.id)
 
+    @classmethod
+    def merge_parts(cls, uris: list[str], to: str,
+                    storage_options: Mapping[str, Any] | None = None) -> list[str]:
+        """Merge the parts of a distributed export into ``to``: their files moved (the
+        folders are the index)."""
+        from clarifai_connect.exports.parts import PartFiles
+
+        return PartFiles(uris, to, storage_options).move_all()
+
 
 @hookimpl
 def register_exporters(register: Any) -> None:

@@ -131,6 +131,38 @@ class ParquetWriter(FileWriter):
         self._writer.close()
         self._handle.close()
 
+    @classmethod
+    def merge_parts(cls, uris: list[str], to: str,
+                    storage_options: Mapping[str, Any] | None = None) -> list[str]:
+        """Merge the parts of a distributed export into ``to``: to a folder, as a Parquet
+        dataset of parts (``part-00000.parquet``, ``part-00001.parquet`` …); to a
+        ``.parquet`` file, their row groups one after the other in it."""
+        import pyarrow.parquet as pq
+
+        from clarifai_connect.exports.parts import PartFiles
+
+        name = split_file_uri(to, _SUFFIXES, "part-00000.parquet")[1]
+        files = PartFiles(uris, to, storage_options,
+                          root_of=lambda uri: split_file_uri(uri, _SUFFIXES, "")[0])
+        present = [i for i in range(len(uris)) if files.fs.exists(files.path(i, name))]
+        if not to.rstrip("/").lower().endswith(_SUFFIXES):
+            for number, index in enumerate(present):
+                target = f"part-{number:05d}.parquet"
+                files.fs.mv(files.path(index, name), files.path(None, target))
+                files.claim(target)
+            return files.move_all()
+        with files.open(name) as handle:
+            writer = pq.ParquetWriter(handle, cls._schema(), compression="zstd")
+            try:
+                for index in present:
+                    with files.fs.open(files.path(index, name), "rb") as part:
+                        table = pq.ParquetFile(part)
+                        for group in range(table.num_row_groups):
+                            writer.write_table(table.read_row_group(group))
+            finally:
+                writer.close()
+        return files.move_all(keep=lambda rel: rel == name)
+
 
 @hookimpl
 def register_exporters(register: Any) -> None:

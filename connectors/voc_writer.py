@@ -299,6 +299,56 @@ class VocWriter(FileWriter):
         finally:
             self.lines.close()
 
+    @classmethod
+    def merge_parts(cls, uris: list[str], to: str,
+                    storage_options: Mapping[str, Any] | None = None) -> list[str]:
+        """Merge the parts of a distributed export into ``to``: images, XML and masks
+        moved, each ``ImageSets`` list the parts' lines one after the other, one
+        ``labelmap.txt``; a part whose classes have other indices than the merged ones gets
+        its ``SegmentationClass`` masks re-indexed."""
+        from clarifai_connect.exports.parts import PartFiles
+
+        files = PartFiles(uris, to, storage_options)
+        classes = list(VOC_CLASSES)
+        maps: list[bytes | None] = []
+        for index in range(len(uris)):
+            names = [line.split(":", 1)[0] for line in files.lines(index, "labelmap.txt")
+                     if line and not line.startswith("#")]
+            for name in names:
+                if name not in classes:
+                    classes.append(name)
+            table = list(range(256))
+            for old, name in enumerate(names):
+                table[old] = classes.index(name)
+            maps.append(None if table == list(range(256)) else bytes(table))
+        lists = sorted({rel for i in range(len(uris)) for rel in files.files(i)
+                        if rel.startswith("ImageSets/") and rel.endswith(".txt")})
+        for rel in lists:
+            with files.open(rel) as handle:
+                for index in range(len(uris)):
+                    for line in files.lines(index, rel):
+                        handle.write(line.encode("utf-8") + b"\n")
+        colours = voc_colormap()
+        with files.open("labelmap.txt") as handle:
+            handle.write(("# label:color_rgb:parts:actions\n" + "".join(
+                f"{name}:{','.join(map(str, colours[i % 256]))}::\n"
+                for i, name in enumerate(classes))).encode("utf-8"))
+
+        def reindex(index: int, rel: str) -> bytes | None:
+            if maps[index] is None or not rel.startswith("SegmentationClass/"):
+                return None
+            from PIL import Image
+
+            with Image.open(io.BytesIO(files.read(index, rel))) as image:
+                out = Image.frombytes("P", image.size, image.tobytes().translate(maps[index]))
+            out.putpalette([v for colour in colours for v in colour])
+            buffer = io.BytesIO()
+            out.save(buffer, format="PNG")
+            return buffer.getvalue()
+
+        return files.move_all(keep=lambda rel: rel in lists or rel == "labelmap.txt",
+                              rewrite=reindex)
+
 
 @hookimpl
 def register_exporters(register: Any) -> None:

@@ -142,29 +142,91 @@ class YoloWriter(FileWriter):
 
     def finish(self) -> None:
         """Write ``data.yaml``."""
+        # Ultralytics resolves a relative root against its own datasets folder: an
+        # absolute one trains from anywhere (the yolo connector reads it either way).
+        root = self.dest.fs._strip_protocol(self.dest.root) if self.dest.local else None
+        self.dest.write_now("data.yaml", _data_yaml(self.splits, self.default_split,
+                                                    self.classes, root))
+
+    @classmethod
+    def merge_parts(cls, uris: list[str], to: str,
+                    storage_options: Mapping[str, Any] | None = None) -> list[str]:
+        """Merge the parts of a distributed export into ``to``: images and label files
+        moved, one ``data.yaml``; classes are one list by name (the first part's indices
+        kept), a later part's label files rewritten where its indices differ."""
         import yaml
 
-        keys: dict[str, list[str]] = {}
-        for split in self.splits:
-            keys.setdefault(_SPLIT_KEYS.get(split.lower(), "train"), []).append(
-                f"images/{split}")
-        keys.setdefault("train", keys.get("val") or [f"images/{self.default_split}"])
-        keys.setdefault("val", keys["train"])  # Ultralytics needs a val split
-        doc: dict[str, Any] = {}
-        if self.dest.local:
-            # Ultralytics resolves a relative root against its own datasets folder: an
-            # absolute one trains from anywhere (the yolo connector reads it either way).
-            doc["path"] = self.dest.fs._strip_protocol(self.dest.root)
-        for key in ("train", "val", "test"):
-            if key in keys:
-                doc[key] = keys[key][0] if len(keys[key]) == 1 else keys[key]
-        by_index = {i: n for n, i in self.classes.items()}
-        # Indices must run 0..n-1: a gap (a source class no exported image uses) gets a name.
-        doc["names"] = {i: by_index.get(i, f"unused-{i}")
-                        for i in range(max(by_index, default=-1) + 1)}
-        text = ("# Written by clarifai-connect; train with: yolo train data=data.yaml\n"
-                + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-        self.dest.write_now("data.yaml", text.encode("utf-8"))
+        from clarifai_connect.exports.parts import PartFiles
+
+        files = PartFiles(uris, to, storage_options)
+        classes: dict[str, int] = {}
+        maps: list[dict[int, int]] = []
+        splits: dict[str, None] = {}
+        default_split = "train"
+        for index in range(len(uris)):
+            path = files.path(index, "data.yaml")
+            doc = yaml.safe_load(files.read(index, "data.yaml")) \
+                if files.fs.exists(path) else {}
+            mapping: dict[int, int] = {}
+            for old, name in (doc.get("names") or {}).items():
+                if name == f"unused-{old}":
+                    continue
+                if name not in classes:
+                    taken = set(classes.values())
+                    classes[name] = old if old not in taken else \
+                        next(i for i in range(len(taken) + 1) if i not in taken)
+                mapping[int(old)] = classes[name]
+            maps.append(mapping)
+            train = doc.get("train")
+            if isinstance(train, str) and train.startswith("images/"):
+                default_split = train[len("images/"):]
+            for rel in files.files(index):
+                if rel.startswith("images/") and rel.count("/") >= 2:
+                    splits[rel.split("/")[1]] = None
+
+        def relabel(index: int, rel: str) -> bytes | None:
+            mapping = maps[index]
+            if not rel.startswith("labels/") or all(k == v for k, v in mapping.items()):
+                return None
+            lines = files.read(index, rel).decode("utf-8").splitlines()
+            out = []
+            for line in lines:
+                head, _, rest = line.partition(" ")
+                out.append(f"{mapping.get(int(head), int(head))} {rest}" if head.isdigit()
+                           else line)
+            return "".join(line + "\n" for line in out).encode("utf-8")
+
+        problems = files.move_all(keep=lambda rel: rel == "data.yaml", rewrite=relabel)
+        root = files.root if "file" in files.fs.protocol else None
+        with files.open("data.yaml") as handle:
+            handle.write(_data_yaml(splits, default_split, classes, root))
+        return problems
+
+
+def _data_yaml(splits: Mapping[str, None], default_split: str, classes: Mapping[str, int],
+               root: str | None) -> bytes:
+    """``data.yaml`` of a dataset with these split folders and classes (``root``: the
+    absolute ``path`` to write, on a local disk)."""
+    import yaml
+
+    keys: dict[str, list[str]] = {}
+    for split in splits:
+        keys.setdefault(_SPLIT_KEYS.get(split.lower(), "train"), []).append(f"images/{split}")
+    keys.setdefault("train", keys.get("val") or [f"images/{default_split}"])
+    keys.setdefault("val", keys["train"])  # Ultralytics needs a val split
+    doc: dict[str, Any] = {}
+    if root is not None:
+        doc["path"] = root
+    for key in ("train", "val", "test"):
+        if key in keys:
+            doc[key] = keys[key][0] if len(keys[key]) == 1 else keys[key]
+    by_index = {i: n for n, i in classes.items()}
+    # Indices must run 0..n-1: a gap (a source class no exported image uses) gets a name.
+    doc["names"] = {i: by_index.get(i, f"unused-{i}")
+                    for i in range(max(by_index, default=-1) + 1)}
+    text = ("# Written by clarifai-connect; train with: yolo train data=data.yaml\n"
+            + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    return text.encode("utf-8")
 
 
 def _section(record: Record, name: str) -> Mapping[str, Any]:

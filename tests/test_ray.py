@@ -15,12 +15,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from clarifai_connect.integrations.parts import DEFAULT_PARTS  # noqa: E402
 from clarifai_connect.integrations.ray import (  # noqa: E402
     ClarifaiDatasink,
     ClarifaiDatasource,
     sync_on_ray,
 )
 
+from .export_support import read_all  # noqa: E402
 from .sync_support import app_content  # noqa: E402
 
 ROWS = 2000  # the 20,000 rows: test_ray_sync_of_20000_rows (slow)
@@ -90,17 +92,25 @@ def test_datasink_writes_exactly_and_survives_a_worker_killed_mid_write(
     assert (again.report.read, again.report.skipped, again.report.created) == (ROWS, ROWS, 0)
     assert app_content(clarifai_raw, clarifai_app) == _expected(ROWS)
 
-    # Read back as a Ray Dataset: records with media as text / URIs and their concepts.
-    rows = ray.data.read_datasource(ClarifaiDatasource(clarifai_app.target, dataset="train",
-                                                       **_target(clarifai_server))).take_all()
+    # Read back as a Ray Dataset, in several read tasks (each every n-th listing page):
+    # records with media as text / URIs and their concepts, each input once.
+    source = ClarifaiDatasource(clarifai_app.target, dataset="train", parts=3,
+                                **_target(clarifai_server))
+    assert len(source.get_read_tasks(8)) == 3
+    assert len(ClarifaiDatasource(clarifai_app.target, **_target(clarifai_server))
+               .get_read_tasks(8)) == DEFAULT_PARTS
+    rows = ray.data.read_datasource(source).take_all()
     assert sorted((r["inputid"], r["input"], list(r["concepts"])) for r in rows) == \
         sorted((f"r{i}", f"text {i}", [f"c{i % 4}"]) for i in range(ROWS))
 
 
 def _sync_on_ray(local_ray, tmp_path, server, raw, app, rows: int) -> None:
     source = _source(tmp_path / "s.parquet", rows, group=max(rows // 8, 1))
-    report = sync_on_ray(source, app.target, dataset="train", workers=2, **_target(server))
+    done: list[int] = []
+    report = sync_on_ray(source, app.target, dataset="train", workers=2,
+                         on_progress=done.append, **_target(server))
     assert (report.read, report.created, report.failed) == (rows, rows, 0), report.as_dict()
+    assert sum(done) == rows  # progress from the tasks, each item once
     assert report.ok
     assert app_content(raw, app) == _expected(rows)
     rerun = sync_on_ray(source, app.target, dataset="train", workers=2, **_target(server))
@@ -135,3 +145,24 @@ def test_cli_sync_engine_ray(local_ray, tmp_path, clarifai_server, clarifai_raw,
     assert again.exit_code == 0 and "300 skipped" in again.output, again.output
     summary = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[-1])["summary"]
     assert (summary["read"], summary["skipped"]) == (300, 300)
+
+    # The same app exported as Ray tasks (parts of the listing, merged at the end) holds
+    # what a local export writes; the report is exact and goes to --report.
+    out = tmp_path / "ray-out" / "table.csv"
+    target = ["--app", clarifai_app.target, "--dataset", "train", "--base-url",
+              clarifai_server.base_url, "--pat", clarifai_server.keys[0], "--format", "csv"]
+    exported = CliRunner().invoke(cli, ["export", *target, "--to", str(out), "--engine", "ray",
+                                        "--workers", "2", "--report",
+                                        str(tmp_path / "e.jsonl")])
+    assert exported.exit_code == 0, exported.output
+    assert "300 exported, 0 skipped, 0 failed" in exported.output
+    summary = json.loads((tmp_path / "e.jsonl").read_text().splitlines()[-1])["summary"]
+    assert (summary["read"], summary["exported"]) == (300, 300)
+    local = tmp_path / "local-out" / "table.csv"
+    assert CliRunner().invoke(cli, ["export", *target, "--to", str(local)]).exit_code == 0
+    after, problems = read_all(out, "csv")
+    before, _ = read_all(local, "csv")
+    assert not problems and len(after) == 300
+    assert {k: (r.media.read_bytes(), r.concepts) for k, r in after.items()} == \
+        {k: (r.media.read_bytes(), r.concepts) for k, r in before.items()}
+    assert not (tmp_path / "ray-out" / "table.csv.parts").exists()

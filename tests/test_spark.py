@@ -110,7 +110,8 @@ def test_spark_write_is_exact_survives_a_failing_task_and_reads_back(
 
     back = (spark.read.format("clarifai").option("app", clarifai_app.target)
             .option("dataset", "train").option("base_url", clarifai_server.base_url)
-            .option("pat", clarifai_server.keys[0]).load())
+            .option("pat", clarifai_server.keys[0]).option("partitions", 3).load())
+    assert back.rdd.getNumPartitions() == 3  # each partition lists every third page
     assert back.columns[:4] == ["inputid", "input", "kind", "concepts"]
     got = back.select("inputid", "input", "concepts", "metadata", "dataset_ids").collect()
     assert sorted((r.inputid, r.input, list(r.concepts), json.loads(r.metadata)["n"],

@@ -20,21 +20,20 @@ source (no ``delete``); run a local sync for those.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from ..connector import Reader, ReadItem
 from ..errors import ConfigError
 from ..records import Notice
+from ..reports import JsonLinesReport
 from .report import RunReport
 
-__all__ = ["ItemRange", "Shard", "ShardsByPosition", "distributed_settings", "item_ranges", "merge_reports", "plan", "prepare_target", "report_summary",
-           "run_shard", "split_evenly"]
+__all__ = ["ItemRange", "Shard", "ShardsByPosition", "check_shared_server",
+           "distributed_settings", "item_ranges", "merge_reports", "plan", "prepare_target",
+           "report_summary", "run_shard", "split_evenly"]
 
-# Counts that add up across shards (RunReport's int fields).
-_COUNTS = tuple(f.name for f in fields(RunReport)
-                if f.type in ("int", int) and f.name not in ("total",))
 _KEEP_FAILURES = 20
 
 
@@ -181,22 +180,26 @@ _LOCAL_ONLY = {"update": "--update", "delete": "--delete", "dry_run": "--dry-run
                "state": "--state", "transform": "--transform"}
 
 
+def check_shared_server(base_url: str | None, engine: str) -> None:
+    """One sentence when the API is the embedded server (each worker would start its own)."""
+    from ..client.auth import DEFAULT_BASE, ENV_BASE, env, parse_base_url
+
+    if parse_base_url(base_url or env(ENV_BASE) or DEFAULT_BASE).is_local:
+        raise ConfigError(f"{engine} needs a server every worker can reach: start "
+                          "`clarifai-connect serve` and pass --base-url http://HOST:PORT")
+
+
 def distributed_settings(args: Mapping[str, Any], engine: str) -> dict[str, Any]:
     """The settings of a local ``sync()`` (as the CLI builds them) checked and narrowed to a
     distributed run's: one sentence for a setting it cannot honour (a shard keeps no state,
     see the module doc) or for the embedded server (each worker would start its own)."""
-    from ..client.auth import DEFAULT_BASE, ENV_BASE, env, parse_base_url
-
     for key, flag in _LOCAL_ONLY.items():
         if args.get(key):
             raise ConfigError(f"{flag} needs the state of a local run: it cannot be used with "
                               f"{engine} (a distributed run rebuilds its state from the API)")
-    base = args.get("base_url") or env(ENV_BASE) or DEFAULT_BASE
-    if parse_base_url(base).is_local:
-        raise ConfigError(f"{engine} needs a server every worker can reach: start "
-                          "`clarifai-connect serve` and pass --base-url http://HOST:PORT")
+    check_shared_server(args.get("base_url"), engine)
     keep = ("source", "app", "dataset", "format", "base_url", "pat", "workers", "batch_size",
-            "storage_options", "options", "allow_paths")
+            "storage_options", "options", "allow_paths", "progress")
     out = {key: args[key] for key in keep if key in args}
     if out.get("workers") in (None, "auto"):  # shards at once: a number (4, as before)
         out["workers"] = 4
@@ -206,39 +209,56 @@ def distributed_settings(args: Mapping[str, Any], engine: str) -> dict[str, Any]
 def run_shard(shard: Shard, app: str, *, dataset: str | None = None,
               base_url: str | None = None, pat: str | None = None, workers: int = 4,
               batch_size: int = 128, create: bool = True,
-              give_up_after: float = 60.0) -> RunReport:
+              give_up_after: float = 60.0,
+              on_progress: Callable[[int], None] | None = None) -> RunReport:
     """Sync one shard into ``app`` with today's engine, its state rebuilt from the API (see
-    the module doc); safe to run again, anywhere, at the same time as the other shards."""
+    the module doc); safe to run again, anywhere, at the same time as the other shards.
+    ``on_progress`` is called with each count of items done."""
     from .run import sync
 
     return sync(shard.reader, app, dataset=dataset, source_id=shard.key, base_url=base_url,
                 pat=pat, workers=workers, batch_size=batch_size, state=":memory:",
-                create=create, give_up_after=give_up_after)
+                create=create, give_up_after=give_up_after, on_progress=on_progress)
 
 
-def report_summary(report: RunReport) -> dict[str, Any]:
-    """What a worker sends back of its report: plain data (a report holds a lock and a file,
-    which do not travel), that :func:`merge_reports` adds up."""
-    summary: dict[str, Any] = {name: getattr(report, name) for name in _COUNTS}
+def _counts(report_type: type) -> tuple[str, ...]:
+    """The counts of a report type that add up across shards (its int fields)."""
+    return tuple(f.name for f in fields(report_type)
+                 if f.type in ("int", int) and f.name != "total")
+
+
+def report_summary(report: JsonLinesReport) -> dict[str, Any]:
+    """What a worker sends back of its report (a sync's or an export's): plain data (a
+    report holds a lock and a file, which do not travel), that :func:`merge_reports` adds up."""
+    summary: dict[str, Any] = {name: getattr(report, name) for name in _counts(type(report))}
     summary.update(errors=list(report.errors), failures=list(report.failures),
-                   unreachable=report.unreachable, started_at=report.started_at,
-                   finished_at=report.finished_at, total=report.total)
+                   started_at=report.started_at, finished_at=report.finished_at,
+                   total=report.total)
+    if hasattr(report, "unreachable"):
+        summary["unreachable"] = report.unreachable
+    if hasattr(report, "warnings"):
+        summary["warnings"] = dict(report.warnings)
     return summary
 
 
-def merge_reports(reports: Iterable[RunReport | Mapping[str, Any]], source: str = "",
-                  target: str = "") -> RunReport:
+def merge_reports(reports: Iterable[JsonLinesReport | Mapping[str, Any]], source: str = "",
+                  target: str = "", *, into: JsonLinesReport | None = None) -> Any:
     """One report of many shards' (reports or :func:`report_summary` dicts): every count
-    added up, errors and the first failures kept, from the first start to the last end."""
-    merged = RunReport(source=source, target=target)
+    added up, errors and the first failures kept, from the first start to the last end.
+    The result is ``into`` (default a fresh sync report of ``source`` → ``target``)."""
+    merged = into if into is not None else RunReport(source=source, target=target)
+    names = _counts(type(merged))
     summaries = [r if isinstance(r, Mapping) else report_summary(r) for r in reports]
     for summary in summaries:
-        for name in _COUNTS:
+        for name in names:
             setattr(merged, name, getattr(merged, name) + int(summary.get(name, 0)))
         merged.errors.extend(summary.get("errors", ()))
         room = _KEEP_FAILURES - len(merged.failures)
         merged.failures.extend(itertools.islice(summary.get("failures", ()), max(room, 0)))
-        merged.unreachable = merged.unreachable or summary.get("unreachable", "")
+        if hasattr(merged, "unreachable"):
+            merged.unreachable = merged.unreachable or summary.get("unreachable", "")
+        if hasattr(merged, "warnings"):
+            merged.warnings.update(summary.get("warnings") or {})
     if summaries:
         merged.started_at = min(s.get("started_at", merged.started_at) for s in summaries)
         ends = [s["finished_at"] for s in summaries if s.get("finished_at")]

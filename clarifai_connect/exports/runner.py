@@ -155,7 +155,7 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
            registry: PluginRegistry | None = None,
            on_progress: Callable[[int], None] | None = None,
            query: SearchQuery | Mapping[str, Any] | str | os.PathLike | None = None,
-           ) -> ExportReport:
+           part: tuple[int, int] = (0, 1)) -> ExportReport:
     """Export an app's inputs (or a dataset's, or a dataset version's) to ``to`` in
     ``format`` and return the :class:`ExportReport`.
 
@@ -180,6 +180,9 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
             score and rank in its metadata: a mapping of the readable keys
             (:mod:`clarifai_connect.queries`: ``{"concept": "dog", "top_k": 50}``), a
             ``query.yaml`` path, or a :class:`~clarifai_connect.queries.SearchQuery`.
+        part: ``(index, count)``: export only that part of what is read (every
+            ``count``-th listing page or archive entry; a search is one part), as a shard
+            of a distributed export does (:mod:`clarifai_connect.exports.parts`).
 
     A bad input is reported with the reason and the export goes on; a bad configuration
     raises :class:`~clarifai_connect.errors.UserError` before anything is written.
@@ -206,6 +209,11 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
     auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
     source = open_source(auth, dataset or "", version or "",
                          query=load_query(query) if query is not None else None)
+    if part != (0, 1):
+        sources = source.parts(part[1])
+        if part[0] >= len(sources):
+            raise ConfigError(f"{source.name} has {len(sources)} part(s): no part {part[0]}")
+        source = sources[part[0]]
     writer = registry.open_writer(to, format, storage_options, **writer_options)
     run_report = ExportReport(source=source.name, destination=display_uri(to), format=format)
     if report == "auto":
@@ -218,7 +226,8 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
     try:
         with RunProgress(f"export {format}", run_report.progress_counts,
                          enabled=progress) as bar:
-            if isinstance(source, ListingSource):  # a second, light listing counts it
+            if isinstance(source, ListingSource) and source.part[1] == 1:
+                # a second, light listing counts it
                 bar.count_in_background(source.inputs.list_inputs(
                     dataset_id=source.dataset_id or None), lambda _: True)
 

@@ -75,13 +75,28 @@ class _Source:
 
 
 class ListingSource(_Source):
-    """The inputs of an app (or of one dataset) with their annotations, page by page."""
+    """The inputs of an app (or of one dataset) with their annotations, page by page.
 
-    def __init__(self, auth: ClientAuth, dataset_id: str = "") -> None:
+    ``part=(index, count)`` reads only the listing pages ``index + 1``, ``index + 1 +
+    count``, … (of :data:`PAGE` inputs): the ``count`` parts of :meth:`parts` read the
+    listing between them, each input once, with no count needed up front.
+    """
+
+    def __init__(self, auth: ClientAuth, dataset_id: str = "",
+                 part: tuple[int, int] = (0, 1)) -> None:
         super().__init__()
+        index, count = part
+        if count < 1 or not 0 <= index < count:
+            raise ConfigError(f"part {index} of {count} does not exist")
         self.auth = auth
         self.dataset_id = dataset_id
+        self.part = (index, count)
         self.inputs = Inputs(auth=auth)
+
+    def parts(self, count: int) -> list[ListingSource]:
+        """This listing as ``count`` sources of interleaved pages (see the class doc)."""
+        count = max(1, count)
+        return [ListingSource(self.auth, self.dataset_id, (i, count)) for i in range(count)]
 
     @property
     def name(self) -> str:
@@ -94,8 +109,21 @@ class ListingSource(_Source):
         return None
 
     def _inputs(self) -> Iterator[Any]:
-        """The input protos to read, lazily."""
-        return self.inputs.list_inputs(dataset_id=self.dataset_id or None)
+        """The input protos to read, lazily (this part's pages only)."""
+        index, count = self.part
+        if count == 1:
+            return self.inputs.list_inputs(dataset_id=self.dataset_id or None)
+        return self._strided(index, count)
+
+    def _strided(self, index: int, count: int) -> Iterator[Any]:
+        page = index + 1
+        while True:
+            items = list(self.inputs.list_inputs(dataset_id=self.dataset_id or None,
+                                                 page_no=page, per_page=PAGE))
+            yield from items
+            if len(items) < PAGE:  # the last page: the later ones are empty
+                return
+            page += count
 
     def __iter__(self) -> Iterator[Record | Problem]:
         headers = self.auth.http_headers
@@ -140,6 +168,10 @@ class SearchSource(ListingSource):
         """What is exported, for reports."""
         return f"{super().name} search"
 
+    def parts(self, count: int) -> list[SearchSource]:
+        """One part: the hits are ranked as one stream."""
+        return [self]
+
     def _inputs(self) -> Iterator[Any]:
         for hit in self.search.hits(self.ranks, self.filters or None):
             self._scores[hit.input.id] = hit.score
@@ -158,14 +190,24 @@ class VersionArchiveSource(_Source):
     """The inputs of a dataset version, from its export archive, one entry at a time."""
 
     def __init__(self, auth: ClientAuth, dataset_id: str, version_id: str,
-                 spill_dir: str | None = None) -> None:
+                 spill_dir: str | None = None, part: tuple[int, int] = (0, 1)) -> None:
         super().__init__()
         if not dataset_id or not version_id:
             raise ConfigError("a dataset version export needs both a dataset and a version id")
+        index, count = part
+        if count < 1 or not 0 <= index < count:
+            raise ConfigError(f"part {index} of {count} does not exist")
         self.auth = auth
         self.dataset = Dataset(dataset_id=dataset_id, dataset_version_id=version_id, auth=auth)
         self.spill_dir = spill_dir
+        self.part = (index, count)
         self._count: int | None = None
+
+    def parts(self, count: int) -> list[VersionArchiveSource]:
+        """This version as ``count`` sources, each reading every ``count``-th entry (an
+        ``InputBatch``) of the archive (each part downloads the archive)."""
+        return [VersionArchiveSource(self.auth, self.dataset.id, self.dataset.version.id,
+                                     self.spill_dir, (i, count)) for i in range(max(1, count))]
 
     @property
     def name(self) -> str:
@@ -191,6 +233,8 @@ class VersionArchiveSource(_Source):
                 download_to(url, spool, headers=headers)
             spool.seek(0)
             with ExportArchiveReader(spool, source=url.split("?")[0]) as reader:
+                index, count = self.part
+                reader.entries = reader.entries[index::count]
                 self._count = len(reader)
                 for item in reader:
                     yield self._convert(item, [], headers)

@@ -29,6 +29,7 @@ try:
         DataSource,
         DataSourceArrowWriter,
         DataSourceReader,
+        InputPartition,
         WriterCommitMessage,
     )
 except ImportError as exc:  # pragma: no cover - the message is the point
@@ -38,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - the message is the point
 from ..engine.report import RunReport
 from ..engine.shards import merge_reports, prepare_target, report_summary
 from ..errors import ConfigError
+from .parts import check_app, part_count, read_part
 
 __all__ = ["READ_SCHEMA", "ClarifaiDataSource", "column_options", "merged_report"]
 
@@ -52,7 +54,8 @@ _COLUMNS = {"id_column": "inputid", "media_column": "input", "concepts_column": 
             "metadata_column": "metadata", "geopoints_column": "geopoints",
             "dataset_column": "dataset"}
 _PASSED = ("input_type", "value_type", "label_separator", "media_suffix", "media_root")
-_TARGET = ("app", "dataset", "base_url", "pat", "workers", "batch_size", "report")
+_TARGET = ("app", "dataset", "base_url", "pat", "workers", "batch_size", "report",
+           "partitions")
 
 
 def column_options(options: Mapping[str, str]) -> dict[str, Any]:
@@ -149,16 +152,32 @@ class _Writer(DataSourceArrowWriter):
                 json.dump(report.as_dict(), handle)
 
 
+@dataclass
+class _Part(InputPartition):
+    """Part ``index`` of ``count`` of the listing (one Spark partition)."""
+
+    index: int = 0
+    count: int = 1
+
+
 class _Reader(DataSourceReader):
     def __init__(self, options: Mapping[str, str]) -> None:
         self.options = dict(options)
+        self.where = {"dataset": self.options.get("dataset") or None,
+                      "base_url": self.options.get("base_url"), "pat": self.options.get("pat")}
+        check_app(self.options["app"], **self.where)  # on the driver, once
+        self.count = part_count(self.options.get("partitions"))
+
+    def partitions(self) -> list[_Part]:
+        """``option("partitions")`` parts of the listing (default
+        :data:`~clarifai_connect.integrations.parts.DEFAULT_PARTS`), each reading every
+        n-th page."""
+        return [_Part(index, self.count) for index in range(self.count)]
 
     def read(self, partition: Any) -> Iterator[Any]:
-        """The listing (one stream of pages), as Arrow record batches."""
-        from ..reading import read_app
-
-        records = read_app(self.options["app"], dataset=self.options.get("dataset") or None,
-                           base_url=self.options.get("base_url"), pat=self.options.get("pat"))
+        """This partition's part of the listing, as Arrow record batches."""
+        part = (partition.index, partition.count) if isinstance(partition, _Part) else (0, 1)
+        records = read_part(self.options["app"], part, **self.where)
         yield from records.to_batches(int(self.options.get("batch_size", 1024)))
 
 
@@ -167,7 +186,7 @@ class ClarifaiDataSource(DataSource):
     (and ``option("dataset")``), ``spark.read.format("clarifai")`` reads it back
     (:data:`READ_SCHEMA`). Options: ``app``, ``dataset``, ``base_url``, ``pat``,
     ``workers`` (API calls per task), ``batch_size``, ``report`` (a JSON file the merged
-    report is written to); column mapping as the parquet connector's: ``id_column``,
+    report is written to), ``partitions`` (how many parts a read lists the app in); column mapping as the parquet connector's: ``id_column``,
     ``media_column``, ``concepts_column``, ``metadata_column``, ``geopoints_column``,
     ``dataset_column``, ``metadata_columns``, ``input_type``, ``value_type``, ``labels``,
     ``label_separator``."""
@@ -182,7 +201,7 @@ class ClarifaiDataSource(DataSource):
         return READ_SCHEMA
 
     def reader(self, schema: Any) -> DataSourceReader:
-        """Reads ``option("app")`` (one partition: the listing is one stream)."""
+        """Reads ``option("app")`` in ``option("partitions")`` parts of its listing."""
         if not self.options.get("app"):
             raise ConfigError('the clarifai data source needs option("app", "USER/APP")')
         return _Reader(self.options)
