@@ -11,6 +11,7 @@ again — after a worker died, or speculatively — changes nothing and counts n
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -308,6 +309,8 @@ def export_on_ray(app: str, to: str, format: str, *, dataset: str | None = None,
     from ..exports.sources import ListingSource, open_source
     from ..queries import load_query
 
+    if "://" not in to:  # a local path means the same folder to every worker process
+        to = os.path.abspath(to)
     where = parse_target(app)
     dataset = where.dataset(dataset) or None
     version = version or where.version_id or None
