@@ -9,7 +9,7 @@ import pytest
 
 from clarifai_connect.client import App, Chunker, Inputs, User, parse_clarifai_url
 from clarifai_connect.client.auth import ClientAuth, parse_base_url
-from clarifai_connect.client.utils import batched, clean_input_id
+from clarifai_connect.client.utils import batched, clean_input_id, read_ahead
 from clarifai_connect.errors import ApiError, UserError
 
 ENV_VARS = ("CLARIFAI_PAT", "CLARIFAI_SESSION_TOKEN", "CLARIFAI_API_BASE", "CLARIFAI_USER_ID",
@@ -57,6 +57,40 @@ def test_chunker_and_batched():
     assert clean_input_id("My File.v2 (final).JPG") == "my_file_v2_final_jpg"
 
 
+def test_read_ahead_keeps_order_raises_where_reached_and_stops_when_closed():
+    import threading
+
+    assert list(read_ahead(range(50), depth=2)) == list(range(50))
+    pulled = []
+    release = threading.Event()
+
+    def pages():
+        for n in range(100):
+            pulled.append(n)
+            yield n
+            if n == 3:
+                release.wait(10)  # the producer waits here until the consumer closed
+
+    def failing():
+        yield 1
+        raise ValueError("page 2 failed")
+
+    seen = []
+    with pytest.raises(ValueError, match="page 2"):
+        for item in read_ahead(failing()):
+            seen.append(item)
+    assert seen == [1]
+    ahead = read_ahead(pages(), depth=1)
+    assert next(ahead) == 0
+    ahead.close()
+    release.set()
+    for _ in range(100):
+        if len(pulled) > 5:
+            break
+        threading.Event().wait(0.02)
+    assert len(pulled) <= 6  # at most one item past the wait: it stopped, not ran on
+
+
 @pytest.mark.parametrize("base_url, target, tls", [
     ("https://api.clarifai.com", "api.clarifai.com:443", True),
     ("https://api.example.org:8443/", "api.example.org:8443", True),
@@ -65,6 +99,7 @@ def test_chunker_and_batched():
     ("api.example.org:443", "api.example.org:443", True),
     ("api.clarifai.com", "api.clarifai.com:443", True),
 ])
+
 def test_parse_base_url(base_url, target, tls):
     endpoint = parse_base_url(base_url)
     assert (endpoint.target, endpoint.tls, endpoint.is_local) == (target, tls, False)

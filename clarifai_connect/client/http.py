@@ -3,7 +3,8 @@
 :func:`fetch` keeps one connection per host and thread alive between requests (HTTP/1.1
 keep-alive), as an export fetches thousands of small media files from one host: a new
 TCP (and TLS) connection per file costs more than the file. It follows redirects; with a
-proxy configured for the host it goes through urllib, which knows proxies.
+proxy configured for the host it goes through urllib, which knows proxies. :func:`post`
+sends one POST the same way (the local server's media batches, :mod:`.media_batch`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import IO
 from urllib.parse import urljoin, urlsplit
 
@@ -121,19 +123,42 @@ def _connection(scheme: str, netloc: str, timeout: float) -> http.client.HTTPCon
     return connection
 
 
-def _get(url: str, headers: dict[str, str], timeout: float,
-         redirects: int = 5) -> tuple[int, str, bytes, str]:
-    """One GET over a kept-alive connection (reopened once if the server had closed it),
-    following redirects; returns (status, reason, body, content type)."""
+def post(url: str, body: bytes, headers: Mapping[str, str],
+         timeout: float = 60.0) -> tuple[int, bytes]:
+    """One POST of ``body`` (no retries, no redirects followed); returns (status, body).
+    OSError when no answer came."""
+    check_url(url)
+    if _proxied(url):
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            err.close()
+            return err.code, b""
+        except urllib.error.URLError as err:
+            raise OSError(str(err.reason)) from err
+    try:
+        status, _, answer, _ = _get(url, dict(headers), timeout, method="POST", body=body)
+    except http.client.HTTPException as err:
+        raise OSError(str(err) or type(err).__name__) from err
+    return status, answer
+
+
+def _get(url: str, headers: dict[str, str], timeout: float, redirects: int = 5,
+         method: str = "GET", body: bytes | None = None) -> tuple[int, str, bytes, str]:
+    """One GET (or ``method``) over a kept-alive connection (reopened once if the server
+    had closed it), following a GET's redirects; returns (status, reason, body, content
+    type)."""
     for _ in range(redirects + 1):
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         for fresh in (False, True):
             connection = _connection(parts.scheme, parts.netloc, timeout)
             try:
-                connection.request("GET", target, headers=headers)
+                connection.request(method, target, body=body, headers=headers)
                 response = connection.getresponse()
-                body = response.read()
+                answer = response.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionError, BrokenPipeError):
                 connection.close()
@@ -148,7 +173,7 @@ def _get(url: str, headers: dict[str, str], timeout: float,
             connection.close()
             _local.pool.pop((parts.scheme, parts.netloc), None)
         location = response.getheader("Location")
-        if response.status in (301, 302, 303, 307, 308) and location:
+        if response.status in (301, 302, 303, 307, 308) and location and method == "GET":
             next_url = urljoin(url, location)
             if urlsplit(next_url).netloc != parts.netloc:
                 headers = {k: v for k, v in headers.items()  # the key stays with its host
@@ -156,7 +181,7 @@ def _get(url: str, headers: dict[str, str], timeout: float,
             url = next_url
             check_url(url)
             continue
-        return (response.status, response.reason, body,
+        return (response.status, response.reason, answer,
                 response.getheader("Content-Type", "") or "")
     raise http.client.HTTPException(f"more than {redirects} redirects")
 

@@ -1,8 +1,11 @@
-"""Small helpers of the client: Chunker, Clarifai UI URL parsing, input id cleaning."""
+"""Small helpers of the client: Chunker, read-ahead, Clarifai UI URL parsing, input id
+cleaning."""
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -40,6 +43,49 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+_END = object()
+
+
+def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """The items of ``items``, produced by a thread of their own up to ``depth`` ahead of
+    the consumer: a listing asks for its next page while the caller handles this one.
+    An error of ``items`` is raised where the consumer reached it; closing the iterator
+    stops the thread at its next item."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((_END, None))
+        except BaseException as exc:  # handed over: raised in the consumer
+            offer((_END, exc))
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 @dataclass(frozen=True)

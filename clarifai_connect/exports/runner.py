@@ -2,7 +2,8 @@
 
 The :class:`ExportRunner` pulls records lazily from a source and downloads their media (and
 mask images) with a bounded pool of threads, a sliding window of ``2 × workers`` records
-ahead of the writer, keeping the source's order. The writer gets records whose media are
+ahead of the writer, keeping the source's order; a local server's hosted media are fetched
+:data:`BATCH` per request (:mod:`~clarifai_connect.client.media_batch`). The writer gets records whose media are
 bytes; the built-in writers write their files through a second bounded pool. Memory is
 bounded by those windows, never by the dataset. Every input ends in one bucket of the
 :class:`~clarifai_connect.exports.report.ExportReport`.
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..client.auth import ClientAuth
 from ..client.http import fetch
+from ..client.media_batch import batch_key, fetch_many
 from ..connector import Writer, display_uri
 from ..errors import ConfigError
 from ..plugins import PluginRegistry, get_registry
@@ -28,12 +30,22 @@ from .files import FileWriter
 from .report import ExportReport
 from .sources import ListingSource, open_source
 
-__all__ = ["ExportRunner", "export", "resolve_media"]
+__all__ = ["ExportRunner", "export", "resolve_batch", "resolve_media"]
+
+BATCH = 32  # records whose local-server media one request fetches
+_BATCH_MEAN_BYTES = 256 * 1024  # media larger on average are fetched one per request
 
 
-def _fetch_media(media: Media) -> Media:
+def _headers(media: Media) -> dict[str, str]:
+    return dict((media.storage_options or {}).get("headers") or {})
+
+
+def _fetch_media(media: Media, fetched: Mapping[str, bytes] | None = None) -> Media:
     if media.uri is None:
         return media
+    data = fetched.get(media.uri) if fetched else None
+    if data is not None:
+        return Media(kind=media.kind, data=data)
     if media.is_http:
         # Headers (the key) ride only on hosted media: the sources put them there.
         headers = dict((media.storage_options or {}).get("headers") or {})
@@ -43,16 +55,54 @@ def _fetch_media(media: Media) -> Media:
     return Media(kind=media.kind, data=data)
 
 
-def resolve_media(record: Record) -> Record:
-    """``record`` with its media and mask images read into memory (bytes)."""
-    media = _fetch_media(record.media)
+def resolve_media(record: Record, fetched: Mapping[str, bytes] | None = None) -> Record:
+    """``record`` with its media and mask images read into memory (bytes); ``fetched``:
+    bytes already downloaded, by URL."""
+    media = _fetch_media(record.media, fetched)
     regions = record.regions
     if any(r.mask is not None and r.mask.uri is not None for r in regions):
-        regions = tuple(replace(r, mask=_fetch_media(r.mask)) if r.mask is not None else r
-                        for r in regions)
+        regions = tuple(replace(r, mask=_fetch_media(r.mask, fetched)) if r.mask is not None
+                        else r for r in regions)
     if media is record.media and regions is record.regions:
         return record
     return replace(record, media=media, regions=regions)
+
+
+def _batchable(record: Record) -> bool:
+    return batch_key(record.media.uri) is not None
+
+
+def resolve_batch(records: list[Record]) -> list[Record | Exception]:
+    """Each record resolved as :func:`resolve_media` does (or the error that stopped it),
+    the local server's hosted media (and masks) fetched a batch per request first."""
+    wanted: dict[tuple, list[str]] = {}  # the same headers (key) → URLs
+    for record in records:
+        for media in (record.media, *(r.mask for r in record.regions if r.mask is not None)):
+            if batch_key(media.uri) is not None:
+                headers = _headers(media)
+                wanted.setdefault(tuple(sorted(headers.items())), []).append(media.uri)
+    fetched: dict[str, bytes] = {}
+    for headers, urls in wanted.items():
+        for url, data in zip(urls, fetch_many(urls, dict(headers)), strict=True):
+            if data is not None:
+                fetched[url] = data
+    out: list[Record | Exception] = []
+    for record in records:
+        try:
+            out.append(resolve_media(record, fetched))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+class _Task:
+    """Records whose media one pool task reads; ``future`` is None until it is sent."""
+
+    __slots__ = ("records", "future")
+
+    def __init__(self, record: Record | None = None) -> None:
+        self.records: list[Record] = [] if record is None else [record]
+        self.future: Future | None = None
 
 
 class ExportRunner:
@@ -70,24 +120,43 @@ class ExportRunner:
         self.notes = notes
         self._sources: dict[str, str] = {}
         self._notes: dict[str, list[str]] = {}
+        self._media_count = self._media_bytes = 0
 
     def run(self, items: Iterable[Record | Problem]) -> ExportReport:
-        """Export every item; returns the report (also when the writer could not finish)."""
-        window: deque[tuple[Record, Future]] = deque()
+        """Export every item; returns the report (also when the writer could not finish).
+
+        Records whose media a local server batches are read :data:`BATCH` per pool task
+        (a window of ``3 × BATCH`` records, while their media stay small on average);
+        any other is read by a task of its own (a window of ``2 × workers``)."""
+        window: deque[tuple[Record, _Task, int]] = deque()
+        self._open: _Task | None = None
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="export-get") as pool:
+                self._pool = pool
                 for item in items:
                     if isinstance(item, Problem):
                         self._done("failed", item.id, item.source, item.reason)
                         continue
-                    window.append((item, pool.submit(resolve_media, item)))
-                    while len(window) > 2 * self.workers:
+                    if self._batching and _batchable(item):
+                        task = self._open = self._open or _Task()
+                        task.records.append(item)
+                        window.append((item, task, len(task.records) - 1))
+                        if len(task.records) == BATCH:
+                            self._send(task)
+                        limit = max(2 * self.workers, 3 * BATCH)
+                    else:
+                        task = _Task(item)
+                        self._send(task)
+                        window.append((item, task, 0))
+                        limit = 2 * self.workers
+                    while len(window) > limit:
                         self._write(*window.popleft())
                 while window:
                     self._write(*window.popleft())
         except BaseException:
-            for record, future in window:  # read, not written: still accounted for
-                future.cancel()
+            for record, task, _ in window:  # read, not written: still accounted for
+                if task.future is not None:
+                    task.future.cancel()
                 self._done("failed", record.id, record.source,
                            "the export stopped before this input was written")
             self._close(aborted=True)
@@ -95,13 +164,35 @@ class ExportRunner:
         self._close(aborted=False)
         return self.report
 
-    def _write(self, record: Record, future: Future) -> None:
+    @property
+    def _batching(self) -> bool:
+        """Whether media are still batched: while they are small on average."""
+        return self._media_count == 0 or \
+            self._media_bytes / self._media_count <= _BATCH_MEAN_BYTES
+
+    def _send(self, task: _Task) -> None:
+        if task is self._open:
+            self._open = None
+        if len(task.records) == 1 and not _batchable(task.records[0]):
+            task.future = self._pool.submit(resolve_media, task.records[0])
+        else:
+            task.future = self._pool.submit(resolve_batch, task.records)
+
+    def _write(self, record: Record, task: _Task, index: int) -> None:
+        if task.future is None:
+            self._send(task)
         try:
-            resolved = future.result()
+            result = task.future.result()
+            resolved = result[index] if isinstance(result, list) else result
+            if isinstance(resolved, Exception):
+                raise resolved
         except Exception as exc:
             self._done("failed", record.id, record.source,
                        f"media not downloaded: {type(exc).__name__}: {exc}")
             return
+        if resolved.media.data is not None:
+            self._media_count += 1
+            self._media_bytes += len(resolved.media.data)
         notes = self.notes(record.id) if self.notes is not None else []
         try:
             self.writer.write(resolved)

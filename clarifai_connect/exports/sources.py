@@ -36,7 +36,7 @@ from ..client.http import HttpError, download_to
 from ..client.input import Inputs
 from ..client.records import record_from_input
 from ..client.search import Search
-from ..client.utils import batched
+from ..client.utils import batched, read_ahead
 from ..errors import ApiError, AuthError, ConfigError
 from ..queries import SearchQuery
 from ..records import Problem, Record, RecordError
@@ -125,14 +125,20 @@ class ListingSource(_Source):
                 return
             page += count
 
-    def __iter__(self) -> Iterator[Record | Problem]:
-        headers = self.auth.http_headers
+    def _pages(self) -> Iterator[tuple[list, dict[str, list]]]:
+        """Each page of inputs with its annotations by input id."""
         for page in batched(self._inputs(), PAGE):
             by_input: dict[str, list] = {item.id: [] for item in page}
             stored = [item for item in page if item.status.code not in _NOT_STORED]
             if stored:
                 for annotation in self.inputs.list_annotations(batch_input=stored):
                     by_input.setdefault(annotation.input_id, []).append(annotation)
+            yield page, by_input
+
+    def __iter__(self) -> Iterator[Record | Problem]:
+        headers = self.auth.http_headers
+        # The next page is listed while this one is converted and written.
+        for page, by_input in read_ahead(self._pages()):
             for item in page:
                 reason = _NOT_STORED.get(item.status.code)
                 if reason:

@@ -3,7 +3,10 @@
 Media are content-addressed and shared, so a key alone does not say whose it is. The
 owners of every key are found by reading the stored inputs, annotations and frozen
 dataset-version inputs of one user (their ``hosted.suffix`` fields), kept per user, and
-read again when a key is not found among them (new uploads, URL downloads finished since).
+read again when a key is not found among them (new uploads, URL downloads finished since)
+— but only when the store was written since that user's last reading (SQLite's
+``data_version``): a key that is nobody's, or another user's, costs one dictionary look-up
+after the first miss, not a reading of every record of the user per request.
 """
 
 from __future__ import annotations
@@ -45,30 +48,46 @@ class MediaAccess:
         self._lock = threading.Lock()
         self._refresh = threading.Lock()
         self._owners: dict[str, dict[str, set[str]]] = {}  # user → media key → app ids
+        self._read_at: dict[str, int] = {}  # user → the store's data_version when read
+        self._db: sqlite3.Connection | None = None  # used under ``_refresh`` only
 
     def allows(self, identity: Identity, key: str) -> bool:
         """Whether ``identity`` owns a record that holds ``key``."""
+        return self.allows_many(identity, [key])[0]
+
+    def allows_many(self, identity: Identity, keys: list[str]) -> list[bool]:
+        """Whether ``identity`` owns a record holding each of ``keys`` (one reading of the
+        user's records at most, however many of them are not known yet)."""
         if identity.user_id is None:
-            return True
-        if self._holds(identity, key):
-            return True
+            return [True] * len(keys)
+        found = [self._holds(identity, key) for key in keys]
+        if all(found):
+            return found
         # One reader at a time: the download threads of an export all miss at once, and
         # each reading every record of the user would multiply that work by their number.
         with self._refresh:
-            if self._holds(identity, key):  # read by the thread that held the lock
-                return True
-            self._read_user(identity.user_id)
-        return self._holds(identity, key)
+            if not all(self._holds(identity, k) for k, ok in zip(keys, found, strict=True) if not ok):
+                self._read_user(identity.user_id)  # unless read by the lock's last holder
+        return [ok or self._holds(identity, key) for key, ok in zip(keys, found, strict=True)]
 
     def _holds(self, identity: Identity, key: str) -> bool:
         apps = self._owners.get(identity.user_id or "", {}).get(key)
         return bool(apps) and (identity.app_id is None or identity.app_id in apps)
 
     def _read_user(self, user_id: str) -> None:
+        """Read the owners of ``user_id``'s keys again, unless nothing was written since the
+        last time (then a key not among them is not theirs). Called under ``_refresh``."""
+        if self._db is None:
+            # Its own connection, kept (only the thread holding ``_refresh`` uses it):
+            # ``data_version`` tells it whether another connection committed since.
+            uri = f"file:{urllib.parse.quote(str(self.server.store.path))}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False)
+        db = self._db
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if self._read_at.get(user_id) == version:
+            return
         owners: dict[str, set[str]] = {}
-        # A short-lived connection: HTTP handlers run on throwaway threads (see media_blobs).
-        uri = f"file:{urllib.parse.quote(str(self.server.store.path))}?mode=ro"
-        db = sqlite3.connect(uri, uri=True, timeout=60)
+        db.execute("BEGIN")  # one snapshot for every table
         try:
             apps = dict(db.execute("SELECT pk, id FROM apps WHERE user_id=?", (user_id,)))
             for table, cls in _TABLES:
@@ -78,6 +97,14 @@ class MediaAccess:
                         for key in hosted_keys(cls.FromString(proto), set()):
                             owners.setdefault(key, set()).add(apps[pk])
         finally:
-            db.close()
+            db.execute("COMMIT")
         with self._lock:
             self._owners[user_id] = owners
+            self._read_at[user_id] = version
+
+    def close(self) -> None:
+        """Close the store connection."""
+        with self._refresh:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -66,6 +66,38 @@ def read(server: Any, key: str, db: sqlite3.Connection | None = None) -> bytes:
     return bytes(row[0])
 
 
+def read_many(server: Any, keys: list[str], db: sqlite3.Connection,
+              limit: int) -> list[bytes | None]:
+    """The bytes of each of ``keys``, in order (one query for the table's rows); None for
+    a key with none, and for every key past ``limit`` bytes in all (the first found is
+    always given, whatever its size)."""
+    rows: dict[str, bytes] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        rows.update(db.execute("SELECT digest, data FROM media_blobs WHERE digest IN "
+                               f"({','.join('?' * len(part))})", part).fetchall())
+    out: list[bytes | None] = []
+    total = 0
+    for key in keys:
+        data = rows.get(key)
+        if data is None:
+            try:
+                size = server.blobs.path(key).stat().st_size
+            except (KeyError, OSError):
+                out.append(None)
+                continue
+            try:
+                data = server.blobs.get(key) if not total or total + size <= limit else None
+            except KeyError:
+                data = None
+        elif total and total + len(data) > limit:
+            data = None
+        if data is not None:
+            total += len(data)
+        out.append(None if data is None else bytes(data))
+    return out
+
+
 def reader(server: Any) -> sqlite3.Connection:
     """A read-only connection to the store, for a caller that closes it: HTTP handlers
     run on throwaway threads, and the store's per-thread connections would pile up."""

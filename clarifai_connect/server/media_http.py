@@ -2,7 +2,9 @@
 URLs serve them (:func:`~.media_blobs.render_hosted` writes those URLs into responses).
 
 ``GET /media/orig/<key>`` returns stored bytes to a key (``Authorization: Key <PAT>``) whose
-user (or app) holds them. ``GET /exports/<token>.zip`` returns a dataset-version export
+user (or app) holds them. ``POST /media/batch`` returns many of them in one answer (see
+:data:`BATCH_PATH`): an export of a local-server app fetches a page of media per request.
+``GET /exports/<token>.zip`` returns a dataset-version export
 archive to a key of its app's owner, or to anyone holding the signed, expiring URL that
 PutDatasetVersionExports hands out (the real service's pre-signed URL; the official SDK
 downloads it without a key).
@@ -13,6 +15,7 @@ version export) needs a key. Every other path belongs to the browser view (:mod:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -31,6 +34,17 @@ _MEDIA = re.compile(r"^/media/orig/([0-9a-f]{64})$")
 _EXPORT = re.compile(r"^/exports/([0-9a-f]{32})\.zip$")
 _MODEL_EXPORT = re.compile(r"^/model-exports/([0-9a-f]{32})/model\.tar$")
 _TRAINING_LOG = re.compile(r"^/training-logs/([0-9a-f]{32})\.log$")
+
+BATCH_PATH = "/media/batch"
+"""``POST`` a JSON body ``{"keys": [media key, …]}`` (at most :data:`BATCH_KEYS`) with the
+same ``Authorization`` a GET of one of them takes. The answer (200,
+``application/x-media-batch``) is one JSON line ``{"sizes": [n, …]}``, then the bytes of each
+key in order, ``n`` bytes each; ``-1`` is a key not in the answer (not the key's user's,
+missing, or past :data:`BATCH_BYTES` in all): the client GETs its own URL, which says why.
+A server without it answers 404, and the client GETs every URL."""
+BATCH_KEYS = 512
+BATCH_BYTES = 16 << 20
+_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 _MAGIC = [
     (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -145,7 +159,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         path, _, query = self.path.partition("?")
+        if path == BATCH_PATH:
+            return self._send_batch()
         return self._send_web("POST", path, query)
+
+    def _send_batch(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        size = int(length) if length.isdigit() else 0
+        if size > 80 * BATCH_KEYS:  # a key and its quoting: 67 bytes
+            return self._send(413, b"request too large", "text/plain")
+        body = self.rfile.read(size)
+        identity = self.local.auth.check_http(self.headers.get("Authorization"))
+        if identity is None:
+            return self._send(401, b"missing or invalid key", "text/plain")
+        try:
+            keys = json.loads(body)["keys"]
+        except (ValueError, TypeError, KeyError):
+            keys = None
+        if not isinstance(keys, list) or len(keys) > BATCH_KEYS or \
+                not all(isinstance(k, str) and _KEY.match(k) for k in keys):
+            return self._send(400, f"expected {{\"keys\": [up to {BATCH_KEYS} media keys]}}"
+                              .encode(), "text/plain")
+        allowed = self.local.media_access.allows_many(identity, keys)
+        if self._db is None:
+            self._db = media_blobs.reader(self.local)
+        wanted = [k for k, ok in zip(keys, allowed, strict=True) if ok]
+        found = iter(media_blobs.read_many(self.local, wanted, self._db, BATCH_BYTES))
+        parts = [next(found) if ok else None for ok in allowed]
+        head = json.dumps({"sizes": [-1 if p is None else len(p) for p in parts]})
+        return self._send(200, b"".join([head.encode(), b"\n", *(p for p in parts if p)]),
+                          "application/x-media-batch")
 
     def _send_web(self, method: str, path: str, query: str) -> None:
         body = b""

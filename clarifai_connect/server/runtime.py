@@ -155,6 +155,7 @@ class LocalServer:
         self._stopped.set()
         self._grpc.stop(grace).wait()
         self.media.stop()
+        self.media_access.close()
         self.background.shutdown(wait=True, cancel_futures=True)
         self.embeddings.stop()
         self.search_index.stop()
