@@ -1,5 +1,6 @@
 """The image size an export writes (COCO width/height) is the one PIL reads, whether it
-comes from the quick header reading (PNG, GIF, JPEG) or from PIL itself."""
+comes from the quick header reading (PNG, JPEG) or from PIL itself, and what PIL cannot
+open fails the same way."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_the_size_is_pils(fmt, options, size):
     data = _encoded(fmt, size, **options)
     with Image.open(io.BytesIO(data)) as image:
         assert image_size(data) == image.size == size
-    if fmt in ("PNG", "GIF", "JPEG"):
+    if fmt in ("PNG", "JPEG"):
         assert _header_size(data) == size  # read from the header, not by PIL
 
 
@@ -41,8 +42,17 @@ def test_a_jpeg_with_markers_before_its_frame(tmp_path):
     assert _header_size(padded) == (5, 7)
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n",
-                                  b"\xff\xd8\xff\xe0\x00", b"GIF89a"])
-def test_no_image_is_a_value_error(data):
+def _cut(fmt: str, keep: int) -> bytes:
+    return _encoded(fmt, (4, 4))[:keep]
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"not an image", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0\x00", b"GIF89a broken",
+    _cut("PNG", 30), _cut("PNG", 33),  # a cut IHDR; an IHDR and nothing after it
+    _cut("JPEG", 40),  # cut before its frame header
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17),  # a wrong checksum
+])
+def test_what_pil_cannot_open_is_a_value_error(data):
+    assert _header_size(data) is None
     with pytest.raises(ValueError, match="not a readable image"):
         image_size(data)

@@ -17,6 +17,7 @@ import io
 import logging
 import posixpath
 import threading
+import zlib
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -65,13 +66,11 @@ _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frames, not tab
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` read straight from a PNG, GIF or JPEG header (what PIL reports,
-    at a tenth of the cost of opening the image); None when the data is none of them or
-    not plainly formed, for PIL to decide."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
-        size = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        size = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    """``(width, height)`` read straight from a PNG or JPEG header, walking its chunks (or
+    markers) up to the image data as PIL's opening does, at a tenth of its cost; None when
+    the data is neither or not plainly formed, for PIL to decide."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        size = _png_size(data)
     elif data[:3] == b"\xff\xd8\xff":
         size = _jpeg_size(data)
     else:
@@ -79,8 +78,21 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     return size if size and size[0] > 0 and size[1] > 0 else None
 
 
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[12:16] != b"IHDR" or len(data) < 33 or \
+            zlib.crc32(data[12:29]) != int.from_bytes(data[29:33], "big"):
+        return None
+    at = 33
+    while at + 8 <= len(data):  # the chunks before the image data must be whole
+        length = int.from_bytes(data[at:at + 4], "big")
+        if data[at + 4:at + 8] == b"IDAT":
+            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        at += 12 + length
+    return None
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    at = 2
+    at, size = 2, None
     while at + 4 <= len(data):
         if data[at] != 0xFF:
             return None
@@ -91,16 +103,16 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0x01, *range(0xD0, 0xD8)):  # no length
             at += 2
             continue
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header seen
-            return None
+        if marker == 0xDA:  # start of scan: the frame header came before it
+            return size
         length = int.from_bytes(data[at + 2:at + 4], "big")
+        if length < 2 or marker == 0xD9:
+            return None
         if marker in _JPEG_SOF:
             if length < 8 or at + 9 > len(data):
                 return None
-            return (int.from_bytes(data[at + 7:at + 9], "big"),
+            size = (int.from_bytes(data[at + 7:at + 9], "big"),
                     int.from_bytes(data[at + 5:at + 7], "big"))
-        if length < 2:
-            return None
         at += 2 + length
     return None
 
