@@ -11,6 +11,7 @@ after the first miss, not a reading of every record of the user per request.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import urllib.parse
@@ -26,18 +27,49 @@ _TABLES = (("inputs", resources_pb2.Input), ("annotations", resources_pb2.Annota
 
 def hosted_keys(message: Any, out: set[str]) -> set[str]:
     """Add every ``hosted.suffix`` inside ``message`` (media, masks, nested parts) to ``out``."""
+    hosting = _hosting_fields(message.DESCRIPTOR)
     for field, value in message.ListFields():
-        if field.message_type is None or hasattr(value, "keys"):  # scalars, maps
+        if field.name not in hosting:
             continue
-        if field.name == "hosted":
+        if field.message_type is _HOSTED:
             if value.suffix:
                 out.add(value.suffix)
-        elif hasattr(value, "ListFields"):
-            hosted_keys(value, out)
-        else:  # a repeated message field
+        elif field.is_repeated:
             for item in value:
                 hosted_keys(item, out)
+        else:
+            hosted_keys(value, out)
     return out
+
+
+_HOSTED = resources_pb2.HostedURL.DESCRIPTOR
+
+
+@functools.cache
+def _hosting_fields(descriptor: Any) -> frozenset[str]:
+    """The message fields of ``descriptor`` through which a ``hosted`` HostedURL can be
+    reached (maps left out, as is a video's ``hosted_thumbnail``): a record's metadata,
+    status and timestamps are never walked."""
+    return frozenset(f.name for f in descriptor.fields if f.message_type is not None
+                     and not f.message_type.GetOptions().map_entry
+                     and (f.name == "hosted" if f.message_type is _HOSTED
+                          else _reaches_hosted(f.message_type)))
+
+
+@functools.cache
+def _reaches_hosted(descriptor: Any) -> bool:
+    """Whether a message of type ``descriptor`` can hold a HostedURL, however deep."""
+    seen, todo = {descriptor}, [descriptor]
+    while todo:
+        current = todo.pop()
+        if current is _HOSTED:
+            return True
+        for field in current.fields:
+            kind = field.message_type
+            if kind is not None and not kind.GetOptions().map_entry and kind not in seen:
+                seen.add(kind)
+                todo.append(kind)
+    return False
 
 
 class MediaAccess:
