@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from concurrent import futures
@@ -34,6 +35,35 @@ GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0)]
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# While a server runs, threads hand the interpreter lock over after 1 ms, not Python's 5 ms:
+# every SQLite statement gives the lock away, and under an upload the request holding the
+# write lock waited up to 5 ms to get it back after each one, so all writes waited.
+SWITCH_INTERVAL = 0.001
+
+
+class _SwitchInterval:
+    """``sys.setswitchinterval`` lowered while at least one server runs, then restored."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = sys.getswitchinterval()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if not self._users:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL))
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if not self._users:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCHING = _SwitchInterval()
 
 
 def default_data_dir() -> Path:
@@ -100,6 +130,7 @@ class LocalServer:
         self.media_access = MediaAccess(self)
         self.media = MediaServer(self, host=host)
         self._stopped = threading.Event()
+        self._started = False
 
     def __repr__(self) -> str:
         return f"LocalServer(base_url={self.base_url!r}, data_dir={str(self.data_dir)!r})"
@@ -135,6 +166,8 @@ class LocalServer:
     def start(self) -> LocalServer:
         """Start serving gRPC and HTTP; returns self."""
         self.media.start()
+        _SWITCHING.acquire()
+        self._started = True
         self._grpc.start()
         downloads.resume_pending(self)
         self.embeddings.start()
@@ -154,6 +187,8 @@ class LocalServer:
             return
         self._stopped.set()
         self._grpc.stop(grace).wait()
+        if self._started:
+            _SWITCHING.release()
         self.media.stop()
         self.media_access.close()
         self.background.shutdown(wait=True, cancel_futures=True)
