@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -410,17 +411,28 @@ def sync_command(ctx: click.Context, source: str, engine: str, ray_address: str 
         else:
             report = sync(**args)
     except SyncInterrupted as stop:
-        done = stop.report
-        click.echo(done.summary())
-        click.echo(f"interrupted after {done.read} items ({done.created} created, "
-                   f"{done.updated} updated, {done.skipped} skipped, {done.failed} failed; "
-                   "all checkpointed): run the same command again to finish the sync", err=True)
+        _end_stopped(stop.report)
+        if stop.abandoned:  # a second Ctrl-C: do not wait for the threads still in a call
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)  # the state and the report are closed already
         sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("interrupted: run the same command again to finish the sync", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    click.echo(report.summary())
+    if report.stopped:
+        _end_stopped(report)
+    else:
+        click.echo(report.summary())
     sys.exit(report.exit_code)
+
+
+def _end_stopped(report) -> None:
+    """A sync that ended early: its summary on stdout, then one line on stderr saying why,
+    the counts, the report and what to do."""
+    *lines, last = report.summary().splitlines()
+    click.echo("\n".join(lines))
+    click.echo(last if report.stopped == "interrupted" else f"Error: {last}", err=True)
 
 
 @cli.command("export")

@@ -97,16 +97,17 @@ class JsonLinesReport:
                 self._file.close()
                 self._file = None
 
-    def _tail_lines(self) -> list[str]:
-        """The summary's last lines: the first failures, run-level errors, the file."""
+    def _tail_lines(self, leave_out: str = "", path: bool = True) -> list[str]:
+        """The summary's last lines: the first failures, run-level errors (but
+        ``leave_out``), the file (unless not ``path``)."""
         shown = self.failures[:_SHOW_FAILURES]
         lines = [f"  failed: {f.get('source') or f['id']}: {f.get('reason', '')}"
                  for f in shown]
         if self.failed > len(shown):
             lines.append(f"  … {self.failed - len(shown)} more failures"
                          + (f" in {self.path}" if self.path else ""))
-        lines.extend(f"error: {e}" for e in self.errors)
-        if self.path:
+        lines.extend(f"error: {e}" for e in self.errors if e != leave_out)
+        if self.path and path:
             lines.append(f"report: {self.path}")
         return lines
 

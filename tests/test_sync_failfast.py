@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,16 +35,20 @@ def _texts(path: Path, count: int) -> Path:
     return path
 
 
-def _input_count(server: LocalServer, user: str, app: str) -> int:
+def _input_ids(server: LocalServer, user: str, app: str) -> set[str]:
     raw = raw_api(server)
     try:
         response = raw.call("ListInputs", service_pb2.ListInputsRequest(
             user_app_id=resources_pb2.UserAppIDSet(user_id=user, app_id=app), per_page=1000))
         if response.status.code != status_code_pb2.SUCCESS:
-            return 0
-        return len(response.inputs)
+            return set()
+        return {i.id for i in response.inputs}
     finally:
         raw.channel.close()
+
+
+def _input_count(server: LocalServer, user: str, app: str) -> int:
+    return len(_input_ids(server, user, app))
 
 
 def test_a_dead_api_stops_the_sync_and_a_rerun_resumes(tmp_path):
@@ -107,12 +112,66 @@ def test_ctrl_c_counts_and_checkpoints_what_landed(tmp_path):
         landed = _input_count(server, "u", "a")
         assert 50 <= landed < 600
         assert summary["created"] == landed  # every acknowledged input is counted
-        assert str(report_path) in out
+        assert str(report_path) in err.strip().splitlines()[-1]  # one line ends it
 
         rerun = clarifai_connect.sync(str(source), "u/a", base_url=server.base_url,
                                       pat=server.keys[0], state=state)
         assert (rerun.skipped, rerun.created) == (landed, 600 - landed)
 
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_state_stays_true(tmp_path):
+    source = _texts(tmp_path / "texts.csv", 600)
+    state = tmp_path / "state.sqlite"
+    report_path = tmp_path / "report.jsonl"
+    faults = FaultInjector(latency=0.02, methods={"PostInputs"})
+    with LocalServer(data_dir=tmp_path / "server", faults=faults, user="u") as server:
+        env = {**os.environ, "CLARIFAI_PAT": server.keys[0], "PYTHONUNBUFFERED": "1"}
+        argv = [sys.executable, "-m", "clarifai_connect.cli", "sync", str(source), "--app",
+                "u/a", "--base-url", server.base_url, "--state", str(state), "--batch-size",
+                "5", "--workers", "2", "--no-progress", "--report", str(report_path)]
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while _input_count(server, "u", "a") < 50 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            faults.configure(latency=3600)  # the batches in flight now wait for an hour
+            process.send_signal(signal.SIGINT)
+            said = []
+            while not any("finishing the" in line for line in said):
+                said.append(process.stderr.readline())
+                assert said[-1], "".join(said)  # the first Ctrl-C is answered at once
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)  # it does not wait out the hour
+            landed = _input_ids(server, "u", "a")
+        finally:
+            process.kill()
+            faults.configure(latency=0)  # the calls in flight go on
+        err = "".join(said) + err
+        assert process.returncode == EXIT_INTERRUPTED, err
+        assert "Traceback" not in err and "closed database" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("interrupted after") and str(report_path) in last, last
+        assert "not attempted" in last and "run the same command again" in last
+        lines = [json.loads(line) for line in report_path.read_text().splitlines()]
+        summary = lines[-1]["summary"]
+        db = sqlite3.connect(state)
+        try:
+            done = {i for (i,) in db.execute("SELECT id FROM items WHERE phase = 'done'")}
+        finally:
+            db.close()
+        # The state is never ahead of the API, and the report counts what the state holds
+        # (a batch the API stored without its answer reaching us is "not attempted").
+        created = {line["id"] for line in lines[:-1] if line.get("status") == "created"}
+        assert created == done and done <= landed, (sorted(landed - done), lines)
+        assert summary["not_attempted"] > 0, summary
+        assert summary["read"] == summary["created"] + summary["not_attempted"]
+
+        rerun = clarifai_connect.sync(str(source), "u/a", base_url=server.base_url,
+                                      pat=server.keys[0], state=state)
+        assert rerun.ok and rerun.created + rerun.skipped == 600, rerun.summary()
+        assert rerun.skipped >= len(done) and _input_count(server, "u", "a") == 600
 
 def test_a_source_that_cannot_be_opened_creates_nothing(clarifai_server, clarifai_raw,
                                                         tmp_path):

@@ -16,14 +16,20 @@ annotations for the inputs that landed → state checkpoint. A checkpoint is wri
 after the server acknowledged, so a run killed at any moment and run again neither
 duplicates nor loses anything: inputs it finds already there get their missing
 annotations, identified by derived ids.
+
+Ctrl-C stops reading and waits for the batches in flight; a second Ctrl-C stops waiting:
+from then on no worker writes the state or the report, and each item still in flight is
+counted as what the state holds for it (a rerun sends what was not acknowledged).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +52,12 @@ CREATE: Action = "create"
 UPDATE: Action = "update"
 RESUME: Action = "resume"
 ANNOTATIONS_FAILED = "input landed but its annotations did not: "
+ABANDONED = "interrupted before the API acknowledged it: a rerun sends it"
+Outcome = dict[str, tuple[Bucket, str]]  # input id → (bucket, reason), exactly once each
+
+
+class _Abandoned(Exception):
+    """A worker's batch was given up by a second Ctrl-C: it must write nothing more."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +111,17 @@ class UploadEngine:
             concurrency = budget if isinstance(budget, ConcurrencyLimit) else \
                 ConcurrencyLimit(options.workers)
         self.concurrency = concurrency
-        self._in_flight = 0  # batches handed to workers and not finished
+        self._running = 0  # batches handed to workers and not finished (read-ahead bound)
         self._flight = threading.Condition()
         self._pulled = 0  # items read from the source so far
         self._unreachable = threading.Event()  # the API stopped answering: send no more
         self._stop_lock = threading.Lock()
+        # Batches handed to workers and not yet reported, with their outcomes so far; the
+        # commit lock orders every worker write (state, report) against a second Ctrl-C.
+        self._in_flight: dict[int, tuple[list[tuple[Record, Action]], Outcome]] = {}
+        self._keys = itertools.count()
+        self._commit_lock = threading.Lock()
+        self.abandoned = False  # a second Ctrl-C gave up the batches in flight
 
     # -- reading and planning (one thread) -------------------------------------------------
 
@@ -111,14 +129,25 @@ class UploadEngine:
         """Sync every item; failures end up in the report, never raised.
 
         Ctrl-C stops reading; the batches in flight finish (what the API acknowledged is
-        counted and checkpointed) before KeyboardInterrupt is raised again. When the API
+        counted and checkpointed) before KeyboardInterrupt is raised again; a second Ctrl-C
+        stops waiting for them (``abandoned``, see the module doc). When the API
         stops answering (:class:`~clarifai_connect.errors.ApiUnreachableError`), sending
         stops: what was read and not sent is ``not_attempted``, and ``report.unreachable``
         says why.
         """
+        pool = ThreadPoolExecutor(2 * self.concurrency.maximum, thread_name_prefix="sync")
+        try:
+            return self._run(pool, items)
+        except KeyboardInterrupt:  # wherever it struck: no worker writes after we leave
+            if self._in_flight and not self.abandoned:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._abandon()
+            raise
+
+    def _run(self, pool: ThreadPoolExecutor, items: Iterable[Record | Problem | Notice]
+             ) -> RunReport:
         opts = self.options
         finished = interrupted = False
-        pool = ThreadPoolExecutor(2 * self.concurrency.maximum, thread_name_prefix="sync")
         batch: list[Record] = []
         try:
             for record in self._records(items):
@@ -132,9 +161,10 @@ class UploadEngine:
                 finished = True
         except KeyboardInterrupt:
             interrupted, batch = True, []
+            self._say_interrupted()
         except ClarifaiConnectError as exc:
             if isinstance(exc, UserError) and not self._pulled:
-                _drain(pool)
+                self._drain(pool, False)
                 raise  # the source cannot be opened at all: fail fast, nothing was sent
             self.report.error(f"reading {self.report.source} stopped: {exc}")
         except Exception as exc:  # a connector bug must not lose what was sent so far
@@ -145,14 +175,14 @@ class UploadEngine:
             if batch:  # what was read before the end (or before the source broke) still goes
                 self._dispatch(pool, batch)
         except KeyboardInterrupt:
+            if not interrupted:
+                self._say_interrupted()
             interrupted = True
-        interrupted = _drain(pool) or interrupted
+        interrupted = self._drain(pool, interrupted)
         if interrupted:
             raise KeyboardInterrupt
         if self.report.unreachable:
-            self.report.error(f"sending stopped, the API is unreachable: "
-                              f"{self.report.unreachable}; run the same command again to "
-                              "resume")
+            self.report.stop(f"sending stopped, {self.report.unreachable}")
         elif finished:
             self.report.gone = self.state.count_gone()
         if (opts.delete or opts.dry_run) and not self.report.unreachable:
@@ -170,27 +200,28 @@ class UploadEngine:
                 self.uploader.ensure_datasets([self.options.dataset_id])
             ready = self._prepare_local(work)
             with self._flight:
-                while self._in_flight >= 2 * self.concurrency.limit:
+                while self._running >= 2 * self.concurrency.limit:
                     self._flight.wait()
-                self._in_flight += 1
-            future = pool.submit(self._send, work, ready)
+                self._running += 1
+            key = next(self._keys)
+            self._in_flight[key] = (work, {})
+            future = pool.submit(self._send, key, ready)
             future.add_done_callback(self._landed)
 
     def _landed(self, _future: object) -> None:
         """A batch is finished: one more may be read ahead."""
         with self._flight:
-            self._in_flight -= 1
+            self._running -= 1
             self._flight.notify()
 
     def _not_attempted(self, work: list[tuple[Record, Action]],
-                       outcome: dict[str, tuple[Bucket, str]] | None = None) -> None:
+                       outcome: Outcome | None = None) -> None:
         """Items that were read but not sent (or whose sending never got an answer)."""
         reason = f"not attempted: {self.report.unreachable}"
+        outcome = outcome if outcome is not None else {}
         for record, _ in work:
-            bucket, why = (outcome or {}).get(record.id, ("not_attempted", reason))
-            self.report.add(bucket, record.id, record.source, why,
-                            line=bucket != "skipped" or bool(why))
-        self.on_progress(len(work))
+            outcome.setdefault(record.id, ("not_attempted", reason))
+        self._report(work, outcome)
 
     def _records(self, items: Iterable[Record | Problem | Notice]) -> Iterator[Record]:
         for item in items:
@@ -262,25 +293,41 @@ class UploadEngine:
 
     # -- sending (worker threads) ----------------------------------------------------------
 
-    def _send(self, work: list[tuple[Record, Action]], ready: dict[str, Prepared | str]) -> None:
-        outcome: dict[str, tuple[Bucket, str]] = {}  # id → (bucket, reason), exactly once each
+    def _send(self, key: int, ready: dict[str, Prepared | str]) -> None:
+        work, outcome = self._in_flight[key]
         actions = {record.id: action for record, action in work}
         try:
-            if self._unreachable.is_set():
-                raise ApiUnreachableError(self.report.unreachable)
-            self._send_batch(work, actions, ready, outcome)
-            self.concurrency.done(len(work))
-        except ApiUnreachableError as exc:  # the circuit is open: stop sending, say it once
-            with self._stop_lock:
-                if not self.report.unreachable:
-                    self.report.unreachable = redact(str(exc))
-                self._unreachable.set()
-            self._not_attempted(work, outcome)
+            try:
+                if self._unreachable.is_set():
+                    raise ApiUnreachableError(self.report.unreachable)
+                self._send_batch(work, actions, ready, outcome)
+                self.concurrency.done(len(work))
+            except ApiUnreachableError as exc:  # the circuit is open: stop sending, say it once
+                with self._stop_lock:
+                    if not self.report.unreachable:
+                        self.report.unreachable = redact(str(exc))
+                    self._unreachable.set()
+                with self._committing():
+                    self._not_attempted(work, outcome)
+                    del self._in_flight[key]
+                return
+            except _Abandoned:
+                raise
+            except Exception as exc:  # an unexpected API or client error: fail what is left
+                if self.abandoned:
+                    return
+                log.warning("a batch failed: %s", redact(str(exc)))
+                for record, _ in work:
+                    outcome.setdefault(record.id, ("failed", f"{type(exc).__name__}: {exc}"))
+            with self._committing():
+                self._report(work, outcome)
+                del self._in_flight[key]
+        except _Abandoned:  # the main thread counted this batch: write nothing more
             return
-        except Exception as exc:  # an unexpected API or client error: fail what is left
-            log.warning("a batch failed: %s", redact(str(exc)))
-            for record, _ in work:
-                outcome.setdefault(record.id, ("failed", f"{type(exc).__name__}: {exc}"))
+
+    def _report(self, work: list[tuple[Record, Action]], outcome: Outcome) -> None:
+        """Count each item of a batch in its bucket (one JSON line each unless plainly
+        skipped)."""
         done = []
         for record, _ in work:
             bucket, reason = outcome[record.id]
@@ -289,9 +336,17 @@ class UploadEngine:
         self.report.add_many(done)
         self.on_progress(len(work))
 
+    @contextmanager
+    def _committing(self) -> Iterator[None]:
+        """Hold the commit lock for a worker's write; _Abandoned once a second Ctrl-C
+        gave up the batches in flight (the state and the report are being closed)."""
+        with self._commit_lock:
+            if self.abandoned:
+                raise _Abandoned
+            yield
+
     def _send_batch(self, work: list[tuple[Record, Action]], actions: dict[str, Action],
-                    ready: dict[str, Prepared | str],
-                    outcome: dict[str, tuple[Bucket, str]]) -> None:
+                    ready: dict[str, Prepared | str], outcome: Outcome) -> None:
         """Read media → replace changed items → post inputs → post their annotations; each
         item's outcome is set in ``outcome`` as soon as it is known."""
         prepared = self._read_media(work, ready, outcome)
@@ -303,7 +358,7 @@ class UploadEngine:
             self._post_annotations(annotate, check, outcome)
 
     def _read_media(self, work: list[tuple[Record, Action]], ready: dict[str, Prepared | str],
-                    outcome: dict[str, tuple[Bucket, str]]) -> list[Prepared]:
+                    outcome: Outcome) -> list[Prepared]:
         """The batch's protos (prepared here unless ``ready`` has them); unreadable media
         fail their record."""
         prepared: list[Prepared] = []
@@ -320,12 +375,12 @@ class UploadEngine:
         if replaced:
             # Forget first: if the run dies between the delete and the re-post, the next
             # run sees the item as new and sends it again (in any mode).
-            self.state.forget(replaced)
+            with self._committing():
+                self.state.forget(replaced)
             self.uploader.delete_inputs(replaced)
 
     def _post_inputs(self, prepared: list[Prepared], actions: dict[str, Action],
-                     outcome: dict[str, tuple[Bucket, str]]
-                     ) -> tuple[list[Prepared], set[str]]:
+                     outcome: Outcome) -> tuple[list[Prepared], set[str]]:
         """PostInputs, then a state checkpoint of what landed. Returns the landed items with
         annotations to send, and those of them that were already in the app (which may hold
         some of their annotations already)."""
@@ -353,11 +408,12 @@ class UploadEngine:
                 annotate.append(item)
             else:
                 acked.append((item.id, item.fingerprint, DONE, item.source))
-        self.state.acknowledge(acked)
+        with self._committing():
+            self.state.acknowledge(acked)
         return annotate, check
 
     def _post_annotations(self, annotate: list[Prepared], check: set[str],
-                          outcome: dict[str, tuple[Bucket, str]]) -> None:
+                          outcome: Outcome) -> None:
         """The region annotations of inputs that landed, then a state checkpoint of the
         items now done; an item whose annotations failed fails (the next run resumes it)."""
         try:
@@ -370,9 +426,60 @@ class UploadEngine:
                 outcome[item.id] = ("failed", f"{ANNOTATIONS_FAILED}{failures[item.id]}")
             else:
                 done.append((item.id, item.fingerprint, DONE, item.source))
-        self.state.acknowledge(done)
-        self.report.count_annotations(sum(len(i.annotations) for i in annotate
-                                          if i.id not in failures))
+        with self._committing():
+            self.state.acknowledge(done)
+            self.report.count_annotations(sum(len(i.annotations) for i in annotate
+                                              if i.id not in failures))
+
+    # -- Ctrl-C ----------------------------------------------------------------------------
+
+    def _say_interrupted(self) -> None:
+        log.warning("interrupted: finishing the %d batches in flight (Ctrl-C again to stop "
+                    "at once; a rerun sends what the API did not acknowledge)",
+                    len(self._in_flight))
+
+    def _drain(self, pool: ThreadPoolExecutor, interrupted: bool) -> bool:
+        """Wait for the batches in flight, so that what the API acknowledged is counted and
+        checkpointed before the state closes; returns whether Ctrl-C was pressed (before or
+        meanwhile). After a Ctrl-C, batches not yet started are cancelled; a second one
+        stops waiting (:meth:`_abandon`)."""
+        while True:
+            try:
+                pool.shutdown(wait=True, cancel_futures=interrupted)
+                break
+            except KeyboardInterrupt:
+                if interrupted:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._abandon()
+                    return True
+                interrupted = True
+                self._say_interrupted()
+        with self._commit_lock:  # cancelled batches: nothing of them was sent
+            self._settle_in_flight()
+        return interrupted
+
+    def _abandon(self) -> None:
+        """Give up the batches in flight: no worker writes the state or the report from
+        now on, and each of their items is counted from what the state holds."""
+        with self._commit_lock:
+            self.abandoned = True
+            self._settle_in_flight()
+        log.warning("stopped at once: %d items in flight are not attempted (a rerun sends "
+                    "them)", self.report.not_attempted)
+
+    def _settle_in_flight(self) -> None:
+        """Count the items of the batches handed to workers and not reported (the caller
+        holds the commit lock): done in the state, their outcome; failed, failed; else not
+        attempted."""
+        for work, outcome in self._in_flight.values():
+            known = self.state.lookup(record.id for record, _ in work)
+            for record, _ in work:
+                bucket, reason = outcome.get(record.id, ("not_attempted", ABANDONED))
+                if bucket != "failed" and known.get(record.id) != (record.fingerprint, DONE):
+                    bucket, reason = "not_attempted", ABANDONED
+                outcome[record.id] = (bucket, reason)
+            self._report(work, outcome)
+        self._in_flight.clear()
 
     # -- deleting what is gone from the source -------------------------------------------------
 
@@ -402,21 +509,6 @@ class UploadEngine:
             self.state.forget(ids)
             for input_id, source in chunk:
                 report.add("deleted", input_id, source, "gone from the source")
-
-
-def _drain(pool: ThreadPoolExecutor) -> bool:
-    """Wait for the batches in flight, so that what the API acknowledged is counted and
-    checkpointed before the state closes; True when Ctrl-C was pressed meanwhile (batches
-    not yet started are then cancelled, the ones running still finish)."""
-    interrupted = False
-    while True:
-        try:
-            pool.shutdown(wait=True, cancel_futures=interrupted)
-            return interrupted
-        except KeyboardInterrupt:
-            if not interrupted:
-                log.warning("interrupted: finishing the batches in flight")
-            interrupted = True
 
 
 def _is_local(record: Record | Prepared) -> bool:

@@ -30,6 +30,7 @@ Bucket = Literal["created", "updated", "skipped", "failed", "not_attempted", "de
 """Where an item ends: one of ``BUCKETS`` for an item read, ``deleted`` for one gone."""
 BUCKETS: tuple[Bucket, ...] = get_args(Bucket)[:5]  # the buckets of items read
 _ALL_BUCKETS = frozenset(get_args(Bucket))
+RERUN = "run the same command again to finish"
 
 
 @dataclass
@@ -54,6 +55,7 @@ class RunReport(JsonLinesReport):
     gone: int = 0  # synced inputs the source no longer holds (counted when it was all read)
     unreachable: str = ""  # why sending stopped, when the API stopped answering
     workers: int | None = None  # the most concurrent API calls the budget allowed (not summed)
+    stopped: str = ""  # why the run ended early (Ctrl-C, the API stopped answering)
     state_path: Path | None = None
     listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
 
@@ -96,6 +98,23 @@ class RunReport(JsonLinesReport):
                 self._count(bucket, entry, line)
                 if self.listener is not None:  # e.g. a caller that keeps every failure
                     self.listener(entry)
+
+    def stop(self, why: str) -> None:
+        """The run ends early (``why``: ``interrupted``, or what the API stopped doing): a
+        run-level error, and the one line the summary ends with (:meth:`stop_line`)."""
+        self.stopped = redact(why)
+        self.error(f"{self.stopped}; {RERUN}")
+
+    def stop_line(self) -> str:
+        """One line for a run that ended early: why, what was done (all of it
+        checkpointed), what was not read, where the report is, what to do next."""
+        counts = (f"{self.created} created, {self.updated} updated, {self.skipped} skipped, "
+                  f"{self.failed} failed"
+                  + (f", {self.not_attempted} not attempted" if self.not_attempted else ""))
+        unread = self.total - self.read if self.total is not None else 0
+        return (f"{self.stopped} after {self.read} items ({counts}; all checkpointed)"
+                + (f", {unread} not read" if unread > 0 else "")
+                + (f"; report: {self.path}" if self.path else "") + f"; {RERUN}")
 
     def count_annotations(self, count: int) -> None:
         """``count`` more region annotations landed."""
@@ -144,8 +163,6 @@ class RunReport(JsonLinesReport):
             + (f" ({self.problems} unreadable in the source)" if self.problems else "")
             + (f", {self.not_attempted} not attempted" if self.not_attempted else ""),
         ]
-        if self.total is not None and self.unreachable and self.total > self.read:
-            lines.append(f"not read: {self.total - self.read} more items of the source")
         if self.deleted or self.to_delete:
             lines.append(f"gone from the source: {self.to_delete}; "
                          f"{'would be deleted' if self.dry_run else 'deleted'}: "
@@ -160,6 +177,10 @@ class RunReport(JsonLinesReport):
         if noticed:
             lines.append("; ".join(noticed) + " (each is in the report)")
         lines.extend(self.hints())
+        if self.stopped:  # the stop line says it all, the report path included
+            stop = f"{self.stopped}; {RERUN}"
+            return "\n".join(lines + self._tail_lines(leave_out=stop, path=False)
+                             + [self.stop_line()])
         return "\n".join(lines + self._tail_lines())
 
     def progress_counts(self) -> list[tuple[str, int]]:

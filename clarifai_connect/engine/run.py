@@ -211,6 +211,7 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
         report = None if dry_run else default_report_path(run_report.state_path)
     with SyncState(state_path, source_name, target) as sync_state:
         run_report.open(report)
+        engine = UploadEngine(uploader, sync_state, run_report, opts, None, concurrency)
         try:
             with RunProgress(f"sync {format}", run_report.progress_counts,
                              enabled=progress) as bar:
@@ -233,9 +234,9 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                     if on_progress is not None:
                         on_progress(count)
 
+                engine.on_progress = advance
                 try:
-                    UploadEngine(uploader, sync_state, run_report, opts, advance,
-                                 concurrency).run(items)
+                    engine.run(items)
                 finally:
                     run_report.workers = None if dry_run else concurrency.highest
                 run_report.total = run_report.total if bar.total is None else bar.total
@@ -249,9 +250,9 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
                 if isinstance(reader, TransformedSource):
                     run_report.filtered = reader.dropped
         except KeyboardInterrupt:
-            run_report.error("interrupted: run the same command again to finish")
+            run_report.stop("interrupted")
             run_report.close()
-            raise SyncInterrupted(run_report) from None
+            raise SyncInterrupted(run_report, engine.abandoned) from None
         finally:
             run_report.close()
     return run_report
@@ -271,12 +272,15 @@ def concurrency_limit(workers: int | str | None) -> ConcurrencyLimit:
 
 
 class SyncInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sync, after the batches in flight finished: ``report`` holds what
-    was done (acknowledged items are counted and checkpointed)."""
+    """Ctrl-C during a sync, after the batches in flight finished (or, ``abandoned``, after
+    a second Ctrl-C gave them up: their threads may still be waiting for the API, and
+    write nothing more): ``report`` holds what was done (acknowledged items are counted
+    and checkpointed)."""
 
-    def __init__(self, report: RunReport) -> None:
+    def __init__(self, report: RunReport, abandoned: bool = False) -> None:
         super().__init__("interrupted")
         self.report = report
+        self.abandoned = abandoned
 
 
 def _raising(exc: Exception) -> Iterator[Any]:

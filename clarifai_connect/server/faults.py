@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -29,6 +28,7 @@ class FaultInjector:
     injected: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _wake: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         if self.seed is not None:
@@ -37,8 +37,11 @@ class FaultInjector:
             raise ValueError("fault kind must be 'unavailable' or 'throttle'")
 
     def configure(self, **settings) -> None:
-        """Change settings on a running server (tests flip faults on and off)."""
+        """Change settings on a running server (tests flip faults on and off); calls
+        sleeping out the old latency wake up."""
         with self._lock:
+            self._wake.set()
+            self._wake = threading.Event()
             for key, value in settings.items():
                 if key == "methods":
                     value = frozenset(value or ())
@@ -52,8 +55,10 @@ class FaultInjector:
         returns the (status code, description) the call must answer with."""
         if self.methods and method not in self.methods:
             return None
-        if self.latency:
-            time.sleep(self.latency)
+        with self._lock:
+            latency, wake = self.latency, self._wake
+        if latency:
+            wake.wait(latency)
         if not self.rate:
             return None
         with self._lock:
