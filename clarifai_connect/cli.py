@@ -83,13 +83,40 @@ def error_line(exc: BaseException, command: str | None = None) -> tuple[str, int
     return text, getattr(exc, "exit_code", EXIT_FAILED)
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line: what is wrong, and where the help is (click's own
+    adds the usage line and a hint line before it)."""
+
+    def show(self, file=None) -> None:
+        message = self.format_message().rstrip().removesuffix(".")
+        hint = f"; see '{self.ctx.command_path} --help'" if self.ctx is not None else ""
+        click.echo(f"Error: {message}{hint}", file=file, err=file is None)
+
+
+def _one_line_usage(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as a :class:`OneLineUsageError` (a group called bare still shows its help)."""
+    if isinstance(exc, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return exc
+    one = OneLineUsageError(exc.format_message(), exc.ctx)
+    one.exit_code = exc.exit_code
+    return one
+
+
 class CommandGroup(click.Group):
     """The top-level group: no traceback reaches the user (unless ``-vv``); every error is
     one line and its exit code."""
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # the top-level options
+            raise _one_line_usage(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's arguments, or an unknown command
+            raise _one_line_usage(exc) from None
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort,
                 BrokenPipeError):  # click ends a piped command (| head) quietly itself
             raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -20,7 +21,7 @@ from clarifai_connect.errors import (
 
 
 def _invoke(*args: str, env: dict | None = None):
-    result = CliRunner().invoke(cli, list(args), env={"CLARIFAI_PAT": None,
+    result = CliRunner().invoke(cli, list(args), prog_name="clarifai-connect", env={"CLARIFAI_PAT": None,
                                                       "CLARIFAI_API_BASE": None, **(env or {})})
     # A traceback would reach the user: CliRunner keeps the exception instead.
     assert result.exception is None or isinstance(result.exception, SystemExit), \
@@ -49,6 +50,73 @@ def api(clarifai_server):
 SAMPLE = "examples/sample/labels.csv"
 
 
+def _commands(group: click.Group = cli, path: tuple[str, ...] = ()):
+    """Every command and subcommand of ``group`` (itself included), as (path, command):
+    a command added later is covered without touching the tests."""
+    yield path, group
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+COMMANDS = list(_commands())
+
+
+def _cases(keep=lambda command: True):
+    return [pytest.param(path, command, id=" ".join(path) or "cli")
+            for path, command in COMMANDS if keep(command)]
+
+
+def _needs_something(command: click.Command) -> bool:
+    return not isinstance(command, click.Group) and any(p.required for p in command.params)
+
+
+def _needs_a_subcommand(command: click.Command) -> bool:
+    return isinstance(command, click.Group) and not command.invoke_without_command
+
+
+def test_the_walk_finds_the_subcommands():
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {"", "sync", "export", "version create", "plugins new"} <= names
+
+
+@pytest.mark.parametrize("path, command", _cases())
+def test_every_command_refuses_a_bad_option_in_one_line(path, command):
+    result = _invoke(*path, "--no-such-option")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = _one_line(result)
+    assert line.startswith("Error: No such option '--no-such-option'"), line
+    assert line.endswith(f"; see '{' '.join(('clarifai-connect', *path))} --help'"), line
+    assert not result.stdout
+
+
+@pytest.mark.parametrize("path, command", _cases(_needs_something))
+def test_every_command_with_required_arguments_says_which_is_missing(path, command):
+    result = _invoke(*path)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert _one_line(result).startswith("Error: Missing ")
+    assert not result.stdout
+
+
+@pytest.mark.parametrize("path, command", _cases(_needs_a_subcommand))
+def test_a_group_called_bare_shows_its_help(path, command):
+    result = _invoke(*path)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "Usage: clarifai-connect" in result.output and "Commands:" in result.output
+
+
+@pytest.mark.parametrize("path, command", _cases())
+def test_every_command_has_help(path, command):
+    for flag in ("--help", "-h"):
+        result = _invoke(*path, flag)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith(f"Usage: {' '.join(('clarifai-connect', *path))} ")
+        assert not result.stderr
+
+
 @pytest.mark.parametrize("args, code, words", [
     (["sync"], EXIT_USAGE, "Missing argument"),
     (["sync", SAMPLE], EXIT_USAGE, "no target app"),
@@ -73,7 +141,7 @@ SAMPLE = "examples/sample/labels.csv"
 def test_bad_arguments_give_one_line_and_a_usage_code(args, code, words):
     result = _invoke(*args)
     assert result.exit_code == code, result.output
-    assert words in result.stderr, result.stderr
+    assert words in _one_line(result)
 
 
 def test_no_credentials_speaks_the_cli(tmp_path):
