@@ -37,6 +37,13 @@ def _pair_options(option_help: str, storage_help: str):
     return decorate
 
 
+def _give_up_option(help_text: str):
+    """``--give-up-after SECONDS``: how long every call to the API may fail before the run
+    stops."""
+    return click.option("--give-up-after", type=click.FloatRange(min=1), default=60,
+                        show_default=True, metavar="SECONDS", help=help_text)
+
+
 _allow_path_option = click.option(
     "--allow-path", "allow_paths", multiple=True, metavar="DIR",
     help="Let media references of the source (absolute paths, file:// URLs, ../) point "
@@ -379,10 +386,8 @@ class WorkersType(click.ParamType):
 @click.option("--check-media", is_flag=True,
               help="Also decode every image before sending it (the first bytes of every "
                    "image, video and audio are always checked).")
-@click.option("--give-up-after", type=click.FloatRange(min=1), default=60, show_default=True,
-              metavar="SECONDS",
-              help="Stop sending when every call to the API has failed for this long (a "
-                   "rerun resumes).")
+@_give_up_option("Stop sending when every call to the API has failed for this long (a "
+                 "rerun resumes).")
 @_pair_options("A connector option (repeatable; JSON values; dotted keys nest).",
                "An fsspec storage option for the source (repeatable), e.g. "
                "-s anon=true or -s endpoint_url=http://…")
@@ -455,8 +460,8 @@ def sync_command(ctx: click.Context, source: str, engine: str, ray_address: str 
 
 
 def _end_stopped(report) -> None:
-    """A sync that ended early: its summary on stdout, then one line on stderr saying why,
-    the counts, the report and what to do."""
+    """A sync or an export that ended early: its summary on stdout, then one line on
+    stderr saying why, the counts, the report and what to do."""
     *lines, last = report.summary().splitlines()
     click.echo("\n".join(lines))
     click.echo(last if report.stopped == "interrupted" else f"Error: {last}", err=True)
@@ -494,13 +499,15 @@ def _end_stopped(report) -> None:
 @click.option("--ray-address", metavar="ADDR", default=None,
               help="With --engine ray: the cluster [default: the running one, else a local "
                    "Ray with --workers CPUs].")
+@_give_up_option("Stop reading when every call to the API has failed for this long (what "
+                 "was read is written; the report says what was not).")
 @_progress_option
 @query_options
 def export_command(app: str, dataset: str | None, version: str | None, to: str, format_: str,
                    base_url: str | None, pat: str | None, workers: int, report: str | None,
                    options: tuple[str, ...], storage: tuple[str, ...],
                    progress: bool | None, engine: str, ray_address: str | None,
-                   **search: object) -> None:
+                   give_up_after: float, **search: object) -> None:
     """Export an app, a dataset, a dataset version or the hits of a search to COCO, VOC,
     CSV, Parquet or folders.
 
@@ -523,7 +530,7 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
     cannot hold is named in warnings. Exits with 1 when any input failed (see --report
     for each one, with its reason).
     """
-    from .exports.runner import export
+    from .exports.runner import ExportInterrupted, export
     from .plugins import parse_option_pairs
 
     try:
@@ -541,11 +548,17 @@ def export_command(app: str, dataset: str | None, version: str | None, to: str, 
                             storage_options=parse_option_pairs(storage, "storage option"),
                             options=parse_option_pairs(options), workers=workers,
                             report=report or "auto", progress=progress,
-                            query=query_from_options(search))
+                            query=query_from_options(search), give_up_after=give_up_after)
+    except ExportInterrupted as stop:
+        _end_stopped(stop.report)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("interrupted: the export is incomplete", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    click.echo(result.summary())
+    if result.stopped:
+        _end_stopped(result)
+    else:
+        click.echo(result.summary())
     sys.exit(result.exit_code)
 
 def _export_on_ray(app: str, to: str, format_: str, *, report: str | None,

@@ -12,9 +12,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
-from .errors import redact
+from .errors import EXIT_UNREACHABLE, redact
 
 __all__ = ["JsonLinesReport"]
 
@@ -34,6 +34,8 @@ class JsonLinesReport:
     failures: list[dict[str, Any]] = field(default_factory=list)  # the first few
     total: int | None = None  # items the source announced, when it knows
     path: Path | None = None
+    unreachable: str = ""  # why the run stopped, when the API stopped answering
+    stopped: str = ""  # why the run ended early (Ctrl-C, the API stopped answering)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     _file: IO[str] | None = field(default=None, repr=False)
@@ -47,15 +49,45 @@ class JsonLinesReport:
             self._file = self.path.open("w", encoding="utf-8")
         return self
 
+    rerun: ClassVar[str] = "run the same command again"  # what to do after an early end
+    kept: ClassVar[str] = ""  # what an early end keeps, e.g. "all checkpointed"
+    unit: ClassVar[str] = "items"
+
     @property
     def ok(self) -> bool:
         """True when nothing failed and the run finished its job."""
-        return not self.failed and not self.errors
+        return not self.failed and not self.errors and not self.unreachable
 
     @property
     def exit_code(self) -> int:
-        """0 when ``ok``, else 1."""
+        """0 when ``ok``; 4 when the API stopped answering; else 1 (README: exit codes)."""
+        if self.unreachable:
+            return EXIT_UNREACHABLE
         return 0 if self.ok else 1
+
+    @property
+    def read(self) -> int:  # pragma: no cover - every subclass defines it
+        """Items read (the sum of the buckets)."""
+        return self.failed
+
+    def counts(self) -> str:  # pragma: no cover - every subclass defines it
+        """The buckets, as a stop line says them."""
+        return f"{self.failed} failed"
+
+    def stop(self, why: str) -> None:
+        """The run ends early (``why``: ``interrupted``, or what the API stopped doing): a
+        run-level error, and the one line the summary ends with (:meth:`stop_line`)."""
+        self.stopped = redact(why)
+        self.error(f"{self.stopped}; {self.rerun}")
+
+    def stop_line(self) -> str:
+        """One line for a run that ended early: why, what was done (and kept), what was
+        not read, where the report is, what to do next."""
+        unread = self.total - self.read if self.total is not None else 0
+        return (f"{self.stopped} after {self.read} {self.unit} ({self.counts()}"
+                + (f"; {self.kept}" if self.kept else "") + ")"
+                + (f", {unread} not read" if unread > 0 else "")
+                + (f"; report: {self.path}" if self.path else "") + f"; {self.rerun}")
 
     @property
     def seconds(self) -> float:
@@ -110,6 +142,15 @@ class JsonLinesReport:
         if self.path and path:
             lines.append(f"report: {self.path}")
         return lines
+
+    def _ending(self, lines: list[str]) -> str:
+        """``lines`` (the subclass's summary), then the failures and errors, then the
+        report path, or for a run that ended early the stop line (which says it all)."""
+        if self.stopped:
+            stop = f"{self.stopped}; {self.rerun}"
+            return "\n".join(lines + self._tail_lines(leave_out=stop, path=False)
+                             + [self.stop_line()])
+        return "\n".join(lines + self._tail_lines())
 
     def __str__(self) -> str:
         return self.summary()

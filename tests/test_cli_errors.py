@@ -3,6 +3,7 @@ and the exit code of the README's table — never a traceback (unless ``-vv``)."
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -18,6 +19,9 @@ from clarifai_connect.errors import (
     EXIT_USAGE,
     ConfigError,
 )
+from clarifai_connect.server import FaultInjector, LocalServer
+
+from .sync_support import class_folders
 
 
 def _invoke(*args: str, env: dict | None = None):
@@ -218,3 +222,58 @@ def test_versions_are_created_and_listed(clarifai_dataset, api):
 def test_vv_shows_the_traceback():
     result = CliRunner().invoke(cli, ["-vv", "validate", "./nope"])
     assert isinstance(result.exception, ConfigError.__mro__[1])  # the error itself, raised
+
+
+def test_an_export_that_loses_the_api_ends_with_one_line(tmp_path):
+    faults = FaultInjector()
+    with LocalServer(data_dir=tmp_path / "server", faults=faults, user="u") as server:
+        api = ["--base-url", server.base_url, "--pat", server.keys[0], "--no-progress"]
+        folder = class_folders(tmp_path / "pets", {"cat": 150, "dog": 150})
+        synced = _invoke("sync", str(folder), "--app", "u/a", "--state", str(tmp_path / "s"),
+                         *api)
+        assert synced.exit_code == 0, synced.output
+        faults.configure(rate=1.0, methods={"ListInputs"}, after=1)  # one page, then no more
+        report, out = tmp_path / "export.jsonl", tmp_path / "out"
+        result = _invoke("export", "--app", "u/a", "--to", str(out), "--format", "coco",
+                         "--report", str(report), "--give-up-after", "1", *api)
+    assert result.exit_code == EXIT_UNREACHABLE, result.output
+    line = _one_line(result)
+    assert line.startswith(f"Error: reading u/a stopped, the API at {server.base_url} "), line
+    summary = json.loads(report.read_text().splitlines()[-1])["summary"]
+    assert 0 < summary["exported"] < 300 and summary["read"] == summary["exported"], summary
+    assert (f" after {summary['read']} inputs ({summary['exported']} exported, 0 skipped, "
+            "0 failed; the output is incomplete); ") in line
+    assert line.endswith(f"; report: {report}; run the same command again to export it all")
+    # What was read before the API stopped answering is written, in a COCO file that holds it.
+    coco = json.loads(next(out.rglob("*.json")).read_text())
+    assert len(coco["images"]) == summary["exported"]
+    assert "error:" not in result.stdout  # said once, in the line on stderr
+
+
+def test_an_interrupted_export_says_what_it_wrote(clarifai_server, clarifai_app, tmp_path):
+    from clarifai_connect import export, sync
+    from clarifai_connect.exports.runner import ExportInterrupted
+
+    api = {"base_url": clarifai_server.base_url, "pat": clarifai_server.keys[0]}
+    folder = class_folders(tmp_path / "pets", {"cat": 100, "dog": 100})
+    assert sync(str(folder), clarifai_app.target, state=tmp_path / "s", **api).ok
+    done = []
+
+    def ctrl_c_after_a_few(count: int) -> None:
+        done.append(count)
+        if sum(done) == 40:
+            raise KeyboardInterrupt
+
+    report = tmp_path / "export.jsonl"
+    with pytest.raises(ExportInterrupted) as stop:
+        export(clarifai_app.target, str(tmp_path / "out"), "coco", report=report,
+               on_progress=ctrl_c_after_a_few, **api)
+    done_report = stop.value.report
+    assert done_report.stopped == "interrupted" and done_report.exported >= 40
+    summary = json.loads(report.read_text().splitlines()[-1])["summary"]
+    assert summary["read"] == done_report.read and summary["exported"] == done_report.exported
+    line = done_report.summary().splitlines()[-1]
+    assert line.startswith(f"interrupted after {done_report.read} inputs "
+                           f"({done_report.exported} exported, 0 skipped, "
+                           f"{done_report.failed} failed; the output is incomplete)")
+    assert line.endswith(f"; report: {report}; run the same command again to export it all")

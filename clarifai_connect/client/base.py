@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -103,6 +103,11 @@ class RetryPolicy:
     call_timeout: float | None = 600.0  # per attempt; None waits forever
     connect_deadline: float = 5.0  # retrying an endpoint that never answered
     give_up_after: float = 60.0  # every call to the endpoint failed for this long: stop
+
+    def giving_up_after(self, seconds: float) -> RetryPolicy:
+        """This policy, its circuit breaker opening once every call has failed for
+        ``seconds`` (the overall deadline at least as long)."""
+        return replace(self, give_up_after=seconds, deadline=max(self.deadline, seconds))
 
     def delays(self) -> Iterable[float]:
         """The (jittered) sleeps between attempts, forever; the caller enforces the deadline."""

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
-from ..errors import EXIT_FAILED, EXIT_UNREACHABLE, redact
+from ..errors import redact
 from ..reports import JsonLinesReport
 
 __all__ = ["BUCKETS", "Bucket", "RunReport"]
@@ -53,11 +53,11 @@ class RunReport(JsonLinesReport):
     repaired: int = 0  # values made valid (an item may have several)
     changed: int = 0  # skipped items that changed since they were synced (no --update)
     gone: int = 0  # synced inputs the source no longer holds (counted when it was all read)
-    unreachable: str = ""  # why sending stopped, when the API stopped answering
     workers: int | None = None  # the most concurrent API calls the budget allowed (not summed)
-    stopped: str = ""  # why the run ended early (Ctrl-C, the API stopped answering)
     state_path: Path | None = None
     listener: Callable[[dict[str, str]], None] | None = field(default=None, repr=False)
+    rerun: ClassVar[str] = RERUN
+    kept: ClassVar[str] = "all checkpointed"
 
     @property
     def read(self) -> int:
@@ -67,14 +67,7 @@ class RunReport(JsonLinesReport):
     @property
     def ok(self) -> bool:
         """True when nothing failed, everything read was sent and the run finished."""
-        return super().ok and not self.not_attempted and not self.unreachable
-
-    @property
-    def exit_code(self) -> int:
-        """0 when ``ok``; 4 when the API stopped answering; else 1 (README: exit codes)."""
-        if self.unreachable:
-            return EXIT_UNREACHABLE
-        return super().exit_code if not self.not_attempted else EXIT_FAILED
+        return super().ok and not self.not_attempted
 
     def add(self, bucket: Bucket, input_id: str, source: str = "", reason: str = "",
             line: bool = True) -> None:
@@ -99,22 +92,11 @@ class RunReport(JsonLinesReport):
                 if self.listener is not None:  # e.g. a caller that keeps every failure
                     self.listener(entry)
 
-    def stop(self, why: str) -> None:
-        """The run ends early (``why``: ``interrupted``, or what the API stopped doing): a
-        run-level error, and the one line the summary ends with (:meth:`stop_line`)."""
-        self.stopped = redact(why)
-        self.error(f"{self.stopped}; {RERUN}")
-
-    def stop_line(self) -> str:
-        """One line for a run that ended early: why, what was done (all of it
-        checkpointed), what was not read, where the report is, what to do next."""
-        counts = (f"{self.created} created, {self.updated} updated, {self.skipped} skipped, "
-                  f"{self.failed} failed"
-                  + (f", {self.not_attempted} not attempted" if self.not_attempted else ""))
-        unread = self.total - self.read if self.total is not None else 0
-        return (f"{self.stopped} after {self.read} items ({counts}; all checkpointed)"
-                + (f", {unread} not read" if unread > 0 else "")
-                + (f"; report: {self.path}" if self.path else "") + f"; {RERUN}")
+    def counts(self) -> str:
+        """The buckets, as a stop line says them."""
+        return (f"{self.created} created, {self.updated} updated, {self.skipped} skipped, "
+                f"{self.failed} failed"
+                + (f", {self.not_attempted} not attempted" if self.not_attempted else ""))
 
     def count_annotations(self, count: int) -> None:
         """``count`` more region annotations landed."""
@@ -177,11 +159,7 @@ class RunReport(JsonLinesReport):
         if noticed:
             lines.append("; ".join(noticed) + " (each is in the report)")
         lines.extend(self.hints())
-        if self.stopped:  # the stop line says it all, the report path included
-            stop = f"{self.stopped}; {RERUN}"
-            return "\n".join(lines + self._tail_lines(leave_out=stop, path=False)
-                             + [self.stop_line()])
-        return "\n".join(lines + self._tail_lines())
+        return self._ending(lines)
 
     def progress_counts(self) -> list[tuple[str, int]]:
         """The buckets so far, as progress shows them."""

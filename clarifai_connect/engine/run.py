@@ -11,7 +11,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,9 +202,7 @@ def sync(source: Any, app: str, *, dataset: str | None = None, format: str = "au
     if not dry_run:  # a plan needs neither the API nor credentials
         auth = ClientAuth.resolve(user_id=user_id, app_id=app_id, base_url=base_url, pat=pat)
         uploader = RecordUploader(auth, budget=concurrency)
-        policy = uploader.retry_policy
-        uploader.retry_policy = replace(policy, give_up_after=give_up_after,
-                                        deadline=max(policy.deadline, give_up_after))
+        uploader.retry_policy = uploader.retry_policy.giving_up_after(give_up_after)
         if not empty or delete:  # an empty source creates nothing
             uploader.ensure_app(create=create)
     if report == "auto":  # a plan is printed, not filed

@@ -233,9 +233,7 @@ def report_summary(report: JsonLinesReport) -> dict[str, Any]:
     summary: dict[str, Any] = {name: getattr(report, name) for name in _counts(type(report))}
     summary.update(errors=list(report.errors), failures=list(report.failures),
                    started_at=report.started_at, finished_at=report.finished_at,
-                   total=report.total)
-    if hasattr(report, "unreachable"):
-        summary["unreachable"] = report.unreachable
+                   total=report.total, unreachable=report.unreachable)
     if hasattr(report, "warnings"):
         summary["warnings"] = dict(report.warnings)
     return summary
@@ -255,8 +253,7 @@ def merge_reports(reports: Iterable[JsonLinesReport | Mapping[str, Any]], source
         merged.errors.extend(summary.get("errors", ()))
         room = _KEEP_FAILURES - len(merged.failures)
         merged.failures.extend(itertools.islice(summary.get("failures", ()), max(room, 0)))
-        if hasattr(merged, "unreachable"):
-            merged.unreachable = merged.unreachable or summary.get("unreachable", "")
+        merged.unreachable = merged.unreachable or summary.get("unreachable", "")
         if hasattr(merged, "warnings"):
             merged.warnings.update(summary.get("warnings") or {})
     if summaries:

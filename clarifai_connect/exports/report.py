@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from ..errors import redact
 from ..reports import JsonLinesReport
@@ -34,6 +34,9 @@ class ExportReport(JsonLinesReport):
     exported: int = 0
     skipped: int = 0
     warnings: Counter = field(default_factory=Counter)  # message → inputs it concerns
+    rerun: ClassVar[str] = "run the same command again to export it all"
+    kept: ClassVar[str] = "the output is incomplete"
+    unit: ClassVar[str] = "inputs"
 
     @property
     def read(self) -> int:
@@ -56,12 +59,17 @@ class ExportReport(JsonLinesReport):
                 self.warnings.update(entry["warnings"])
             self._count(bucket, entry)
 
+    def counts(self) -> str:
+        """The buckets, as a stop line says them."""
+        return f"{self.exported} exported, {self.skipped} skipped, {self.failed} failed"
+
     def as_dict(self) -> dict[str, Any]:
         """The summary as a JSON-able dict."""
         return {
             "source": self.source, "destination": self.destination, "format": self.format,
             "read": self.read, "exported": self.exported, "skipped": self.skipped,
-            "warnings": dict(self.warnings), **super().as_dict(),
+            "warnings": dict(self.warnings), "unreachable": self.unreachable,
+            **super().as_dict(),
         }
 
     def progress_counts(self) -> list[tuple[str, int]]:
@@ -73,8 +81,7 @@ class ExportReport(JsonLinesReport):
         seconds = self.seconds
         rate = self.read / seconds if seconds > 0 else 0.0
         lines = [f"exported {self.source} → {self.destination} ({self.format})",
-                 f"read {self.read} inputs in {seconds:.1f}s ({rate:.0f}/s): "
-                 f"{self.exported} exported, {self.skipped} skipped, {self.failed} failed"]
+                 f"read {self.read} inputs in {seconds:.1f}s ({rate:.0f}/s): {self.counts()}"]
         for message, count in self.warnings.most_common():
             lines.append(f"  warning: {message} ({count} input{'s' if count != 1 else ''})")
-        return "\n".join(lines + self._tail_lines())
+        return self._ending(lines)

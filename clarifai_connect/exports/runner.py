@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -22,7 +22,7 @@ from ..client.auth import ClientAuth
 from ..client.http import fetch
 from ..client.media_batch import batch_key, fetch_many
 from ..connector import Writer, display_uri
-from ..errors import ConfigError
+from ..errors import ApiUnreachableError, ConfigError, redact
 from ..plugins import PluginRegistry, get_registry
 from ..queries import SearchQuery, load_query
 from ..records import Media, Problem, Record, id_problem
@@ -30,7 +30,7 @@ from .files import FileWriter
 from .report import ExportReport
 from .sources import ListingSource, open_source
 
-__all__ = ["ExportRunner", "export", "resolve_batch", "resolve_media"]
+__all__ = ["ExportInterrupted", "ExportRunner", "export", "resolve_batch", "resolve_media"]
 
 BATCH = 32  # records whose local-server media one request fetches
 _BATCH_MEAN_BYTES = 256 * 1024  # media larger on average are fetched one per request
@@ -95,6 +95,15 @@ def resolve_batch(records: list[Record]) -> list[Record | Exception]:
     return out
 
 
+class ExportInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an export: ``report`` holds what was written (and says why it
+    stopped)."""
+
+    def __init__(self, report: ExportReport) -> None:
+        super().__init__("interrupted")
+        self.report = report
+
+
 class _Task:
     """Records whose media one pool task reads; ``future`` is None until it is sent."""
 
@@ -133,7 +142,7 @@ class ExportRunner:
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="export-get") as pool:
                 self._pool = pool
-                for item in items:
+                for item in self._until_broken(items):
                     if isinstance(item, Problem):
                         self._done("failed", item.id, item.source, item.reason)
                         continue
@@ -162,7 +171,18 @@ class ExportRunner:
             self._close(aborted=True)
             raise
         self._close(aborted=False)
+        if self._broken is not None:
+            raise self._broken
         return self.report
+
+    def _until_broken(self, items: Iterable[Record | Problem]) -> Iterator[Record | Problem]:
+        """``items`` until the source breaks off: the error is raised again once what it
+        gave before is written (``_broken``)."""
+        self._broken: Exception | None = None
+        try:
+            yield from items
+        except Exception as exc:
+            self._broken = exc
 
     @property
     def _batching(self) -> bool:
@@ -246,7 +266,7 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
            registry: PluginRegistry | None = None,
            on_progress: Callable[[int], None] | None = None,
            query: SearchQuery | Mapping[str, Any] | str | os.PathLike | None = None,
-           part: tuple[int, int] = (0, 1)) -> ExportReport:
+           part: tuple[int, int] = (0, 1), give_up_after: float = 60.0) -> ExportReport:
     """Export an app's inputs (or a dataset's, or a dataset version's) to ``to`` in
     ``format`` and return the :class:`ExportReport`.
 
@@ -274,6 +294,8 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
         part: ``(index, count)``: export only that part of what is read (every
             ``count``-th listing page or archive entry; a search is one part), as a shard
             of a distributed export does (:mod:`clarifai_connect.exports.parts`).
+        give_up_after: Seconds during which every call to the API failed after which the
+            export stops (what was read is written; the report says what was not read).
 
     A bad input is reported with the reason and the export goes on; a bad configuration
     raises :class:`~clarifai_connect.errors.UserError` before anything is written.
@@ -305,6 +327,7 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
         if part[0] >= len(sources):
             raise ConfigError(f"{source.name} has {len(sources)} part(s): no part {part[0]}")
         source = sources[part[0]]
+    source.give_up_after(give_up_after)
     writer = registry.open_writer(to, format, storage_options, **writer_options)
     run_report = ExportReport(source=source.name, destination=display_uri(to), format=format)
     if report == "auto":
@@ -333,11 +356,16 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
             try:
                 runner.run(source)
             except KeyboardInterrupt:
-                run_report.error("interrupted: the output is incomplete")
-                raise
+                run_report.stop("interrupted")
+                raise ExportInterrupted(run_report) from None
+            except ApiUnreachableError as exc:  # what was read is written; one line ends it
+                run_report.unreachable = redact(str(exc))
+                run_report.stop(f"reading {source.name} stopped, {run_report.unreachable}")
             except Exception as exc:  # the source broke off: say so, keep what was written
                 run_report.error(f"reading {source.name} stopped: {type(exc).__name__}: {exc}")
-            run_report.total = source.count()
+            finally:  # a listing's total is the background count's (when it finished)
+                run_report.total = source.count() if source.count() is not None or \
+                    not run_report.stopped else bar.total
     finally:
         run_report.close()
     return run_report

@@ -30,6 +30,7 @@ from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from ..client.auth import ClientAuth
+from ..client.base import BaseClient
 from ..client.dataset import Dataset
 from ..client.export_archive import ExportArchiveReader
 from ..client.http import HttpError, download_to
@@ -56,6 +57,13 @@ class _Source:
 
     def __init__(self) -> None:
         self._notes: dict[str, list[str]] = {}
+
+    def give_up_after(self, seconds: float) -> None:
+        """Its API calls stop retrying once every call to the API has failed for
+        ``seconds`` (:class:`~clarifai_connect.errors.ApiUnreachableError`)."""
+        for client in vars(self).values():
+            if isinstance(client, BaseClient):
+                client.retry_policy = client.retry_policy.giving_up_after(seconds)
 
     def pop_notes(self, input_id: str) -> list[str]:
         """What the conversion of ``input_id`` could not read (text spans, video frames)."""

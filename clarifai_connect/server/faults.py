@@ -16,7 +16,8 @@ class FaultInjector:
 
     ``kind`` is ``"unavailable"`` (the gRPC status UNAVAILABLE) or ``"throttle"`` (a response
     whose status is CONN_THROTTLED, as the API answers a rate limit). ``methods`` limits injection to some RPCs
-    (empty: all). ``budget`` caps the number of faults (None: unlimited).
+    (empty: all). ``budget`` caps the number of faults (None: unlimited). ``after`` lets
+    that many calls (of ``methods``) through first, untouched: a fault from the n-th call on.
     """
 
     latency: float = 0.0
@@ -25,7 +26,9 @@ class FaultInjector:
     methods: frozenset[str] = frozenset()
     seed: int | None = None
     budget: int | None = None
+    after: int = 0
     injected: int = 0
+    calls: int = 0  # calls of ``methods`` seen (since the last configure)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -48,7 +51,7 @@ class FaultInjector:
                 setattr(self, key, value)
             if settings.get("seed") is not None:
                 self._rng.seed(self.seed)
-            self.injected = 0
+            self.injected = self.calls = 0
 
     def before_call(self, method: str, context: grpc.ServicerContext) -> tuple[int, str] | None:
         """Delay, then maybe fail the call: UNAVAILABLE aborts it (grpc raises), a throttle
@@ -56,6 +59,9 @@ class FaultInjector:
         if self.methods and method not in self.methods:
             return None
         with self._lock:
+            self.calls += 1
+            if self.calls <= self.after:
+                return None
             latency, wake = self.latency, self._wake
         if latency:
             wake.wait(latency)
