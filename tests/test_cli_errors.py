@@ -277,3 +277,29 @@ def test_an_interrupted_export_says_what_it_wrote(clarifai_server, clarifai_app,
                            f"({done_report.exported} exported, 0 skipped, "
                            f"{done_report.failed} failed; the output is incomplete)")
     assert line.endswith(f"; report: {report}; run the same command again to export it all")
+
+
+def test_a_sync_that_loses_the_api_ends_with_one_line(tmp_path):
+    faults = FaultInjector()
+    with LocalServer(data_dir=tmp_path / "server", faults=faults, user="u") as server:
+        api = ["--base-url", server.base_url, "--pat", server.keys[0], "--no-progress"]
+        folder = class_folders(tmp_path / "pets", {"cat": 50, "dog": 50})
+        faults.configure(rate=1.0, methods={"PostInputs"}, after=3)  # 3 batches, then none
+        report = tmp_path / "sync.jsonl"
+        args = ["sync", str(folder), "--app", "u/a", "--state", str(tmp_path / "s"),
+                "--batch-size", "10", "--workers", "1"]
+        result = _invoke(*args, "--report", str(report), "--give-up-after", "1", *api)
+        assert result.exit_code == EXIT_UNREACHABLE, result.output
+        line = _one_line(result)
+        assert line.startswith(f"Error: sending stopped, the API at {server.base_url} "), line
+        summary = json.loads(report.read_text().splitlines()[-1])["summary"]
+        assert summary["created"] == 30 and summary["not_attempted"] > 0, summary
+        assert (f" after {summary['read']} items (30 created, 0 updated, 0 skipped, 0 failed, "
+                f"{summary['not_attempted']} not attempted; all checkpointed)") in line
+        assert line.endswith(f"; report: {report}; run the same command again to finish")
+        assert "error:" not in result.stdout  # said once, in the line on stderr
+
+        faults.configure(rate=0.0)
+        rerun = _invoke(*args, *api)
+        assert rerun.exit_code == 0, rerun.output
+        assert "70 created" in rerun.stdout and "30 skipped" in rerun.stdout
