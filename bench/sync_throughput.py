@@ -71,6 +71,30 @@ class ServerProcess:
     host: str
     port: int
     keys: tuple[str, ...]
+    pid: int = 0
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (Linux ``/proc``; 0.0 elsewhere)."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, quiet: float = 0.05, window: float = 0.5, limit: float = 120.0) -> float:
+        """Wait until the server's background work (embedding what was just posted) is
+        done: its CPU use over ``window`` seconds below ``quiet`` of a core, ``limit``
+        seconds at most. Returns the seconds waited."""
+        start = time.perf_counter()
+        before = self.cpu_seconds()
+        while time.perf_counter() - start < limit:
+            time.sleep(window)
+            now = self.cpu_seconds()
+            if now - before < quiet * window:
+                break
+            before = now
+        return time.perf_counter() - start
 
     @property
     def base_url(self) -> str:
@@ -89,7 +113,7 @@ def server_process(data_dir: str, latency: float = 0.0) -> Iterator[ServerProces
     try:
         line = proc.stdout.readline()  # "Serving the Clarifai API on http://host:port"
         host, port = line.strip().rsplit("://", 1)[1].rsplit(":", 1)
-        yield ServerProcess(host, int(port), (key,))
+        yield ServerProcess(host, int(port), (key,), proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

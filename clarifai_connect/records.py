@@ -353,8 +353,12 @@ class Region:
 
 
 def _concepts(items: Iterable[Concept | str]) -> tuple[Concept, ...]:
-    if type(items) is tuple and all(type(item) is Concept for item in items):
-        return items  # already what it must be (the common case: nothing to build)
+    if type(items) is tuple:
+        for item in items:
+            if type(item) is not Concept:
+                break
+        else:
+            return items  # already what it must be (the common case: nothing to build)
     out = []
     for item in items or ():
         out.append(item if isinstance(item, Concept) else Concept.named(item))
@@ -417,8 +421,7 @@ class Record:
         try:
             self._validate()
         except RecordError as exc:
-            where = self.source or (f"record '{self.id}'" if isinstance(self.id, str) else "record")
-            raise RecordError(f"{where}: {exc}") from exc
+            raise RecordError(f"{_where(self.source, self.id)}: {exc}") from exc
 
     def _validate(self) -> None:
         problem = id_problem(self.id, "input id")
@@ -435,22 +438,66 @@ class Record:
                 if not isinstance(region, Region):
                     raise RecordError(f"region {region!r} is not a Region")
             object.__setattr__(self, "regions", regions)
-            if regions and self.media.kind not in ("image", "video"):
-                raise RecordError(f"regions given for a {self.media.kind} input")
+            _check_regions_kind(regions, self.media)
         metadata_json = _metadata_json(self.metadata)
         if type(self.dataset_ids) is not tuple or self.dataset_ids:
             dataset_ids = (self.dataset_ids,) if isinstance(self.dataset_ids, str) \
                 else self.dataset_ids
             dataset_ids = tuple(dataset_ids or ())
-            for dataset_id in dataset_ids:
-                problem = id_problem(dataset_id, "dataset id")
-                if problem:
-                    raise RecordError(problem)
+            _check_dataset_ids(dataset_ids)
             object.__setattr__(self, "dataset_ids", dataset_ids)
         if isinstance(self.geo, (tuple, list)):
             object.__setattr__(self, "geo", GeoPoint(*self.geo))
         if not self.fingerprint:
             object.__setattr__(self, "fingerprint", self.content_fingerprint(metadata_json))
+
+    @classmethod
+    def from_parts(cls, id: str, media: Media, concepts: tuple[Concept, ...] = (),
+                   regions: tuple[Region, ...] = (), metadata: dict[str, Any] | None = None,
+                   dataset_ids: tuple[str, ...] = (), source: str = "",
+                   geo: GeoPoint | None = None) -> Record:
+        """A record from parts already of the field types (a Media; tuples of Concepts
+        and Regions, which checked themselves when built; a GeoPoint; a plain dict), as
+        the reader of API protos builds them: what those types do not guarantee is
+        checked as the constructor checks it (the input and dataset ids, regions only on
+        images and videos, JSON-able metadata), the conversions the constructor would make
+        are skipped, and the fingerprint is computed when first read (an export never
+        reads it). RecordError names ``source``."""
+        try:
+            problem = id_problem(id, "input id")
+            if problem:
+                raise RecordError(problem)
+            _check_regions_kind(regions, media)
+            if metadata:
+                _metadata_json(metadata)
+            _check_dataset_ids(dataset_ids)
+        except RecordError as exc:
+            raise RecordError(f"{_where(source, id)}: {exc}") from exc
+        record = object.__new__(cls)
+        record.__dict__.update(id=id, media=media, concepts=concepts, regions=regions,
+                               metadata=metadata if metadata is not None else {},
+                               dataset_ids=dataset_ids, source=source, geo=geo)
+        return record
+
+    def with_media(self, media: Media, regions: tuple[Region, ...] | None = None) -> Record:
+        """This record with its media (and ``regions``, when given) in another form of
+        the same content (downloaded bytes for a URI): nothing else changes, so nothing
+        is checked again; an unread fingerprint stays unread."""
+        record = object.__new__(type(self))
+        record.__dict__.update(self.__dict__)
+        record.__dict__["media"] = media
+        if regions is not None:
+            record.__dict__["regions"] = regions
+        return record
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute the instance does not hold: the fingerprint of a
+        # record made by from_parts, computed (and kept) on first read.
+        if name == "fingerprint" and "media" in self.__dict__:
+            value = self.content_fingerprint()
+            object.__setattr__(self, "fingerprint", value)
+            return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def content_fingerprint(self, metadata_json: str | None = None) -> str:
         """A digest of everything this record would send: media identity, labels, metadata."""
@@ -462,6 +509,27 @@ class Record:
                  [_region_key(r) for r in self.regions], list(self.dataset_ids), geo]
         payload = _COMPACT.encode(parts) + metadata_json
         return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+# The default lives in __init__'s signature; without the class attribute, a record that
+# holds no fingerprint yet reaches __getattr__, which computes it.
+del Record.fingerprint
+
+
+def _where(source: str, record_id: Any) -> str:
+    return source or (f"record '{record_id}'" if isinstance(record_id, str) else "record")
+
+
+def _check_regions_kind(regions: tuple[Region, ...], media: Media) -> None:
+    if regions and media.kind not in ("image", "video"):
+        raise RecordError(f"regions given for a {media.kind} input")
+
+
+def _check_dataset_ids(dataset_ids: tuple[str, ...]) -> None:
+    for dataset_id in dataset_ids:
+        problem = id_problem(dataset_id, "dataset id")
+        if problem:
+            raise RecordError(problem)
 
 
 @dataclass(frozen=True)

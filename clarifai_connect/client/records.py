@@ -20,6 +20,7 @@ third-party URLs go without it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -123,9 +124,15 @@ def _concepts(items: Iterable[resources_pb2.Concept]) -> list[Concept]:
     out: dict[str, Concept] = {}
     for concept in items:
         if concept.id and concept.id not in out:
-            out[concept.id] = Concept(id=concept.id, name=concept.name or concept.id,
-                                      value=_unit(concept.value))
+            out[concept.id] = _concept(concept.id, concept.name, concept.value)
     return list(out.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _concept(concept_id: str, name: str, value: float) -> Concept:
+    # Labels repeat across inputs and Concepts are immutable: each is built (and checked)
+    # once; a bad one raises every time (exceptions are not cached).
+    return Concept(id=concept_id, name=name or concept_id, value=_unit(value))
 
 
 def _point_proto(point: Point) -> resources_pb2.Point:
@@ -363,9 +370,11 @@ def record_from_input(item: resources_pb2.Input,
     if data.HasField("geo") and data.geo.HasField("geo_point"):
         point = data.geo.geo_point
         geo = GeoPoint(_shortest_f32(point.longitude), _shortest_f32(point.latitude))
-    return Record(id=item.id, media=media, concepts=tuple(concepts.values()),
-                  regions=tuple(regions), metadata=struct_to_dict(data.metadata),
-                  dataset_ids=tuple(item.dataset_ids), geo=geo, source=where)
+    # The parts are Concepts, Regions and a GeoPoint that checked themselves: the record
+    # checks the rest (ids, metadata) without converting them again.
+    return Record.from_parts(id=item.id, media=media, concepts=tuple(concepts.values()),
+                             regions=tuple(regions), metadata=struct_to_dict(data.metadata),
+                             dataset_ids=tuple(item.dataset_ids), geo=geo, source=where)
 
 
 def _with_id(region: resources_pb2.Region, region_id: str) -> resources_pb2.Region:

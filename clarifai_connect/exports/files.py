@@ -2,7 +2,9 @@
 
 :class:`Destination` is a folder on any fsspec filesystem (local, ``s3://``…). Small files
 (media, masks, per-image XML) are written by a bounded pool of threads, so an export to
-S3 is not one round trip per file in a row; at most ``2 × workers`` files wait in memory.
+S3 is not one round trip per file in a row; on a local disk a task writes a chunk of
+files, as a task per small file costs more than its write. At most ``2 × workers`` files
+(local: chunks of a bounded size) wait in memory.
 Each file belongs to an *owner* (an input id): once an owner's files are all written, its
 outcome (the errors, if any) can be collected, so a record is reported exported only
 after its files exist.
@@ -31,7 +33,7 @@ from ..mediatypes import kind_from_extension
 from ..records import Record
 from .names import NameClaims, file_name_of, safe_relpath
 
-__all__ = ["Destination", "ExportError", "FileWriter", "Outcome", "image_size", "media_ext"]
+__all__ = ["CHUNK_BYTES", "CHUNK_FILES", "Destination", "ExportError", "FileWriter", "Outcome", "image_size", "media_ext"]
 
 log = logging.getLogger("clarifai_connect.exports")
 
@@ -39,6 +41,8 @@ _EXT_BY_MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG\r\n\x1a\n", ".png"), (b"G
                  (b"BM", ".bmp"), (b"II*\x00", ".tiff"), (b"MM\x00*", ".tiff"),
                  (b"ID3", ".mp3"), (b"fLaC", ".flac"), (b"OggS", ".ogg"),
                  (b"\x1aE\xdf\xa3", ".webm"))
+CHUNK_FILES = 32  # files one pool task writes into a local folder
+CHUNK_BYTES = 1 << 20  # ... or fewer, once they hold this many bytes
 _DEFAULT_EXT = {"image": ".jpg", "video": ".mp4", "audio": ".mp3", "text": ".txt"}
 
 
@@ -163,6 +167,9 @@ class Destination:
         self._discarded: set[str] = set()
         self._settled: list[tuple[str, list[str]]] = []
         self._dirs: set[str] = set()
+        self._chunk: list[tuple[str, bytes | Callable[[], bytes], str]] = []
+        self._chunk_bytes = 0
+        self._chunk_files = CHUNK_FILES if self.local else 1
         if self.local:
             self.fs.makedirs(self.root, exist_ok=True)
 
@@ -222,18 +229,58 @@ class Destination:
 
     def put(self, relpath: str, data: bytes | Callable[[], bytes], owner: str = "") -> None:
         """Write ``data`` (bytes, or a callable returning them, run in the pool) to
-        ``relpath`` in the background; a failure is recorded against ``owner``."""
-        self._slots.acquire()
+        ``relpath`` in the background; a failure is recorded against ``owner``.
+
+        Files of a local folder go to the pool in chunks (up to :data:`CHUNK_FILES` files
+        or :data:`CHUNK_BYTES`, one task writing each chunk): a task per file costs more
+        than writing a small file does. Any other filesystem gets a task per file (each
+        file is a round trip there)."""
         with self._lock:
             self._pending[owner] += 1
+            self._chunk.append((relpath, data, owner))
+            if not callable(data):
+                self._chunk_bytes += len(data)
+            chunk = self._take_chunk() if len(self._chunk) >= self._chunk_files or \
+                self._chunk_bytes >= CHUNK_BYTES else None
+        if chunk:
+            self._send(chunk)
+
+    def _take_chunk(self) -> list[tuple[str, bytes | Callable[[], bytes], str]]:
+        chunk, self._chunk, self._chunk_bytes = self._chunk, [], 0
+        return chunk
+
+    def _send(self, chunk: list[tuple[str, bytes | Callable[[], bytes], str]]) -> None:
+        self._slots.acquire()  # at most 2 × workers chunks wait in memory
         try:
-            self._pool.submit(self._put, relpath, data, owner)
+            self._pool.submit(self._put_chunk, chunk)
         except BaseException:
             self._slots.release()
             raise
 
-    def _put(self, relpath: str, data: bytes | Callable[[], bytes], owner: str) -> None:
-        error = None
+    def flush(self) -> None:
+        """Hand the files :meth:`put` holds back for a chunk to the pool now."""
+        with self._lock:
+            chunk = self._take_chunk()
+        if chunk:
+            self._send(chunk)
+
+    def _put_chunk(self, chunk: list[tuple[str, bytes | Callable[[], bytes], str]]) -> None:
+        written: list[tuple[str, str | None]] = []
+        try:
+            for relpath, data, owner in chunk:
+                written.append((owner, self._put(relpath, data)))
+        finally:
+            self._slots.release()
+            with self._lock:
+                for owner, error in written:
+                    if error:
+                        self._errors.setdefault(owner, []).append(error)
+                    self._pending[owner] -= 1
+                    self._maybe_settle(owner)
+
+    def _put(self, relpath: str, data: bytes | Callable[[], bytes]) -> str | None:
+        """Write one file; the error message when it fails (one file failing must not
+        stop the others)."""
         try:
             body = data() if callable(data) else data
             path = self.path(relpath)
@@ -243,15 +290,9 @@ class Destination:
                     handle.write(body)
             else:
                 self.fs.pipe_file(path, body)
-        except Exception as exc:  # one file failing must not stop the others
-            error = f"cannot write {self.show(relpath)}: {type(exc).__name__}: {exc}"
-        finally:
-            self._slots.release()
-        with self._lock:
-            if error:
-                self._errors.setdefault(owner, []).append(error)
-            self._pending[owner] -= 1
-            self._maybe_settle(owner)
+        except Exception as exc:
+            return f"cannot write {self.show(relpath)}: {type(exc).__name__}: {exc}"
+        return None
 
     def write_now(self, relpath: str, data: bytes) -> None:
         """Write ``data`` to ``relpath`` before returning (OSError on failure)."""
@@ -267,6 +308,7 @@ class Destination:
 
     def wait(self) -> None:
         """Wait until every background write finished."""
+        self.flush()
         for _ in range(2 * self.workers):
             self._slots.acquire()
         for _ in range(2 * self.workers):
@@ -274,6 +316,7 @@ class Destination:
 
     def close(self) -> None:
         """Finish the background writes and stop the pool."""
+        self.flush()
         self._pool.shutdown(wait=True)
 
 

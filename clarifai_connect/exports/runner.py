@@ -65,7 +65,7 @@ def resolve_media(record: Record, fetched: Mapping[str, bytes] | None = None) ->
                         else r for r in regions)
     if media is record.media and regions is record.regions:
         return record
-    return replace(record, media=media, regions=regions)
+    return record.with_media(media, regions)
 
 
 def _batchable(record: Record) -> bool:
