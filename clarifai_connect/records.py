@@ -263,6 +263,8 @@ class Media:
             raise RecordError(f"media kind {self.kind!r} is not one of {', '.join(MEDIA_KINDS)}")
         if self.data is None and self.text is None and type(self.uri) is str and self.uri:
             return  # the common case (a URI), checked in one line
+        if type(self.data) is bytes and self.uri is None and self.text is None:
+            return  # bytes (downloaded media), likewise
         given = [n for n in ("uri", "data", "text") if getattr(self, n) is not None]
         if len(given) != 1:
             raise RecordError(f"media needs exactly one of uri, data or text, got "

@@ -25,7 +25,7 @@ from typing import Any
 
 from clarifai_connect.exports.files import FileWriter, image_size
 from clarifai_connect.exports.names import safe_part
-from clarifai_connect.exports.spill import LineSpill
+from clarifai_connect.exports.spill import LineSpill, compact_json
 from clarifai_connect.hookspecs import hookimpl
 from clarifai_connect.records import Concept, Record, RecordError, Region
 
@@ -33,7 +33,6 @@ from .masks import MaskError, encode_rle_string, png_to_rle
 
 __all__ = ["CocoWriter"]
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _GEOMETRY_TASKS = ("instances", "person_keypoints")
 
 
@@ -114,8 +113,7 @@ class CocoWriter(FileWriter):
             return
         meta = record.metadata.get("coco") if isinstance(record.metadata.get("coco"),
                                                           Mapping) else {}
-        others = sorted(k for k in record.metadata if k != "coco")
-        if others:
+        if record.metadata and any(k != "coco" for k in record.metadata):
             self.warn(record, "metadata other than 'coco' not written (COCO has no place "
                               "for it)")
         if record.geo:
@@ -146,12 +144,12 @@ class CocoWriter(FileWriter):
                                                  "image_id": image_id,
                                                  "caption": caption["caption"]}))
                 tasks.add("captions")
-        image_line = _COMPACT.encode(image)
+        image_line = compact_json(image)
         for task in sorted(tasks):
             self._files[(split, task)] = None
             self.lines.add(f"{split}\0{task}\0images", image_line)
         for task, annotation in annotations:
-            self.lines.add(f"{split}\0{task}\0annotations", _COMPACT.encode(annotation))
+            self.lines.add(f"{split}\0{task}\0annotations", compact_json(annotation))
 
     def _id(self, scope: str, wanted: Any = None) -> int:
         """``wanted`` (the source's id) when it is a positive int still free in ``scope``,
@@ -167,11 +165,43 @@ class CocoWriter(FileWriter):
 
     def _annotations(self, record: Record, meta: Mapping[str, Any], split: str, image_id: int,
                      width: int, height: int) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        entries = meta.get("annotations") or ()
+        if record.regions:
+            self._region_annotations(record, entries, split, image_id, width, height, out)
+        if any(c.value <= 0 for c in record.concepts):
+            self.warn(record, "concepts with value 0 not written (COCO holds positive "
+                              "labels only)")
+        label_ids: dict[Any, Any] = {}
+        if entries:
+            # Image labels carry no concept in the metadata, only their category ids: they
+            # go, in order, to the labels whose category is not known yet.
+            hints = [e.get("category_id") for e in entries
+                     if isinstance(e, Mapping) and e.get("image_label")]
+            unknown = [c for c in record.concepts
+                       if c.value > 0 and c.id not in self.categories]
+            for concept, hint in zip(unknown, [h for h in hints
+                                               if h not in self._category_ids], strict=False):
+                self._category(concept, hint)
+            label_ids = {e.get("category_id"): e.get("id") for e in entries
+                         if isinstance(e, Mapping) and e.get("image_label")}
+        for concept in record.concepts:
+            if concept.value > 0:
+                category = self._category(concept)
+                out.append(("instances", {"id": self._id(split, label_ids.get(category.id)),
+                                          "image_id": image_id, "category_id": category.id,
+                                          **_whole_image(width, height)}))
+        return out
+
+    def _region_annotations(self, record: Record, entries: Any, split: str, image_id: int,
+                            width: int, height: int,
+                            out: list[tuple[str, dict[str, Any]]]) -> None:
+        """The annotations of the record's regions, grouped as ``entries`` (the source's
+        annotations, in its metadata) say, appended to ``out``."""
         by_id = {r.id: r for r in record.regions if r.id}
         used: set[int] = set()  # positions in record.regions
         position = {id(r): i for i, r in enumerate(record.regions)}
-        out: list[tuple[str, dict[str, Any]]] = []
-        for entry in meta.get("annotations") or ():
+        for entry in entries:
             if not isinstance(entry, Mapping) or entry.get("image_label"):
                 continue  # image labels are written from the record's concepts
             shapes = [by_id[r] for r in entry.get("regions") or () if r in by_id
@@ -205,26 +235,6 @@ class CocoWriter(FileWriter):
             if annotation is not None:
                 annotation.update(id=self._id(split), image_id=image_id)
                 out.append((task, annotation))
-        if any(c.value <= 0 for c in record.concepts):
-            self.warn(record, "concepts with value 0 not written (COCO holds positive "
-                              "labels only)")
-        # Image labels carry no concept in the metadata, only their category ids: they
-        # go, in order, to the labels whose category is not known yet.
-        hints = [e.get("category_id") for e in meta.get("annotations") or ()
-                 if isinstance(e, Mapping) and e.get("image_label")]
-        unknown = [c for c in record.concepts if c.value > 0 and c.id not in self.categories]
-        for concept, hint in zip(unknown, [h for h in hints if h not in self._category_ids],
-                                 strict=False):
-            self._category(concept, hint)
-        label_ids = {e.get("category_id"): e.get("id") for e in meta.get("annotations") or ()
-                     if isinstance(e, Mapping) and e.get("image_label")}
-        for concept in record.concepts:
-            if concept.value > 0:
-                category = self._category(concept)
-                out.append(("instances", {"id": self._id(split, label_ids.get(category.id)),
-                                          "image_id": image_id, "category_id": category.id,
-                                          **_whole_image(width, height)}))
-        return out
 
     def _annotation(self, record: Record, entry: Mapping[str, Any], shapes: list[Region],
                     points: list[tuple[Mapping[str, Any], Region]], width: int,
@@ -336,7 +346,7 @@ class CocoWriter(FileWriter):
         try:
             if not self._files:
                 self._files[(self.default_split, "instances")] = None
-            categories = _COMPACT.encode(sorted((c.to_json() for c in self.categories.values()),
+            categories = compact_json(sorted((c.to_json() for c in self.categories.values()),
                                                 key=lambda c: c["id"]))
             for split, task in self._files:
                 rel = f"annotations/{task}_{split}.json"
@@ -378,15 +388,15 @@ class CocoWriter(FileWriter):
                     categories = merged.categories_of(index, doc.get("categories") or ())
                     for image in doc.get("images") or ():
                         image["id"] = merged.id(("image", split), index, image["id"])
-                        lines.add(f"{rel}\0images", _COMPACT.encode(image))
+                        lines.add(f"{rel}\0images", compact_json(image))
                     for item in doc.get("annotations") or ():
                         item["id"] = merged.id(("annotation", split), index, item["id"])
                         item["image_id"] = merged.id(("image", split), index, item["image_id"])
                         if "category_id" in item:
                             item["category_id"] = categories.get(item["category_id"],
                                                                  item["category_id"])
-                        lines.add(f"{rel}\0annotations", _COMPACT.encode(item))
-            head = _COMPACT.encode(sorted(merged.categories.values(), key=lambda c: c["id"]))
+                        lines.add(f"{rel}\0annotations", compact_json(item))
+            head = compact_json(sorted(merged.categories.values(), key=lambda c: c["id"]))
             for rel in index_files:
                 with files.open(rel) as handle:
                     handle.write(b'{"info":{"description":"exported by clarifai-connect"},'

@@ -19,7 +19,7 @@ from .export_support import export_from, files_under, read_all, sync_into
 
 HOSTILE = ["../x", "..", ".", "/etc/passwd", "a/../../b", "a\\..\\b", "C:\\win", "a\x00b",
            "CON", "nul.txt", "Lpt1.jpg", "com9", "x" * 400, "", " ", "trailing.", "~", "a~b",
-           "sp ace/..", "..\\..\\x.jpg", "\u202eevil", "tab\there", "new\nline"]
+           "sp ace/..", "..\\..\\x.jpg", "\u202eevil", "tab\there", "new\nline", "trailing\n"]
 
 
 def test_plain_names_are_kept():

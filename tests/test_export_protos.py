@@ -3,6 +3,8 @@ every region kind, numbers as they were given, the key only on hosted media."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2 as pb
 from google.protobuf.struct_pb2 import Struct
@@ -90,3 +92,31 @@ def test_struct_to_dict_keeps_big_and_fractional_numbers():
     assert struct_to_dict(struct) == {"a": 3, "b": 2.5, "c": float(2 ** 60), "d": None,
                                       "e": {"f": [1, 1.5]}}
     assert struct_to_dict(Struct()) == {}
+
+
+@pytest.mark.parametrize("item, message", [
+    (pb.Input(id="../up", data=pb.Data(image=pb.Image(url="https://x/a.jpg"))),
+     "input '../up': input id '../up' has invalid characters"),
+    (pb.Input(id="a", data=pb.Data(image=pb.Image(url="https://x/a.jpg"),
+                                   concepts=[pb.Concept(id="../c", value=1)])),
+     "concept id '../c'"),
+    (pb.Input(id="a", dataset_ids=["no way"], data=pb.Data(image=pb.Image(url="https://x/a"))),
+     "dataset id 'no way'"),
+])
+def test_hostile_inputs_are_refused(item, message):
+    with pytest.raises(RecordError, match=re.escape(message)):
+        record_from_input(item)
+
+
+def test_hostile_regions_are_left_out_with_a_note():
+    bad = [_region("upside", "cat", bounding_box=pb.BoundingBox(
+               top_row=0.9, left_col=0.1, bottom_row=0.1, right_col=0.5)),
+           _region("outside", "cat", point=pb.Point(row=1.5, col=0.5)),
+           _region("badconcept", "a b", point=pb.Point(row=0.5, col=0.5))]
+    good = _region("fine", "cat", point=pb.Point(row=0.5, col=0.5))
+    notes: list[str] = []
+    record = record_from_input(_input(), [pb.Annotation(
+        id="a1", input_id="in-1", data=pb.Data(regions=[*bad, good]))], notes=notes)
+    assert [r.id for r in record.regions] == ["fine"]
+    assert [n.split(":")[0] for n in notes] == [f"region '{r.id}' not read" for r in bad]
+    assert "below bottom_row" in notes[0] and "outside 0..1" in notes[1]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
+import re
+from dataclasses import replace
 
 import pytest
 
@@ -132,6 +135,36 @@ def test_fingerprints_follow_content():
     assert len({Record(**base), Record(**base)}) == 1  # hashable despite the metadata dict
     with_bytes = Record(id="b", media=Media("image", data=PNG))
     assert with_bytes.fingerprint != Record(id="b", media=Media("image", data=PNG + b"x")).fingerprint
+
+
+@pytest.mark.parametrize("parts, message", [
+    (dict(id="../x"), "src: input id '../x' has invalid characters"),
+    (dict(id=""), "input id is empty"),
+    (dict(id="a", dataset_ids=("ok", "no way")), "dataset id 'no way'"),
+    (dict(id="a", metadata={"n": float("nan")}), "metadata is not JSON-able"),
+    (dict(id="a", media=Media("text", text="hi"), regions=(Region(point=(0, 0)),)),
+     "regions given for a text input"),
+])
+def test_records_from_parts_check_what_their_types_do_not(parts, message):
+    with pytest.raises(RecordError, match=re.escape(message)):
+        Record.from_parts(**{"media": image(), "source": "src", **parts})
+
+
+def test_records_from_parts_equal_constructed_ones_and_fingerprint_on_first_read():
+    parts = dict(id="a", media=image(), concepts=(Concept("cat"),),
+                 regions=(Region(box=(0.1, 0.2, 0.5, 0.6)),), metadata={"k": [1, "x"]},
+                 dataset_ids=("train",), source="s", geo=GeoPoint(1.0, 2.0))
+    built, made = Record(**parts), Record.from_parts(**parts)
+    assert "fingerprint" not in vars(made)  # not computed until read
+    assert made == built and made.fingerprint == built.fingerprint
+    assert hash(made) == hash(built)
+    assert pickle.loads(pickle.dumps(Record.from_parts(**parts))) == built
+    assert replace(Record.from_parts(**parts), id="b").fingerprint == built.fingerprint
+    loaded = made.with_media(Media("image", data=PNG))
+    assert loaded.media.data == PNG and loaded.regions == built.regions
+    assert loaded.fingerprint == built.fingerprint  # read before: it stays the source's
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        made.nothing  # noqa: B018
 
 
 def test_box_from_pixels_and_problem_text():

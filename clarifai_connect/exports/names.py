@@ -16,6 +16,7 @@ may share.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
@@ -52,9 +53,22 @@ def _digest(text: str) -> str:
 
 
 def _is_plain(name: str) -> bool:
-    return (bool(_PLAIN.match(name)) and not name.endswith((".", " "))
-            and len(name.encode("utf-8")) <= MAX_PART
-            and name.split(".", 1)[0].strip().lower() not in _RESERVED)
+    if len(name) > MAX_PART or _PLAIN.fullmatch(name) is None or name[-1] in ". ":
+        return False  # (a plain name is ASCII: its length is its length in bytes)
+    stem = name.partition(".")[0]
+    # Reserved names are short: a longer stem not ending in a space is none of them.
+    return (len(stem) > 8 and stem[-1] != " ") or stem.strip().lower() not in _RESERVED
+
+
+@functools.lru_cache(maxsize=4096)  # labels and splits name many inputs' folders
+def _safe_part(name: str) -> str:
+    if _is_plain(name):
+        return name
+    stem, ext = posixpath.splitext(name.replace("\\", "/").rsplit("/", 1)[-1])
+    ext = ext if _PLAIN_EXT.match(ext) else ""
+    # The cleaned stem is only for people reading the listing: the hash makes it unique.
+    clean = _UNSAFE.sub("_", name[: len(name) - len(ext)]).strip("_. ")[:MAX_PART - 40]
+    return f"{clean or 'name'}~{_digest(name)}{ext}"
 
 
 def safe_part(name: str) -> str:
@@ -63,14 +77,7 @@ def safe_part(name: str) -> str:
     ``../x.jpg`` becomes ``x~<hash>.jpg``: the extension is kept when it is a plain one,
     so the file still opens with the right program.
     """
-    name = str(name)
-    if _is_plain(name):
-        return name
-    stem, ext = posixpath.splitext(name.replace("\\", "/").rsplit("/", 1)[-1])
-    ext = ext if _PLAIN_EXT.match(ext) else ""
-    # The cleaned stem is only for people reading the listing: the hash makes it unique.
-    clean = _UNSAFE.sub("_", name[: len(name) - len(ext)]).strip("_. ")[:MAX_PART - 40]
-    return f"{clean or 'name'}~{_digest(name)}{ext}"
+    return _safe_part(str(name))
 
 
 def safe_relpath(path: str) -> str:
