@@ -122,10 +122,18 @@ def _concept_proto(concept: Concept) -> resources_pb2.Concept:
 
 def _concepts(items: Iterable[resources_pb2.Concept]) -> list[Concept]:
     out: dict[str, Concept] = {}
-    for concept in items:
-        if concept.id and concept.id not in out:
-            out[concept.id] = _concept(concept.id, concept.name, concept.value)
+    _add_concepts(out, items)
     return list(out.values())
+
+
+def _add_concepts(out: dict[str, Concept], items: Iterable[resources_pb2.Concept]) -> None:
+    """Add the Concepts of ``items`` not in ``out`` yet (by id; each one is checked)."""
+    for concept in items:
+        concept_id = concept.id
+        if concept_id:
+            built = _concept(concept_id, concept.name, concept.value)
+            if concept_id not in out:
+                out[concept_id] = built
 
 
 @functools.lru_cache(maxsize=4096)
@@ -332,17 +340,37 @@ def record_from_input(item: resources_pb2.Input,
     media = media_of(data, headers)
     if media is None:
         raise RecordError(f"{where}: has no media (no image, video, audio or text)")
-    concepts = {c.id: c for c in _concepts(data.concepts)}
-    region_protos: list[resources_pb2.Region] = list(data.regions)
-    frames = len(data.frames)
+    # ListFields: the fields that are set, in one call (a probe per field costs more).
+    concepts: dict[str, Concept] = {}
+    region_protos: list[resources_pb2.Region] = []
+    frames = 0
+    metadata: dict[str, Any] = {}
+    geo = None
+    for field, value in data.ListFields():
+        name = field.name
+        if name == "concepts":
+            _add_concepts(concepts, value)
+        elif name == "regions":
+            region_protos.extend(value)
+        elif name == "frames":
+            frames += len(value)
+        elif name == "metadata":
+            metadata = struct_to_dict(value)
+        elif name == "geo" and value.HasField("geo_point"):
+            point = value.geo_point
+            geo = GeoPoint(_shortest_f32(point.longitude), _shortest_f32(point.latitude))
     for annotation in annotations:
-        for concept in _concepts(annotation.data.concepts):
-            concepts.setdefault(concept.id, concept)
-        for region in annotation.data.regions:
-            if not region.id:  # a region needs an id to be told apart: its annotation's
-                region = _with_id(region, annotation.id)
-            region_protos.append(region)
-        frames += len(annotation.data.frames)
+        for field, value in annotation.data.ListFields():
+            name = field.name
+            if name == "concepts":
+                _add_concepts(concepts, value)
+            elif name == "regions":
+                for region in value:
+                    if not region.id:  # a region needs an id to be told apart: its annotation's
+                        region = _with_id(region, annotation.id)
+                    region_protos.append(region)
+            elif name == "frames":
+                frames += len(value)
     regions: list[Region] = []
     seen: set[str] = set()
     skipped = 0
@@ -366,14 +394,10 @@ def record_from_input(item: resources_pb2.Input,
                          "point (text spans, tokens) not read")
         if frames:
             notes.append(f"{frames} video frame annotation(s) not read")
-    geo = None
-    if data.HasField("geo") and data.geo.HasField("geo_point"):
-        point = data.geo.geo_point
-        geo = GeoPoint(_shortest_f32(point.longitude), _shortest_f32(point.latitude))
     # The parts are Concepts, Regions and a GeoPoint that checked themselves: the record
     # checks the rest (ids, metadata) without converting them again.
     return Record.from_parts(id=item.id, media=media, concepts=tuple(concepts.values()),
-                             regions=tuple(regions), metadata=struct_to_dict(data.metadata),
+                             regions=tuple(regions), metadata=metadata,
                              dataset_ids=tuple(item.dataset_ids), geo=geo, source=where)
 
 

@@ -155,6 +155,7 @@ class Destination:
         self.uri = uri
         self.fs, root = filesystem(uri, storage_options)
         self.root = root.rstrip("/") or "/"
+        self._prefix = self.root if self.root.endswith("/") else self.root + "/"
         self.local = "file" in ((self.fs.protocol,) if isinstance(self.fs.protocol, str)
                                 else tuple(self.fs.protocol))
         self.workers = int(workers)
@@ -175,7 +176,7 @@ class Destination:
 
     def path(self, relpath: str) -> str:
         """The filesystem path of ``relpath`` (already made safe by the caller)."""
-        return posixpath.join(self.root, relpath)
+        return self._prefix + relpath
 
     def show(self, relpath: str = "") -> str:
         """``relpath`` as a URI safe to show in messages."""
@@ -405,7 +406,7 @@ class FileWriter(Writer):
         if kind_from_extension(name):  # a file name of the source: keep it as it was
             ext = ""
         rel = safe_relpath(name + ext)
-        rel = self.claims.claim(posixpath.join(folder, rel) if folder else rel, record.id)
+        rel = self.claims.claim(f"{folder.rstrip('/')}/{rel}" if folder else rel, record.id)
         self.dest.put(rel, data if data is not None else record.media.read_bytes,
                       owner=record.id)
         return rel

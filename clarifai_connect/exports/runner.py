@@ -60,7 +60,7 @@ def resolve_media(record: Record, fetched: Mapping[str, bytes] | None = None) ->
     bytes already downloaded, by URL."""
     media = _fetch_media(record.media, fetched)
     regions = record.regions
-    if any(r.mask is not None and r.mask.uri is not None for r in regions):
+    if regions and any(r.mask is not None and r.mask.uri is not None for r in regions):
         regions = tuple(replace(r, mask=_fetch_media(r.mask, fetched)) if r.mask is not None
                         else r for r in regions)
     if media is record.media and regions is record.regions:
@@ -76,11 +76,16 @@ def resolve_batch(records: list[Record]) -> list[Record | Exception]:
     """Each record resolved as :func:`resolve_media` does (or the error that stopped it),
     the local server's hosted media (and masks) fetched a batch per request first."""
     wanted: dict[tuple, list[str]] = {}  # the same headers (key) → URLs
+    last: tuple[dict[str, str], tuple] = ({}, ())  # the headers of the media before
     for record in records:
-        for media in (record.media, *(r.mask for r in record.regions if r.mask is not None)):
+        masks = [r.mask for r in record.regions if r.mask is not None] if record.regions \
+            else ()
+        for media in (record.media, *masks):
             if batch_key(media.uri) is not None:
                 headers = _headers(media)
-                wanted.setdefault(tuple(sorted(headers.items())), []).append(media.uri)
+                if headers != last[0]:  # (the records of a source share theirs)
+                    last = (headers, tuple(sorted(headers.items())))
+                wanted.setdefault(last[1], []).append(media.uri)
     fetched: dict[str, bytes] = {}
     for headers, urls in wanted.items():
         for url, data in zip(urls, fetch_many(urls, dict(headers)), strict=True):
