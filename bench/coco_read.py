@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import marshal
 import os
-import pickle
 import random
 import resource
 import subprocess
@@ -81,14 +81,13 @@ def _child(mode: str, path: str, memory_annotations: int) -> dict:
             with open(path, "rb") as handle:
                 for section, item in SectionReader(handle).items(SECTIONS):
                     if section == "annotations":  # held as the reader does
-                        groups.add(str(item["image_id"]), pickle.dumps(
-                            (0, item), pickle.HIGHEST_PROTOCOL))
+                        groups.add(str(item["image_id"]), marshal.dumps((0, item)))
                     elif section == "images":
                         images.append(str(item["id"]))
                     else:
                         categories[item["id"]] = item["name"]
             for _, anns in groups.groups(images):
-                count += len([pickle.loads(a) for a in anns])
+                count += len([marshal.loads(a) for a in anns])
     else:
         from clarifai_connect.records import Record
         from connectors.coco import CocoReader

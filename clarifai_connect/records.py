@@ -35,6 +35,7 @@ __all__ = [
     "concept_id",
     "fingerprint_of",
     "id_problem",
+    "prechecked_polygon",
     "stable_id",
 ]
 
@@ -352,6 +353,36 @@ class Region:
     def kind(self) -> str:
         """``box``, ``polygon``, ``mask`` or ``point``."""
         return next(k for k in ("box", "polygon", "mask", "point") if getattr(self, k))
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _point(row: float, col: float) -> Point:
+    point = _new(Point)
+    fields = point.__dict__  # a frozen dataclass refuses setattr, not its __dict__
+    fields["row"] = row
+    fields["col"] = col
+    return point
+
+
+def prechecked_polygon(rows: list[float], cols: list[float], concepts: tuple[Concept, ...],
+                       region_id: str) -> Region:
+    """A polygon Region built without re-validating each point, for a reader's hot path.
+
+    The caller guarantees what ``Region(polygon=…)`` would check: ``rows`` and ``cols`` are
+    floats within 0..1 (one bounds check per polygon, not one per value), at least 3 of each,
+    ``concepts`` a tuple of Concepts, ``region_id`` a valid id (from :func:`stable_id`).
+    """
+    region = _new(Region)
+    _set(region, "box", None)
+    _set(region, "polygon", tuple(map(_point, rows, cols)))
+    _set(region, "mask", None)
+    _set(region, "point", None)
+    _set(region, "concepts", concepts)
+    _set(region, "id", region_id)
+    return region
 
 
 def _concepts(items: Iterable[Concept | str]) -> tuple[Concept, ...]:

@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clarifai_connect.records import Box, Concept, Point, RecordError, Region, stable_id
+from clarifai_connect.records import (
+    Box,
+    Concept,
+    Point,
+    RecordError,
+    Region,
+    prechecked_polygon,
+    stable_id,
+)
 
 from .boxes import repair_box
 from .masks import MaskError, rle_to_png
@@ -25,6 +33,8 @@ __all__ = ["Category", "Converted", "convert_annotation", "normalize"]
 _CONSUMED = frozenset({"id", "image_id", "category_id", "segmentation", "bbox", "area",
                        "iscrowd", "keypoints", "num_keypoints", "caption", "attributes",
                        "image_label"})
+# The keys of a plain instance annotation: nothing for metadata but the entry itself.
+_PLAIN = frozenset({"id", "image_id", "category_id", "segmentation", "bbox", "area", "iscrowd"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ def _box(bbox: Any, width: float, height: float) -> tuple[Box, list[str]]:
                       names=("bbox x", "bbox y", "bbox right", "bbox bottom"))
 
 
-def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
+def _polygon(flat: Any, width: float, height: float) -> tuple[list[float], list[float]]:
+    """The rows and columns (0..1) of a flat COCO polygon ``[x1, y1, x2, y2, …]``."""
     if not isinstance(flat, (list, tuple)) or len(flat) % 2:
         raise RecordError("a polygon is not a flat list of x, y pairs")
     if len(flat) < 6:
@@ -102,14 +113,14 @@ def _polygon(flat: Any, width: float, height: float) -> tuple[Point, ...]:
     # Bounds checked once per polygon (the hot path of big files), per point only on error.
     low_x, high_x, low_y, high_y = min(xs), max(xs), min(ys), max(ys)
     if 0.0 <= low_x and high_x <= width and 0.0 <= low_y and high_y <= height:
-        return tuple(Point(y / height, x / width) for x, y in zip(xs, ys, strict=True))
+        return [y / height for y in ys], [x / width for x in xs]
     if not (-1.0 <= low_x and high_x <= width + 1.0 and -1.0 <= low_y
             and high_y <= height + 1.0):
         for x, y in zip(xs, ys, strict=True):
             normalize(x, width, "polygon x")
             normalize(y, height, "polygon y")
-    return tuple(Point(row=min(max(y / height, 0.0), 1.0), col=min(max(x / width, 0.0), 1.0))
-                 for x, y in zip(xs, ys, strict=True))
+    return ([min(max(y / height, 0.0), 1.0) for y in ys],
+            [min(max(x / width, 0.0), 1.0) for x in xs])
 
 
 def _mask(rle: Mapping[str, Any]) -> bytes:
@@ -148,12 +159,18 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
     entry: dict[str, Any] = {"id": ann_id, "task": task, "category_id": category_id}
     if category.supercategory:
         entry["supercategory"] = category.supercategory
-    if isinstance(ann.get("attributes"), Mapping) and ann["attributes"]:
-        entry["attributes"] = dict(ann["attributes"])
-    extra = {k: v for k, v in ann.items() if k not in _CONSUMED}
-    if extra:
-        entry["extra"] = extra
-    if not needs_size(ann):
+    # Most annotations hold only the keys of a plain instance: the other checks are skipped.
+    plain = ann.keys() <= _PLAIN
+    if not plain:
+        attributes = ann.get("attributes")
+        if attributes and isinstance(attributes, Mapping):
+            entry["attributes"] = dict(attributes)
+        if not ann.keys() <= _CONSUMED:
+            entry["extra"] = {k: v for k, v in ann.items() if k not in _CONSUMED}
+    segmentation, bbox = ann.get("segmentation"), ann.get("bbox")
+    keypoints = None if plain else ann.get("keypoints")
+    if not _has_geometry(segmentation, bbox, keypoints) or \
+            (not plain and ann.get("image_label") is True):
         # No geometry at all, or the whole image marked so (as the coco exporter writes
         # labels, so that COCO tools find every key they require): an image-level label.
         out.concepts.setdefault(category.concept.id, category.concept)
@@ -168,28 +185,26 @@ def convert_annotation(ann: Mapping[str, Any], *, task: str, record_id: str,
     def region_id() -> str:
         return stable_id(base if not regions else f"{base}-{len(regions)}")
 
-    segmentation = ann.get("segmentation")
     crowd = ann.get("iscrowd") or 0
     if crowd not in (0, 1):
         raise RecordError(f"iscrowd {crowd!r} is not 0 or 1")
     if crowd:
         entry["iscrowd"] = int(crowd)
+    concepts = (category.concept,)
     if isinstance(segmentation, dict):
-        regions.append(Region(mask=_mask(segmentation), concepts=(category.concept,),
-                              id=region_id()))
+        regions.append(Region(mask=_mask(segmentation), concepts=concepts, id=region_id()))
     elif isinstance(segmentation, (list, tuple)):
         for flat in segmentation:
-            regions.append(Region(polygon=_polygon(flat, width, height),
-                                  concepts=(category.concept,), id=region_id()))
+            rows, cols = _polygon(flat, width, height)
+            # rows and cols are floats within 0..1, at least 3: no check per point again
+            regions.append(prechecked_polygon(rows, cols, concepts, region_id()))
     elif segmentation is not None:
         raise RecordError(f"segmentation {segmentation!r:.40} is neither polygons nor RLE")
-    bbox = ann.get("bbox")
     repairs: list[str] = []
     if bbox is not None and (include_boxes or not regions):
         box, repairs = _box(bbox, width, height)
         regions.append(Region(box=box, concepts=(category.concept,), id=region_id()))
     entry["regions"] = [r.id for r in regions]
-    keypoints = ann.get("keypoints")
     if keypoints:
         if not isinstance(keypoints, (list, tuple)) or len(keypoints) % 3:
             raise RecordError("keypoints is not a flat list of x, y, visibility triplets")
@@ -218,7 +233,8 @@ def needs_size(ann: Mapping[str, Any]) -> bool:
     image of a label marked ``image_label`` (as the coco exporter writes them) has none."""
     if "caption" in ann or ann.get("image_label") is True:
         return False
-    segmentation = ann.get("segmentation")
-    return bool(ann.get("bbox") is not None or ann.get("keypoints")
-                or (segmentation and not isinstance(segmentation, dict))
-                or isinstance(segmentation, dict))
+    return _has_geometry(ann.get("segmentation"), ann.get("bbox"), ann.get("keypoints"))
+
+
+def _has_geometry(segmentation: Any, bbox: Any, keypoints: Any) -> bool:
+    return bool(bbox is not None or keypoints or segmentation or isinstance(segmentation, dict))
