@@ -100,3 +100,18 @@ def test_data_dir_with_odd_characters(tmp_path):
             user_app_id=r.UserAppIDSet(user_id="u", app_id="a"),
             inputs=[r.Input(id="i", data=r.Data(image=r.Image(base64=PNG)))]))
         assert _fetch(resp.inputs[0].data.image.url, "k" * 32)[2] == PNG
+
+
+def test_a_client_hanging_up_is_no_traceback(clarifai_server, capfd, caplog):
+    httpd = clarifai_server.media.httpd
+    try:
+        raise BrokenPipeError(32, "Broken pipe")  # what writing to a closed socket raises
+    except BrokenPipeError:
+        httpd.handle_error(None, ("127.0.0.1", 5555))
+    assert "Traceback" not in capfd.readouterr().err  # serve's terminal stays clean
+    try:
+        raise ValueError("a handler bug")
+    except ValueError:
+        httpd.handle_error(None, ("127.0.0.1", 5555))
+    assert any("media request from 127.0.0.1 failed" in r.getMessage() and r.exc_info
+               for r in caplog.records)  # a real failure is still logged, with its traceback

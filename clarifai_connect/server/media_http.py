@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,13 @@ class _HttpServer(ThreadingHTTPServer):
     # An export opens one connection per download thread at once: the default backlog of
     # 5 drops the rest, which then wait for a SYN retry.
     request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up mid-answer is normal (an export stopped, a browser tab
+        closed): not a traceback on the terminal of ``serve``. Anything else is logged."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        log.exception("media request from %s failed", client_address[0])
 
 
 class MediaServer:
