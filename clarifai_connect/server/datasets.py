@@ -291,11 +291,16 @@ def list_dataset_inputs(ctx: CallContext, req: service_pb2.ListDatasetInputsRequ
     load_dataset(db, pk, req.dataset_id)
     rows = db.execute(_MEMBER_QUERY + " ORDER BY d.seq LIMIT ? OFFSET ?",
                       (pk, req.dataset_id, limit, offset)).fetchall()
-    items = [resources_pb2.DatasetInput(created_at=timestamp(joined),
-                                        input=resources_pb2.Input.FromString(proto))
-             for joined, proto in rows]
+    # Parsed into the response's own items: building each message apart and passing them
+    # in copies every input twice.
+    response = service_pb2.MultiDatasetInputResponse()
+    items = response.dataset_inputs
+    for joined, proto in rows:
+        item = items.add()
+        item.created_at.FromNanoseconds(int(joined * 1e9))
+        item.input.MergeFromString(proto)
     _render(db, pk, [i.input for i in items], ctx)
-    return service_pb2.MultiDatasetInputResponse(dataset_inputs=items)
+    return response
 
 
 @rpc("GetDatasetInput")

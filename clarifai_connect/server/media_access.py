@@ -19,10 +19,16 @@ from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2
 
+from . import wire
 from .auth import Identity
 
 _TABLES = (("inputs", resources_pb2.Input), ("annotations", resources_pb2.Annotation),
            ("dataset_version_inputs", resources_pb2.Input))
+# A media key is a SHA-256 digest (64 hex digits): a stored record holding one holds the
+# bytes that start a ``suffix`` field of that length. Records without them (most
+# annotations: labels, boxes) are not parsed; those with them are, and only what parsing
+# finds counts (the bytes alone never make anyone an owner).
+_KEY_FIELD = wire.field(wire.tag(resources_pb2.HostedURL, "suffix"), b"0" * 64)[:2]
 
 
 def hosted_keys(message: Any, out: set[str]) -> set[str]:
@@ -124,8 +130,8 @@ class MediaAccess:
             apps = dict(db.execute("SELECT pk, id FROM apps WHERE user_id=?", (user_id,)))
             for table, cls in _TABLES:
                 for pk in apps:
-                    for (proto,) in db.execute(f"SELECT proto FROM {table} WHERE app_pk=?",
-                                               (pk,)):
+                    for (proto,) in db.execute(f"SELECT proto FROM {table} WHERE app_pk=? "
+                                               "AND instr(proto, ?) > 0", (pk, _KEY_FIELD)):
                         for key in hosted_keys(cls.FromString(proto), set()):
                             owners.setdefault(key, set()).add(apps[pk])
         finally:
