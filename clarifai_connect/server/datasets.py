@@ -289,8 +289,9 @@ def list_dataset_inputs(ctx: CallContext, req: service_pb2.ListDatasetInputsRequ
     db = ctx.server.store.read()
     pk = app_pk(db, req)
     load_dataset(db, pk, req.dataset_id)
-    rows = db.execute(_MEMBER_QUERY + " ORDER BY d.seq LIMIT ? OFFSET ?",
-                      (pk, req.dataset_id, limit, offset)).fetchall()
+    # Keyset pages (:mod:`.input_pages`): an OFFSET joins every skipped member to its input.
+    rows = ctx.server.input_pages.dataset_rows(db, pk, req.dataset_id, offset // limit + 1,
+                                               limit)
     # Parsed into the response's own items: building each message apart and passing them
     # in copies every input twice.
     response = service_pb2.MultiDatasetInputResponse()
