@@ -67,6 +67,7 @@ def media_ext(kind: str, data: bytes, name: str = "") -> str:
 
 
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frames, not tables
+_JPEG_BARE = frozenset((0x01, *range(0xD0, 0xD8)))  # markers without a length
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
@@ -104,7 +105,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker == 0xFF:  # fill byte
             at += 1
             continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # no length
+        if marker in _JPEG_BARE:
             at += 2
             continue
         if marker == 0xDA:  # start of scan: the frame header came before it

@@ -48,8 +48,7 @@ def _fetch_media(media: Media, fetched: Mapping[str, bytes] | None = None) -> Me
         return Media(kind=media.kind, data=data)
     if media.is_http:
         # Headers (the key) ride only on hosted media: the sources put them there.
-        headers = dict((media.storage_options or {}).get("headers") or {})
-        data, _ = fetch(media.uri, headers)
+        data, _ = fetch(media.uri, _headers(media))
     else:
         data = media.read_bytes()
     return Media(kind=media.kind, data=data)
@@ -369,8 +368,9 @@ def export(app: str, to: str, format: str, *, dataset: str | None = None,
             except Exception as exc:  # the source broke off: say so, keep what was written
                 run_report.error(f"reading {source.name} stopped: {type(exc).__name__}: {exc}")
             finally:  # a listing's total is the background count's (when it finished)
-                run_report.total = source.count() if source.count() is not None or \
-                    not run_report.stopped else bar.total
+                count = source.count()
+                run_report.total = count if count is not None or not run_report.stopped \
+                    else bar.total
     finally:
         run_report.close()
     return run_report
