@@ -1,6 +1,6 @@
 """The sync benchmarks as slow tests (`pytest -m slow`): they run the benches at a reduced
-size and check that everything landed; the memory bound is a ratio of peak RSS growth over
-a tiny run's baseline, not a time.
+size and check that everything landed; the memory bounds are peak RSS growth per record
+and a ratio of peaks, not a time.
 The throughput figure is printed, never asserted (DESIGN: no timed assertions)."""
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ def test_sync_throughput_bench_runs(capsys):
 def test_sync_memory_is_bounded_by_batches_not_source_size(capsys):
     from bench.sync_memory import run
 
-    figures = run(small=10_000, large=100_000)
+    fixed = run(small=10_000, large=100_000, workers="4")
+    adaptive = run(small=10_000, large=100_000)
     with capsys.disabled():
-        print("\nsync memory:", figures)
-    assert figures["tiny_peak_rss_mb"] < figures["small_peak_rss_mb"]  # the baseline is real
-    # Measured here: 40–95 bytes per extra record (4–8 MB for the 90k more; net ratio
-    # 1.1–1.6, noisier: its denominator is small). A Parquet scan that read ahead of the
-    # engine, growing with the file, gave 210–240 bytes (18–20 MB; ratio 1.7–2.3).
-    assert figures["bytes_per_extra_record"] < 150
-    assert figures["ratio"] <= 1.8
+        print("\nsync memory, --workers 4:", fixed, "\nsync memory, --workers auto:", adaptive)
+    assert fixed["tiny_peak_rss_mb"] < fixed["small_peak_rss_mb"]  # the baseline is real
+    # Measured here with the concurrency fixed: 78–85 bytes per extra record (7 MB for the
+    # 90k more, caches warming; flat from 50k to 300k records). A Parquet scan that read
+    # ahead of the engine, growing with the file, gave 210–240 bytes (18–20 MB).
+    assert fixed["bytes_per_extra_record"] < 150
+    # The issue's figure: 1.11–1.13 with the budget growing to 16 calls (32 threads) in the
+    # longer run; bounded by that ceiling, not by the source.
+    assert adaptive["ratio"] <= 1.3
