@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
-
 __all__ = ["SNIFF_BYTES", "MediaContentError", "content_problem", "kind_from_extension", "sniff_kind"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp",
@@ -27,8 +25,14 @@ _FTYP_AUDIO = (b"M4A ", b"M4B ", b"F4A ")
 
 def kind_from_extension(path: str) -> str | None:
     """``image``/``video``/``audio``/``text`` from a path's extension, or None when unknown."""
-    ext = posixpath.splitext(path.lower().split("?", 1)[0])[1]
-    return _KIND_OF_EXTENSION.get(ext)
+    path = path.partition("?")[0]
+    dot = path.rfind(".")
+    name = path.rfind("/") + 1
+    # posixpath.splitext's extension, without its cost: none when the name is only dots
+    # before the last one (``.png`` is a hidden file, not an extension).
+    if dot <= name or not path[name:dot].strip("."):
+        return None
+    return _KIND_OF_EXTENSION.get(path[dot:].lower())
 
 
 def sniff_kind(head: bytes) -> str | None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +45,6 @@ MAX_ID_LENGTH = 255
 _ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 _HASH_LEN = 10
-# Reused encoders: json.dumps with options builds a new encoder on every call.
-_CANONICAL = json.JSONEncoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 class RecordError(ValueError):
@@ -108,7 +105,7 @@ def concept_id(name: str) -> str:
 
 def fingerprint_of(*parts: Any) -> str:
     """A stable hex digest of JSON-able ``parts``, for change detection."""
-    payload = _FINGERPRINT.encode(parts)
+    payload = _fingerprint_json(parts)
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -123,9 +120,28 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
+def one_shot_encoder(**options: Any) -> Callable[[Any], str]:
+    """``json.JSONEncoder(**options).encode`` of JSON-like values without cycles, with the C
+    encoder that ``encode`` builds on every call built once (half the cost of a small
+    value); the plain ``encode`` where the C accelerator is missing."""
+    encoder = json.JSONEncoder(**options)
+    make = json.encoder.c_make_encoder
+    if make is None or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii \
+        else json.encoder.encode_basestring
+    one_shot = make(None, encoder.default, strings, None, encoder.key_separator,
+                    encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
+                    encoder.allow_nan)
+    return lambda value: "".join(one_shot(value, 0))
+
+
 # What ``json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_json_default)``
-# gives, without building an encoder per call (the fingerprints of earlier runs stay valid).
-_FINGERPRINT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_default)
+# gives (the fingerprints of earlier runs stay valid).
+_fingerprint_json = one_shot_encoder(sort_keys=True, separators=(",", ":"),
+                                     default=_json_default)
+_canonical_json = one_shot_encoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
+_compact_json = one_shot_encoder(separators=(",", ":"))
 
 
 def _unit(value: Any, what: str) -> float:
@@ -408,7 +424,7 @@ def _metadata_json(metadata: Mapping[str, Any]) -> str:
         if not isinstance(key, str):
             raise RecordError(f"metadata key {key!r} is not a string")
     try:
-        return _CANONICAL.encode(metadata)
+        return _canonical_json(metadata)
     except (TypeError, ValueError) as exc:
         raise RecordError(f"metadata is not JSON-able: {exc}") from exc
 
@@ -488,14 +504,14 @@ class Record:
     def from_parts(cls, id: str, media: Media, concepts: tuple[Concept, ...] = (),
                    regions: tuple[Region, ...] = (), metadata: dict[str, Any] | None = None,
                    dataset_ids: tuple[str, ...] = (), source: str = "",
-                   geo: GeoPoint | None = None) -> Record:
+                   geo: GeoPoint | None = None, fingerprint: str = "") -> Record:
         """A record from parts already of the field types (a Media; tuples of Concepts
         and Regions, which checked themselves when built; a GeoPoint; a plain dict), as
         the reader of API protos builds them: what those types do not guarantee is
         checked as the constructor checks it (the input and dataset ids, regions only on
         images and videos, JSON-able metadata), the conversions the constructor would make
-        are skipped, and the fingerprint is computed when first read (an export never
-        reads it). RecordError names ``source``."""
+        are skipped, and the fingerprint, unless given (a connector's own), is computed
+        when first read (an export never reads it). RecordError names ``source``."""
         try:
             problem = id_problem(id, "input id")
             if problem:
@@ -510,6 +526,8 @@ class Record:
         record.__dict__.update(id=id, media=media, concepts=concepts, regions=regions,
                                metadata=metadata if metadata is not None else {},
                                dataset_ids=dataset_ids, source=source, geo=geo)
+        if fingerprint:
+            record.__dict__["fingerprint"] = fingerprint
         return record
 
     def with_media(self, media: Media, regions: tuple[Region, ...] | None = None) -> Record:
@@ -540,7 +558,7 @@ class Record:
         parts = [self.media.kind, self.media.identity(),
                  [[c.id, c.name, c.value] for c in self.concepts],
                  [_region_key(r) for r in self.regions], list(self.dataset_ids), geo]
-        payload = _COMPACT.encode(parts) + metadata_json
+        payload = _compact_json(parts) + metadata_json
         return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

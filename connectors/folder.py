@@ -178,12 +178,13 @@ class FolderReader(ShardsByPosition, Reader):
         if kind is None:
             return Problem(source, "not a recognised image, video, audio or text file")
         try:
-            concepts = _folder_concepts(self.labels, posixpath.dirname(rel))
-            facts = file_facts(info)
-            return Record(id=make_id(self._id_key(rel)), media=Media(kind=kind, uri=uri,
-                                                        storage_options=self.storage_options or None),
-                          concepts=concepts, source=source,
-                          fingerprint=fingerprint_of(rel, kind, facts, _ids(concepts)))
+            concepts = _folder_concepts(self.labels, rel.rpartition("/")[0])
+            # The parts are of the record's types already (concepts checked when built).
+            return Record.from_parts(
+                make_id(self._id_key(rel)), Media(kind, uri,
+                                                  storage_options=self.storage_options or None),
+                concepts, source=source,
+                fingerprint=fingerprint_of(rel, kind, file_facts(info), _ids(concepts)))
         except RecordError as exc:
             return Problem(source, str(exc).removeprefix(f"{source}: "))
 

@@ -23,6 +23,7 @@ from clarifai_connect.records import (
     Region,
     concept_id,
     id_problem,
+    one_shot_encoder,
     stable_id,
 )
 
@@ -199,6 +200,29 @@ def test_kinds_from_extensions():
     assert kind_from_extension("s.flac") == "audio"
     assert kind_from_extension("notes.txt") == "text"
     assert kind_from_extension("data.bin") is None
+    # posixpath.splitext's rules: a name of dots before the last one has no extension.
+    assert kind_from_extension("x/.png") is None and kind_from_extension("..png") is None
+    assert kind_from_extension("x/..a.png") == "image" and kind_from_extension("a..jpg") == "image"
+    assert kind_from_extension("a.png/b") is None and kind_from_extension("a?b.png") is None
+    assert kind_from_extension("x/a.jpg?name=b.txt") == "image"
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"sort_keys": True, "separators": (",", ":")}, {"ensure_ascii": False},
+    {"allow_nan": False, "sort_keys": True},
+])
+def test_one_shot_encoder_writes_what_json_writes(options):
+    import json
+
+    values = ["é\"\n", 7, 1.5e-7, None, True, ("t", [1, 2.0]), {"b": {"z": 1, "a": "ü"}, "a": []}]
+    encode = one_shot_encoder(**options)
+    for value in values:
+        assert encode(value) == json.JSONEncoder(**options).encode(value)
+    if options.get("allow_nan") is False:
+        with pytest.raises(ValueError):
+            encode({"x": float("nan")})
+    else:
+        assert encode([float("inf")]) == "[Infinity]"
 
 
 def test_internal_errors_keep_their_cause():

@@ -8,31 +8,19 @@ temporary SQLite file and gives them back in order, key by key.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+
+from ..records import one_shot_encoder
 
 __all__ = ["LineSpill", "compact_json"]
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = json.encoder.c_make_encoder
-    if make is None:  # no C accelerator: the plain encoder
-        return encoder.encode
-    # What encoder.encode builds on every call (its C encoder), built once: half the cost
-    # of a small line. No cycle check: lines are built from JSON-like values.
-    one_shot = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",",
-                    False, False, True)
-    return lambda value: "".join(one_shot(value, 0))
-
-
 #: ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` of a JSON-like value
 #: (no cycles), as a line of an index file.
-compact_json = _compact_encoder()
+compact_json = one_shot_encoder(separators=(",", ":"), ensure_ascii=False)
 
 _FLUSH = 2000  # lines buffered in memory between inserts
 
