@@ -123,7 +123,9 @@ def _json_default(value: Any) -> Any:
 def one_shot_encoder(**options: Any) -> Callable[[Any], str]:
     """``json.JSONEncoder(**options).encode`` of JSON-like values without cycles, with the C
     encoder that ``encode`` builds on every call built once (half the cost of a small
-    value); the plain ``encode`` where the C accelerator is missing."""
+    value); the plain ``encode`` where the C accelerator is missing. It keeps no cycle
+    check (the check's memo would be shared by every call and thread): a value that
+    contains itself raises RecursionError."""
     encoder = json.JSONEncoder(**options)
     make = json.encoder.c_make_encoder
     if make is None or encoder.indent is not None:
@@ -425,6 +427,8 @@ def _metadata_json(metadata: Mapping[str, Any]) -> str:
             raise RecordError(f"metadata key {key!r} is not a string")
     try:
         return _canonical_json(metadata)
+    except RecursionError:  # the reused encoder keeps no cycle check: a cycle recurses
+        raise RecordError("metadata is not JSON-able: it contains itself") from None
     except (TypeError, ValueError) as exc:
         raise RecordError(f"metadata is not JSON-able: {exc}") from exc
 

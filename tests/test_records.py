@@ -225,6 +225,14 @@ def test_one_shot_encoder_writes_what_json_writes(options):
         assert encode([float("inf")]) == "[Infinity]"
 
 
+def test_metadata_that_contains_itself_is_a_record_error():
+    looped: dict = {"a": 1}
+    looped["self"] = looped
+    with pytest.raises(RecordError, match="contains itself"):
+        Record(id="x", media=Media(kind="text", text="t"), metadata=looped)
+    assert Record(id="y", media=Media(kind="text", text="t"), metadata={"a": [1]}).metadata
+
+
 def test_internal_errors_keep_their_cause():
     """An error re-raised inside the project keeps what caused it (``from exc``), for the
     logs and a debugger; only the one-line user-facing errors drop it."""
