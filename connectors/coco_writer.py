@@ -86,6 +86,7 @@ class CocoWriter(FileWriter):
         self.categories: dict[str, _Category] = {}
         self._category_ids: set[int] = set()
         self._counters: dict[str, int] = {}
+        self._wanted_scopes: set[str] = set()  # scopes where a source's id was kept
         self._files: dict[tuple[str, str], None] = {}
 
     # -- categories ------------------------------------------------------------------------
@@ -155,13 +156,19 @@ class CocoWriter(FileWriter):
         """``wanted`` (the source's id) when it is a positive int still free in ``scope``,
         else the next free one: ids, and so the region ids the coco connector derives from
         them, survive the trip, and an exported dataset synced again changes nothing."""
-        if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > 0 \
+        # Every number up to the scope's counter is taken (by the counter, or wanted
+        # before it got there): only the wanted ids above it are claimed by name.
+        counter = self._counters.get(scope, 0)
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > counter \
                 and self.claims.take(f"#{scope}/{wanted}"):
+            self._wanted_scopes.add(scope)
             return wanted
-        while True:
-            number = self._counters[scope] = self._counters.get(scope, 0) + 1
-            if self.claims.take(f"#{scope}/{number}"):
-                return number
+        number = counter + 1
+        if scope in self._wanted_scopes:  # skip the wanted ids the counter reaches
+            while not self.claims.take(f"#{scope}/{number}"):
+                number += 1
+        self._counters[scope] = number
+        return number
 
     def _annotations(self, record: Record, meta: Mapping[str, Any], split: str, image_id: int,
                      width: int, height: int) -> list[tuple[str, dict[str, Any]]]:

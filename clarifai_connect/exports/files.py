@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import posixpath
 import threading
 import zlib
@@ -144,6 +145,22 @@ class Outcome:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the format holds nothing of this record
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+def _write_file(path: str, body: bytes) -> None:
+    """``body`` into the local file ``path`` (made or emptied), with no file object: half
+    the cost of ``open(path, "wb")`` for a small file."""
+    fd = os.open(path, _CREATE, 0o666)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 class Destination:
@@ -287,9 +304,8 @@ class Destination:
             body = data() if callable(data) else data
             path = self.path(relpath)
             self._parent(path)
-            if self.local:  # a plain write: half the cost of fsspec's for a small file
-                with open(path, "wb") as handle:
-                    handle.write(body)
+            if self.local:  # a plain write: a fraction of fsspec's cost for a small file
+                _write_file(path, body)
             else:
                 self.fs.pipe_file(path, body)
         except Exception as exc:

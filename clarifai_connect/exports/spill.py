@@ -3,13 +3,11 @@
 Index files (a COCO JSON's ``images`` and ``annotations`` arrays, VOC's ``ImageSets``
 lists) can only be written once every record was seen, yet must not be held in memory.
 :class:`LineSpill` appends lines, grouped by a key (the file they belong to), to a
-temporary SQLite file and gives them back in order, key by key.
+temporary file (a few MB at a time) and gives them back in order, key by key.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 
@@ -22,61 +20,70 @@ __all__ = ["LineSpill", "compact_json"]
 #: (no cycles), as a line of an index file.
 compact_json = one_shot_encoder(separators=(",", ":"), ensure_ascii=False)
 
-_FLUSH = 2000  # lines buffered in memory between inserts
+_FLUSH_BYTES = 1 << 22  # bytes of lines held in memory before they go to the file
 
 
 class LineSpill:
-    """Lines grouped by key, on disk; :meth:`lines` returns a key's lines in order."""
+    """Lines grouped by key, on disk; :meth:`lines` returns a key's lines in order.
+
+    Lines are held in memory, per key, until they add up to :data:`_FLUSH_BYTES`; then
+    each key's lines go to the end of one temporary file as a segment (one write of all
+    of them, the key remembering where its segments are). Adding a line is a list append:
+    no database statement per line (each of which also let other threads take the GIL
+    from the writer). A line holds no newline (index lines are JSON or ids)."""
 
     def __init__(self, spill_dir: str | None = None) -> None:
-        fd, self._path = tempfile.mkstemp(prefix="export-lines-", suffix=".sqlite",
-                                          dir=spill_dir)
-        os.close(fd)
-        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._db.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
-            "CREATE TABLE line (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, text TEXT)")
-        self._buffer: list[tuple[str, str]] = []
-        self._counts: dict[str, int] = {}
-        self._indexed = False
+        self._file = tempfile.TemporaryFile(prefix="export-lines-", dir=spill_dir)
+        self._buffers: dict[str, list[str]] = {}
+        self._segments: dict[str, list[tuple[int, int]]] = {}  # key → (offset, length)
+        self._held = 0
+        self._end = 0
 
     def add(self, key: str, text: str) -> None:
-        """Append ``text`` to the lines of ``key``."""
-        self._buffer.append((key, text))
-        self._counts[key] = self._counts.get(key, 0) + 1
-        if len(self._buffer) >= _FLUSH:
+        """Append ``text`` (no newline in it) to the lines of ``key``."""
+        if "\n" in text:
+            raise ValueError(f"a spilled line holds a newline: {text[:60]!r}")
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = []
+            self._segments.setdefault(key, [])
+        buffer.append(text)
+        self._held += len(text) + 1
+        if self._held >= _FLUSH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
-        if self._buffer:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO line (key, text) VALUES (?, ?)", self._buffer)
-            self._db.execute("COMMIT")
-            self._buffer.clear()
+        self._file.seek(self._end)
+        for key, buffer in self._buffers.items():
+            if buffer:
+                data = "\n".join(buffer).encode("utf-8", "surrogatepass")
+                self._file.write(data)
+                self._segments[key].append((self._end, len(data)))
+                self._end += len(data)
+                buffer.clear()
+        self._held = 0
 
     def keys(self) -> list[str]:
         """The keys that have lines, in the order they first appeared."""
-        return list(self._counts)
+        return list(self._segments)
 
     def count(self, key: str) -> int:
         """How many lines ``key`` has."""
-        return self._counts.get(key, 0)
+        held = len(self._buffers.get(key) or ())
+        for offset, length in self._segments.get(key) or ():
+            self._file.seek(offset)
+            held += self._file.read(length).count(b"\n") + 1
+        return held
 
     def lines(self, key: str) -> Iterator[str]:
         """The lines of ``key``, in the order they were added."""
-        self._flush()
-        if not self._indexed:
-            self._db.execute("CREATE INDEX IF NOT EXISTS line_key ON line (key, seq)")
-            self._indexed = True
-        cursor = self._db.execute("SELECT text FROM line WHERE key=? ORDER BY seq", (key,))
-        for (text,) in cursor:
-            yield text
+        for offset, length in list(self._segments.get(key) or ()):
+            self._file.seek(offset)
+            yield from self._file.read(length).decode("utf-8", "surrogatepass").split("\n")
+        yield from list(self._buffers.get(key) or ())
 
     def close(self) -> None:
         """Delete the temporary file."""
-        self._buffer.clear()
-        self._db.close()
-        try:
-            os.unlink(self._path)
-        except OSError:
-            pass
+        self._buffers.clear()
+        self._segments.clear()
+        self._file.close()
