@@ -33,6 +33,7 @@ from .sources import ListingSource, open_source
 __all__ = ["ExportInterrupted", "ExportRunner", "export", "resolve_batch", "resolve_media"]
 
 BATCH = 32  # records whose local-server media one request fetches
+_COLLECT = 32  # writes between two collections of a file writer's settled records
 _BATCH_MEAN_BYTES = 256 * 1024  # media larger on average are fetched one per request
 
 
@@ -133,6 +134,8 @@ class ExportRunner:
         self.notes = notes
         self._sources: dict[str, str] = {}
         self._notes: dict[str, list[str]] = {}
+        self._files = isinstance(writer, FileWriter)
+        self._uncollected = 0  # writes since the settled records were last collected
         self._media_count = self._media_bytes = 0
 
     def run(self, items: Iterable[Record | Problem]) -> ExportReport:
@@ -223,24 +226,31 @@ class ExportRunner:
         except Exception as exc:
             self._done("failed", record.id, record.source, f"{type(exc).__name__}: {exc}")
             return
-        if isinstance(self.writer, FileWriter):
+        if self._files:
             self._sources[record.id] = record.source
             if notes:
                 self._notes[record.id] = notes
-            self._collect()
+            self._uncollected += 1
+            if self._uncollected >= _COLLECT:  # (a collection per write cost more than it)
+                self._collect()
         else:
             self._done("exported", record.id, record.source, warnings=notes)
 
     def _collect(self) -> None:
-        for outcome in self.writer.outcomes():
+        self._uncollected = 0
+        outcomes = self.writer.outcomes()
+        add = self.report.add
+        for outcome in outcomes:
             source = self._sources.pop(outcome.id, "")
             warnings = self._notes.pop(outcome.id, []) + outcome.warnings
             if outcome.error:
-                self._done("failed", outcome.id, source, outcome.error, warnings)
+                add("failed", outcome.id, source, outcome.error, warnings)
             elif outcome.skipped:
-                self._done("skipped", outcome.id, source, outcome.skipped, warnings)
+                add("skipped", outcome.id, source, outcome.skipped, warnings)
             else:
-                self._done("exported", outcome.id, source, warnings=warnings)
+                add("exported", outcome.id, source, "", warnings)
+        if outcomes and self.on_progress is not None:  # one advance per collection
+            self.on_progress(len(outcomes))
 
     def _done(self, bucket: str, input_id: str, source: str, reason: str = "",
               warnings: list[str] | None = None) -> None:
@@ -254,7 +264,7 @@ class ExportRunner:
         except Exception as exc:
             self.report.error(f"the {self.writer.name or 'export'} output could not be "
                               f"finished: {type(exc).__name__}: {exc}")
-        if isinstance(self.writer, FileWriter):
+        if self._files:
             self._collect()
             for input_id, source in list(self._sources.items()):  # never settled
                 self._done("failed", input_id, source, "the export stopped before its "
