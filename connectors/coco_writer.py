@@ -19,6 +19,7 @@ a region's second concept, metadata of other formats) is named in warnings.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -150,7 +151,8 @@ class CocoWriter(FileWriter):
             self._files[(split, task)] = None
             self.lines.add(f"{split}\0{task}\0images", image_line)
         for task, annotation in annotations:
-            self.lines.add(f"{split}\0{task}\0annotations", compact_json(annotation))
+            self.lines.add(f"{split}\0{task}\0annotations", annotation
+                           if type(annotation) is str else compact_json(annotation))
 
     def _id(self, scope: str, wanted: Any = None) -> int:
         """``wanted`` (the source's id) when it is a positive int still free in ``scope``,
@@ -171,8 +173,9 @@ class CocoWriter(FileWriter):
         return number
 
     def _annotations(self, record: Record, meta: Mapping[str, Any], split: str, image_id: int,
-                     width: int, height: int) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = []
+                     width: int, height: int) -> list[tuple[str, dict[str, Any] | str]]:
+        """The record's annotations by task: dicts, or the JSON line already (labels)."""
+        out: list[tuple[str, dict[str, Any] | str]] = []
         entries = meta.get("annotations") or ()
         if record.regions:
             self._region_annotations(record, entries, split, image_id, width, height, out)
@@ -195,9 +198,11 @@ class CocoWriter(FileWriter):
         for concept in record.concepts:
             if concept.value > 0:
                 category = self._category(concept)
-                out.append(("instances", {"id": self._id(split, label_ids.get(category.id)),
-                                          "image_id": image_id, "category_id": category.id,
-                                          **_whole_image(width, height)}))
+                # its line at once: the geometry's JSON is the same for every image of
+                # this size
+                out.append(("instances", f'{{"id":{self._id(split, label_ids.get(category.id))}'
+                                         f',"image_id":{image_id},"category_id":{category.id},'
+                                         f'{_whole_image_json(width, height)}}}'))
         return out
 
     def _region_annotations(self, record: Record, entries: Any, split: str, image_id: int,
@@ -489,6 +494,13 @@ def _whole_image(width: float, height: float) -> dict[str, Any]:
     w, h = _num(width), _num(height)
     return {"segmentation": [[0, 0, w, 0, w, h, 0, h]], "area": _num(width * height),
             "bbox": [0, 0, w, h], "iscrowd": 0, "image_label": True}
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _whole_image_json(width: float, height: float) -> str:
+    """The JSON of :func:`_whole_image`'s keys (no braces), as they follow an image label's
+    ids in its line (images of a dataset share a few sizes)."""
+    return compact_json(_whole_image(width, height))[1:-1]
 
 
 def _shoelace(xs: list[float], ys: list[float]) -> float:
