@@ -33,8 +33,10 @@ from .sources import ListingSource, open_source
 __all__ = ["ExportInterrupted", "ExportRunner", "export", "resolve_batch", "resolve_media"]
 
 BATCH = 32  # records whose local-server media one request fetches
+BATCH_SMALL = 128  # ... once their media are small on average (a request costs both sides)
 _COLLECT = 32  # writes between two collections of a file writer's settled records
 _BATCH_MEAN_BYTES = 256 * 1024  # media larger on average are fetched one per request
+_SMALL_MEAN_BYTES = 16 * 1024  # media smaller on average are fetched BATCH_SMALL a request
 
 
 def _headers(media: Media) -> dict[str, str]:
@@ -142,8 +144,9 @@ class ExportRunner:
         """Export every item; returns the report (also when the writer could not finish).
 
         Records whose media a local server batches are read :data:`BATCH` per pool task
-        (a window of ``3 × BATCH`` records, while their media stay small on average);
-        any other is read by a task of its own (a window of ``2 × workers``)."""
+        (a window of ``3 × BATCH`` records, while their media stay below 256 KiB on
+        average; :data:`BATCH_SMALL` while they stay below 16 KiB); any other is read by a
+        task of its own (a window of ``2 × workers``)."""
         window: deque[tuple[Record, _Task, int]] = deque()
         self._open: _Task | None = None
         try:
@@ -157,9 +160,10 @@ class ExportRunner:
                         task = self._open = self._open or _Task()
                         task.records.append(item)
                         window.append((item, task, len(task.records) - 1))
-                        if len(task.records) == BATCH:
+                        batch = self._batch_size()
+                        if len(task.records) >= batch:
                             self._send(task)
-                        limit = max(2 * self.workers, 3 * BATCH)
+                        limit = max(2 * self.workers, 3 * batch)
                     else:
                         task = _Task(item)
                         self._send(task)
@@ -196,6 +200,12 @@ class ExportRunner:
         """Whether media are still batched: while they are small on average."""
         return self._media_count == 0 or \
             self._media_bytes / self._media_count <= _BATCH_MEAN_BYTES
+
+    def _batch_size(self) -> int:
+        """Records per batch: :data:`BATCH` until the first media tell their size."""
+        count = self._media_count
+        return BATCH_SMALL if count and self._media_bytes <= _SMALL_MEAN_BYTES * count \
+            else BATCH
 
     def _send(self, task: _Task) -> None:
         if task is self._open:
