@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from .errors import EXIT_UNREACHABLE, redact
+from .records import one_shot_encoder
 
 __all__ = ["JsonLinesReport"]
 
 _KEEP_FAILURES = 20
 # ``json.dumps(entry, ensure_ascii=False)``, without building an encoder per line.
-_LINE = json.JSONEncoder(ensure_ascii=False)
+_line_json = one_shot_encoder(ensure_ascii=False)
 _SHOW_FAILURES = 10
 
 
@@ -112,7 +113,7 @@ class JsonLinesReport:
 
     def _write_line(self, entry: dict[str, Any]) -> None:
         """Write one JSON line (the caller holds ``_lock`` and checked the file is open)."""
-        self._file.write(_LINE.encode(entry) + "\n")
+        self._file.write(_line_json(entry) + "\n")
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as a JSON-able dict (subclasses add their buckets)."""

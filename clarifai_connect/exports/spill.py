@@ -35,7 +35,8 @@ class LineSpill:
     def __init__(self, spill_dir: str | None = None) -> None:
         self._file = tempfile.TemporaryFile(prefix="export-lines-", dir=spill_dir)
         self._buffers: dict[str, list[str]] = {}
-        self._segments: dict[str, list[tuple[int, int]]] = {}  # key → (offset, length)
+        # key → its segments in the file: (offset, length in bytes, lines)
+        self._segments: dict[str, list[tuple[int, int, int]]] = {}
         self._held = 0
         self._end = 0
 
@@ -58,7 +59,7 @@ class LineSpill:
             if buffer:
                 data = "\n".join(buffer).encode("utf-8", "surrogatepass")
                 self._file.write(data)
-                self._segments[key].append((self._end, len(data)))
+                self._segments[key].append((self._end, len(data), len(buffer)))
                 self._end += len(data)
                 buffer.clear()
         self._held = 0
@@ -69,15 +70,12 @@ class LineSpill:
 
     def count(self, key: str) -> int:
         """How many lines ``key`` has."""
-        held = len(self._buffers.get(key) or ())
-        for offset, length in self._segments.get(key) or ():
-            self._file.seek(offset)
-            held += self._file.read(length).count(b"\n") + 1
-        return held
+        return len(self._buffers.get(key) or ()) + sum(
+            lines for _, _, lines in self._segments.get(key) or ())
 
     def lines(self, key: str) -> Iterator[str]:
         """The lines of ``key``, in the order they were added."""
-        for offset, length in list(self._segments.get(key) or ()):
+        for offset, length, _ in list(self._segments.get(key) or ()):
             self._file.seek(offset)
             yield from self._file.read(length).decode("utf-8", "surrogatepass").split("\n")
         yield from list(self._buffers.get(key) or ())
